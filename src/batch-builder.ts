@@ -1,0 +1,154 @@
+import { SECTIONS, type Item, type Section } from './model.js';
+
+/**
+ * The open batch's items: one map per section keyed for dedup, each item kept with its JSON text
+ * so the batch body is assembled by concatenation, not serialised twice. Merges never change an
+ * item's size (timestamps are fixed-width), so the byte count the buffer machine keeps stays exact.
+ */
+
+interface Entry {
+  item: Item;
+  json: string;
+}
+
+export interface SealedBatch<S> {
+  id: string;
+  createdAt: string;
+  itemCount: number;
+  /** the uncompressed JSON document, exactly as in DESIGN.md's wire format */
+  body: string;
+  /** distinct source subjects, kept with dead letters */
+  subjects: string[];
+  /** the source handles (e.g. JetStream messages) to acknowledge once the batch is durable */
+  sources: S[];
+}
+
+export interface Measured {
+  isNew: boolean;
+  /** bytes the item adds to the body (its JSON plus a separator) */
+  bytes: number;
+}
+
+const ID_LENGTH = 36;
+const TIME_LENGTH = 24;
+
+function emptySections(): Record<Section, Map<string, Entry>> {
+  return {
+    nodes_domain: new Map(),
+    nodes_ip: new Map(),
+    nodes_cert: new Map(),
+    edges: new Map(),
+    events: new Map(),
+  };
+}
+
+const earlier = (a: string, b: string) => (b < a ? b : a);
+const later = (a: string, b: string) => (b > a ? b : a);
+
+/** The DESIGN.md merge rules for an item whose key is already in the batch. */
+function merge(existing: Item, incoming: Item): Item {
+  if (existing.section === 'nodes_domain' && incoming.section === 'nodes_domain') {
+    const v = existing.value;
+    const n = incoming.value;
+    return {
+      ...existing,
+      value: {
+        ...v,
+        first_seen: earlier(v.first_seen, n.first_seen),
+        last_seen: later(v.last_seen, n.last_seen),
+      },
+    };
+  }
+  if (existing.section === 'nodes_ip' && incoming.section === 'nodes_ip') {
+    const v = existing.value;
+    const n = incoming.value;
+    return {
+      ...existing,
+      value: {
+        ...v,
+        first_seen: earlier(v.first_seen, n.first_seen),
+        last_seen: later(v.last_seen, n.last_seen),
+      },
+    };
+  }
+  if (existing.section === 'edges' && incoming.section === 'edges') {
+    return {
+      ...existing,
+      value: {
+        ...existing.value,
+        observed_at: earlier(existing.value.observed_at, incoming.value.observed_at),
+      },
+    };
+  }
+  // certificates and events: the first one stays (an event key is its stream sequence).
+  return existing;
+}
+
+export class BatchBuilder<S> {
+  private sections = emptySections();
+  private subjects = new Set<string>();
+  private sources: S[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly probeId: string,
+    private readonly runId: string,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Size of a batch document with no items. */
+  envelopeBytes(): number {
+    const sections = SECTIONS.map((name) => `"${name}":[]`).join(',');
+    return Buffer.byteLength(`${this.prefix('x'.repeat(ID_LENGTH), 'x'.repeat(TIME_LENGTH))},${sections}}`);
+  }
+
+  /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
+  measure(item: Item): Measured & { json: string } {
+    const json = JSON.stringify(item.value);
+    const isNew = !this.sections[item.section].has(item.key);
+    return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
+  }
+
+  add(item: Item, json: string, source?: S, subject?: string): void {
+    const section = this.sections[item.section];
+    const existing = section.get(item.key);
+    if (existing) {
+      const merged = merge(existing.item, item);
+      if (merged !== existing.item)
+        section.set(item.key, { item: merged, json: JSON.stringify(merged.value) });
+    } else {
+      section.set(item.key, { item, json });
+      this.count += 1;
+    }
+    if (source !== undefined) this.sources.push(source);
+    if (subject !== undefined) this.subjects.add(subject);
+  }
+
+  /** Hand over the open batch and start an empty one. */
+  take(id: string, createdAt: string): SealedBatch<S> {
+    const parts = SECTIONS.map((name) => {
+      const items = [...this.sections[name].values()].map((e) => e.json).join(',');
+      return `"${name}":[${items}]`;
+    });
+    const sealed: SealedBatch<S> = {
+      id,
+      createdAt,
+      itemCount: this.count,
+      body: `${this.prefix(id, createdAt)},${parts.join(',')}}`,
+      subjects: [...this.subjects],
+      sources: this.sources,
+    };
+    this.sections = emptySections();
+    this.subjects = new Set();
+    this.sources = [];
+    this.count = 0;
+    return sealed;
+  }
+
+  private prefix(id: string, createdAt: string): string {
+    return `{"batch_id":"${id}","probe_id":${JSON.stringify(this.probeId)},"run_id":${JSON.stringify(this.runId)},"created_at":"${createdAt}"`;
+  }
+}

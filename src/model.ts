@@ -1,0 +1,201 @@
+import { z } from 'zod';
+
+/**
+ * The data model: zod schemas of the graph items and generic events, the batch wire document,
+ * and subject routing (DESIGN.md "Subjects and payloads").
+ */
+
+/** RFC 3339 timestamp, normalised to a fixed-width UTC ISO string so merges never change sizes. */
+const timestamp = z.iso
+  .datetime({ offset: true, error: 'expected an RFC 3339 timestamp' })
+  .transform((v) => new Date(v).toISOString())
+  .refine((v) => v.length === 24, { error: 'expected a year between 0000 and 9999' });
+
+const label = (max: number) => z.string().min(1).max(max);
+
+export const NodeDomainSchema = z.object({
+  host: label(253),
+  apex: label(253),
+  first_seen: timestamp,
+  last_seen: timestamp,
+});
+
+export const NodeIPSchema = z.object({
+  ip: z.union([z.ipv4(), z.ipv6()], { error: 'expected an IPv4 or IPv6 address' }),
+  first_seen: timestamp,
+  last_seen: timestamp,
+});
+
+export const NodeCertSchema = z.object({
+  spki_sha256: z
+    .string()
+    .regex(/^[A-Za-z0-9+/=_-]{16,128}$/, { error: 'expected a SHA-256 hash (hex or base64)' }),
+  subject_cn: z.string().max(1024),
+  issuer_cn: z.string().max(1024),
+  not_before: timestamp,
+  not_after: timestamp,
+});
+
+export const EDGE_TYPES = ['RESOLVES_TO', 'USES_NS', 'ALIAS_OF', 'USES_MX', 'LINKS_TO', 'USES_CERT'] as const;
+
+export const EdgeSchema = z.object({
+  type: z.enum(EDGE_TYPES, { error: `expected one of ${EDGE_TYPES.join(', ')}` }),
+  source: label(2048),
+  target: label(2048),
+  observed_at: timestamp,
+  probe_id: label(256),
+  run_id: label(256),
+});
+
+export type NodeDomain = z.output<typeof NodeDomainSchema>;
+export type NodeIP = z.output<typeof NodeIPSchema>;
+export type NodeCert = z.output<typeof NodeCertSchema>;
+export type Edge = z.output<typeof EdgeSchema>;
+export type Node = NodeDomain | NodeIP | NodeCert;
+
+/** A generic event as it appears in a batch's `events[]`. `seq` is null for in-process adds. */
+export interface EventRecord {
+  subject: string;
+  seq: number | null;
+  msg_id: string;
+  published_at: string;
+  data: Record<string, unknown>;
+}
+
+export const SECTIONS = ['nodes_domain', 'nodes_ip', 'nodes_cert', 'edges', 'events'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** One validated item on its way into a batch, with the key that dedups it inside a batch. */
+export type Item =
+  | { section: 'nodes_domain'; key: string; value: NodeDomain }
+  | { section: 'nodes_ip'; key: string; value: NodeIP }
+  | { section: 'nodes_cert'; key: string; value: NodeCert }
+  | { section: 'edges'; key: string; value: Edge }
+  | { section: 'events'; key: string; value: EventRecord };
+
+export const BatchDocumentSchema = z.object({
+  batch_id: z.string(),
+  probe_id: z.string(),
+  run_id: z.string(),
+  created_at: z.string(),
+  nodes_domain: z.array(NodeDomainSchema),
+  nodes_ip: z.array(NodeIPSchema),
+  nodes_cert: z.array(NodeCertSchema),
+  edges: z.array(EdgeSchema),
+  events: z.array(
+    z.object({
+      subject: z.string(),
+      seq: z.number().nullable(),
+      msg_id: z.string(),
+      published_at: z.string(),
+      data: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});
+export type BatchDocument = z.output<typeof BatchDocumentSchema>;
+
+export function itemFromNodeDomain(value: NodeDomain): Item {
+  return { section: 'nodes_domain', key: value.host, value };
+}
+export function itemFromNodeIP(value: NodeIP): Item {
+  return { section: 'nodes_ip', key: value.ip, value };
+}
+export function itemFromNodeCert(value: NodeCert): Item {
+  return { section: 'nodes_cert', key: value.spki_sha256, value };
+}
+export function itemFromEdge(value: Edge): Item {
+  return { section: 'edges', key: `${value.type}\u0000${value.source}\u0000${value.target}`, value };
+}
+/** Events dedup by stream sequence; in-process events (no sequence) by their own id. */
+export function itemFromEvent(value: EventRecord): Item {
+  return { section: 'events', key: value.seq === null ? `id:${value.msg_id}` : `seq:${value.seq}`, value };
+}
+
+/** Why an input was refused: the field path and the problem, ready for a dead letter or an error. */
+export class InvalidItemError extends Error {
+  readonly code = 'INVALID_ITEM';
+  constructor(
+    readonly reason: string,
+    readonly field?: string,
+  ) {
+    super(field ? `${field}: ${reason}` : reason);
+    this.name = 'InvalidItemError';
+  }
+}
+
+function parseWith<S extends z.ZodType>(schema: S, data: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue && issue.path.length > 0 ? `${what}.${issue.path.join('.')}` : what;
+  throw new InvalidItemError(issue?.message ?? 'invalid', field);
+}
+
+export const parseNodeDomain = (data: unknown): NodeDomain =>
+  parseWith(NodeDomainSchema, data, 'node_domain');
+export const parseNodeIP = (data: unknown): NodeIP => parseWith(NodeIPSchema, data, 'node_ip');
+export const parseNodeCert = (data: unknown): NodeCert => parseWith(NodeCertSchema, data, 'node_cert');
+export const parseEdge = (data: unknown): Edge => parseWith(EdgeSchema, data, 'edge');
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A node told apart by its shape, as the Go seed's AddNode does. */
+export function parseNode(data: unknown): Item {
+  if (!isPlainObject(data)) throw new InvalidItemError('expected a node object', 'node');
+  if ('spki_sha256' in data) return itemFromNodeCert(parseNodeCert(data));
+  if ('ip' in data) return itemFromNodeIP(parseNodeIP(data));
+  if ('host' in data) return itemFromNodeDomain(parseNodeDomain(data));
+  throw new InvalidItemError('expected a NodeDomain (host), NodeIP (ip) or NodeCert (spki_sha256)', 'node');
+}
+
+export function parseEventData(data: unknown): Record<string, unknown> {
+  if (!isPlainObject(data)) throw new InvalidItemError('expected a JSON object', 'data');
+  return data;
+}
+
+export type SubjectRoute = 'nodes_domain' | 'nodes_ip' | 'nodes_cert' | 'edges' | 'events';
+
+const ROUTES: Record<string, SubjectRoute> = {
+  domain: 'nodes_domain',
+  ip: 'nodes_ip',
+  cert: 'nodes_cert',
+  edge: 'edges',
+};
+
+/** `approved.domain` -> nodes_domain, ... ; any other subject -> events. */
+export function routeSubject(subject: string): SubjectRoute {
+  const tokens = subject.split('.');
+  if (tokens.length !== 2) return 'events';
+  return ROUTES[tokens[1] as string] ?? 'events';
+}
+
+export interface SourceMeta {
+  subject: string;
+  seq: number | null;
+  msgId: string;
+  publishedAt: string;
+}
+
+/** Turn a decoded message body into a batch item according to its subject. Throws InvalidItemError. */
+export function itemFromMessage(data: unknown, meta: SourceMeta): Item {
+  switch (routeSubject(meta.subject)) {
+    case 'nodes_domain':
+      return itemFromNodeDomain(parseNodeDomain(data));
+    case 'nodes_ip':
+      return itemFromNodeIP(parseNodeIP(data));
+    case 'nodes_cert':
+      return itemFromNodeCert(parseNodeCert(data));
+    case 'edges':
+      return itemFromEdge(parseEdge(data));
+    case 'events':
+      return itemFromEvent({
+        subject: meta.subject,
+        seq: meta.seq,
+        msg_id: meta.msgId,
+        published_at: meta.publishedAt,
+        data: parseEventData(data),
+      });
+  }
+}

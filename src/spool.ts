@@ -1,0 +1,395 @@
+import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { z } from 'zod';
+
+/**
+ * The spool: LevelDB write-ahead log of every sealed batch. A batch is written atomically
+ * (its state record and its body in one synced LevelDB batch) before any of its source messages
+ * is acknowledged, and stays until delivered (deleted), split (replaced by its halves) or
+ * dead-lettered (moved aside, replayable). Keys are UUIDv7 batch ids, so listing is oldest first.
+ */
+
+export class SpoolError extends Error {
+  constructor(
+    readonly code: 'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SpoolError';
+  }
+}
+
+const BatchStateSchema = z.object({
+  v: z.literal(1),
+  id: z.string(),
+  createdAt: z.string(),
+  itemCount: z.number().int().nonnegative(),
+  rawBytes: z.number().int().nonnegative(),
+  storedBytes: z.number().int().nonnegative(),
+  encoding: z.enum(['gzip', 'identity']),
+  subjects: z.array(z.string()),
+  attempts: z.number().int().nonnegative(),
+  /** epoch ms before which no attempt is made (backoff or parking survive a restart) */
+  notBefore: z.number().optional(),
+  parked: z.boolean().optional(),
+  lastError: z.string().optional(),
+  parentId: z.string().optional(),
+});
+export type BatchState = z.output<typeof BatchStateSchema>;
+
+export interface SpooledBatch {
+  state: BatchState;
+  body: Buffer;
+}
+
+export interface DeadLetter {
+  id: string;
+  kind: 'batch' | 'message';
+  reason: string;
+  at: string;
+  status?: number;
+  bodyExcerpt?: string;
+  subjects: string[];
+  /** for batches: the spooled state at the time; for messages: where it came from */
+  batch?: BatchState;
+  message?: { subject: string; seq: number | null; rawBase64: string; rawBytes: number; truncated: boolean };
+  history?: unknown[];
+}
+
+export interface QuarantineEntry {
+  key: string;
+  reason: string;
+}
+
+export interface SpoolStats {
+  batches: number;
+  bytes: number;
+  oldestCreatedAt?: string;
+  deadLetters: number;
+  quarantined: number;
+}
+
+type Db = Level<string, string | Buffer>;
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
+/** LevelDB creates its files with the process umask; tighten whatever is already there. */
+async function tightenFiles(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) await chmod(join(dir, name), 0o600).catch(() => undefined);
+}
+
+function decodeState(text: string): BatchState | undefined {
+  try {
+    const parsed = BatchStateSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function quarantineReason(text: string): string {
+  try {
+    return String((JSON.parse(text) as { reason?: unknown }).reason);
+  } catch {
+    return 'unknown';
+  }
+}
+
+export class Spool {
+  private liveBytes = 0;
+  private liveCount = 0;
+  private readonly states;
+  private readonly bodies;
+  private readonly dead;
+  private readonly deadBodies;
+  private readonly quarantine;
+
+  private constructor(
+    readonly dir: string,
+    private readonly db: Db,
+  ) {
+    this.states = db.sublevel<string, string>('s', { valueEncoding: 'utf8' });
+    this.bodies = db.sublevel<string, Buffer>('b', { valueEncoding: 'buffer' });
+    this.dead = db.sublevel<string, string>('d', { valueEncoding: 'utf8' });
+    this.deadBodies = db.sublevel<string, Buffer>('db', { valueEncoding: 'buffer' });
+    this.quarantine = db.sublevel<string, string>('q', { valueEncoding: 'utf8' });
+  }
+
+  /** Open (creating 0700) the spool directory. Undecodable batch records are quarantined. */
+  static async open(dir: string): Promise<Spool> {
+    await ensurePrivateDir(dir);
+    const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8' });
+    try {
+      await db.open();
+    } catch (error) {
+      throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    await tightenFiles(dir);
+    const spool = new Spool(dir, db);
+    await spool.recount();
+    return spool;
+  }
+
+  get bytes(): number {
+    return this.liveBytes;
+  }
+
+  get count(): number {
+    return this.liveCount;
+  }
+
+  /** Scan all state records once: totals, and quarantine of records that cannot be read. */
+  private async recount(): Promise<void> {
+    this.liveBytes = 0;
+    this.liveCount = 0;
+    const bad: QuarantineEntry[] = [];
+    for await (const [id, text] of this.states.iterator()) {
+      const state = decodeState(text);
+      if (!state || state.id !== id) {
+        bad.push({ key: id, reason: 'state record does not decode' });
+        continue;
+      }
+      this.liveBytes += state.storedBytes;
+      this.liveCount += 1;
+    }
+    for (const entry of bad) await this.quarantineBatch(entry.key, entry.reason);
+  }
+
+  /** Write a sealed batch durably (synced) and atomically. */
+  async put(state: BatchState, body: Buffer): Promise<void> {
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'put', sublevel: this.states, key: state.id, value: JSON.stringify(state) },
+        { type: 'put', sublevel: this.bodies, key: state.id, value: body },
+      ],
+      { sync: true },
+    );
+    this.liveBytes += state.storedBytes;
+    this.liveCount += 1;
+  }
+
+  async getState(id: string): Promise<BatchState | undefined> {
+    const text = await this.states.get(id);
+    return text === undefined ? undefined : decodeState(text);
+  }
+
+  /** The batch with its body, or undefined if it is gone; an unreadable record is quarantined. */
+  async get(id: string): Promise<SpooledBatch | undefined> {
+    const [text, body] = await Promise.all([this.states.get(id), this.bodies.get(id)]);
+    if (text === undefined) return undefined;
+    const state = decodeState(text);
+    if (!state || body === undefined) {
+      await this.quarantineBatch(id, body === undefined ? 'body missing' : 'state record does not decode');
+      return undefined;
+    }
+    return { state, body };
+  }
+
+  /** Record attempts / backoff. Not synced: losing it in an OS crash only costs an early retry. */
+  async updateState(state: BatchState): Promise<void> {
+    if ((await this.states.get(state.id)) === undefined) return;
+    await this.states.put(state.id, JSON.stringify(state));
+  }
+
+  /** Delivered: remove the batch. */
+  async delete(id: string): Promise<void> {
+    const state = await this.getState(id);
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'del', sublevel: this.states, key: id },
+        { type: 'del', sublevel: this.bodies, key: id },
+      ],
+      {},
+    );
+    if (state) this.forget(state);
+  }
+
+  /** Replace a batch by its parts in one synced write (a 413 split). */
+  async replace(parentId: string, parts: Array<{ state: BatchState; body: Buffer }>): Promise<void> {
+    const parent = await this.getState(parentId);
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'del', sublevel: this.states, key: parentId },
+        { type: 'del', sublevel: this.bodies, key: parentId },
+        ...parts.flatMap((p) => [
+          { type: 'put' as const, sublevel: this.states, key: p.state.id, value: JSON.stringify(p.state) },
+          { type: 'put' as const, sublevel: this.bodies, key: p.state.id, value: p.body },
+        ]),
+      ],
+      { sync: true },
+    );
+    if (parent) this.forget(parent);
+    for (const p of parts) {
+      this.liveBytes += p.state.storedBytes;
+      this.liveCount += 1;
+    }
+  }
+
+  /** Move a batch to the dead letters, body and all, in one synced write. */
+  async deadLetterBatch(id: string, letter: Omit<DeadLetter, 'id' | 'kind' | 'batch'>): Promise<void> {
+    const batch = await this.get(id);
+    if (!batch) return;
+    const record: DeadLetter = { ...letter, id, kind: 'batch', batch: batch.state };
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'del', sublevel: this.states, key: id },
+        { type: 'del', sublevel: this.bodies, key: id },
+        { type: 'put', sublevel: this.dead, key: id, value: JSON.stringify(record) },
+        { type: 'put', sublevel: this.deadBodies, key: id, value: batch.body },
+      ],
+      { sync: true },
+    );
+    this.forget(batch.state);
+  }
+
+  /** Keep a message that could not be decoded or validated (synced before it is terminated). */
+  async deadLetterMessage(letter: DeadLetter): Promise<void> {
+    await this.db.batch<string, string | Buffer>(
+      [{ type: 'put', sublevel: this.dead, key: letter.id, value: JSON.stringify(letter) }],
+      {
+        sync: true,
+      },
+    );
+  }
+
+  async listDeadLetters(limit = Infinity): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for await (const [key, text] of this.dead.iterator()) {
+      if (out.length >= limit) break;
+      try {
+        out.push(JSON.parse(text) as DeadLetter);
+      } catch {
+        out.push({
+          id: key,
+          kind: 'batch',
+          reason: 'dead letter record does not decode',
+          at: '',
+          subjects: [],
+        });
+      }
+    }
+    return out;
+  }
+
+  async getDeadLetter(id: string): Promise<{ letter: DeadLetter; body?: Buffer } | undefined> {
+    const text = await this.dead.get(id);
+    if (text === undefined) return undefined;
+    return { letter: JSON.parse(text) as DeadLetter, body: await this.deadBodies.get(id) };
+  }
+
+  /** Put a dead-lettered batch back into the spool with a fresh attempt count. */
+  async replayDeadLetter(id: string): Promise<boolean> {
+    const found = await this.getDeadLetter(id);
+    if (!found?.letter.batch || !found.body) return false;
+    const state: BatchState = { ...found.letter.batch, attempts: 0, notBefore: undefined, parked: false };
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'del', sublevel: this.dead, key: id },
+        { type: 'del', sublevel: this.deadBodies, key: id },
+        { type: 'put', sublevel: this.states, key: id, value: JSON.stringify(state) },
+        { type: 'put', sublevel: this.bodies, key: id, value: found.body },
+      ],
+      { sync: true },
+    );
+    this.liveBytes += state.storedBytes;
+    this.liveCount += 1;
+    return true;
+  }
+
+  async purgeDeadLetter(id: string): Promise<void> {
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'del', sublevel: this.dead, key: id },
+        { type: 'del', sublevel: this.deadBodies, key: id },
+      ],
+      {},
+    );
+  }
+
+  /** Batch ids, oldest first, strictly after `after` when given. */
+  async listIds(options: { after?: string; limit?: number } = {}): Promise<string[]> {
+    const range = options.after === undefined ? {} : { gt: options.after };
+    return this.states.keys({ ...range, limit: options.limit ?? -1 }).all();
+  }
+
+  async listStates(options: { after?: string; limit?: number } = {}): Promise<BatchState[]> {
+    const range = options.after === undefined ? {} : { gt: options.after };
+    const out: BatchState[] = [];
+    for await (const [, text] of this.states.iterator({ ...range, limit: options.limit ?? -1 })) {
+      const state = decodeState(text);
+      if (state) out.push(state);
+    }
+    return out;
+  }
+
+  async stats(): Promise<SpoolStats> {
+    const [oldest] = await this.listStates({ limit: 1 });
+    let deadLetters = 0;
+    for await (const _ of this.dead.keys()) deadLetters += 1;
+    let quarantined = 0;
+    for await (const _ of this.quarantine.keys()) quarantined += 1;
+    return {
+      batches: this.liveCount,
+      bytes: this.liveBytes,
+      oldestCreatedAt: oldest?.createdAt,
+      deadLetters,
+      quarantined,
+    };
+  }
+
+  /** Read every record; report the ones that do not decode. Changes nothing. */
+  async verify(decodeBody: (state: BatchState, body: Buffer) => Promise<void>): Promise<QuarantineEntry[]> {
+    const problems: QuarantineEntry[] = [];
+    for await (const [id, text] of this.states.iterator()) {
+      const state = decodeState(text);
+      if (!state) {
+        problems.push({ key: id, reason: 'state record does not decode' });
+        continue;
+      }
+      const body = await this.bodies.get(id);
+      if (!body) {
+        problems.push({ key: id, reason: 'body missing' });
+        continue;
+      }
+      await decodeBody(state, body).catch((error: unknown) =>
+        problems.push({ key: id, reason: `body does not decode: ${(error as Error).message}` }),
+      );
+    }
+    for await (const [key, text] of this.quarantine.iterator()) {
+      problems.push({ key, reason: `quarantined earlier: ${quarantineReason(text)}` });
+    }
+    return problems;
+  }
+
+  /** Set an unreadable batch aside (kept for inspection) so the rest can flow. */
+  async quarantineBatch(id: string, reason: string): Promise<void> {
+    const [text, body] = await Promise.all([this.states.get(id), this.bodies.get(id)]);
+    const kept = JSON.stringify({ reason, state: text, bodyBase64: body?.toString('base64') });
+    await this.db.batch<string, string | Buffer>(
+      [
+        { type: 'put', sublevel: this.quarantine, key: id, value: kept },
+        { type: 'del', sublevel: this.states, key: id },
+        { type: 'del', sublevel: this.bodies, key: id },
+      ],
+      { sync: true },
+    );
+    const state = text === undefined ? undefined : decodeState(text);
+    if (state) this.forget(state);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  private forget(state: BatchState): void {
+    this.liveBytes = Math.max(0, this.liveBytes - state.storedBytes);
+    this.liveCount = Math.max(0, this.liveCount - 1);
+  }
+}

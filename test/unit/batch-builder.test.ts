@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { BatchBuilder } from '../../src/batch-builder.js';
+import { BatchDocumentSchema, itemFromEdge, itemFromEvent, parseEdge, parseNode } from '../../src/model.js';
+
+const edge = (observed: string, probe = 'p1') =>
+  itemFromEdge(
+    parseEdge({
+      type: 'RESOLVES_TO',
+      source: 'a.example',
+      target: '192.0.2.1',
+      observed_at: observed,
+      probe_id: probe,
+      run_id: 'r',
+    }),
+  );
+
+describe('batch builder', () => {
+  it('dedups edges keeping the earliest observed_at, and merges node first/last seen', () => {
+    const b = new BatchBuilder<string>('probe', 'run');
+    for (const item of [
+      edge('2024-01-02T00:00:00Z'),
+      edge('2024-01-01T00:00:00Z', 'p2'),
+      parseNode({
+        host: 'a.example',
+        apex: 'example',
+        first_seen: '2024-01-05T00:00:00Z',
+        last_seen: '2024-01-06T00:00:00Z',
+      }),
+      parseNode({
+        host: 'a.example',
+        apex: 'example',
+        first_seen: '2024-01-03T00:00:00Z',
+        last_seen: '2024-01-04T00:00:00Z',
+      }),
+      parseNode({
+        ip: '192.0.2.1',
+        first_seen: '2024-01-03T00:00:00+02:00',
+        last_seen: '2024-01-04T00:00:00Z',
+      }),
+    ]) {
+      const m = b.measure(item);
+      b.add(item, m.json, 'ack');
+    }
+    expect(b.size).toBe(3);
+    const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
+    expect(sealed.sources).toHaveLength(5);
+    const doc = BatchDocumentSchema.parse(JSON.parse(sealed.body));
+    expect(doc.edges).toEqual([
+      {
+        type: 'RESOLVES_TO',
+        source: 'a.example',
+        target: '192.0.2.1',
+        observed_at: '2024-01-01T00:00:00.000Z',
+        probe_id: 'p1',
+        run_id: 'r',
+      },
+    ]);
+    expect(doc.nodes_domain[0]).toMatchObject({
+      first_seen: '2024-01-03T00:00:00.000Z',
+      last_seen: '2024-01-06T00:00:00.000Z',
+    });
+    expect(doc.nodes_ip[0]?.first_seen).toBe('2024-01-02T22:00:00.000Z');
+    expect(b.size).toBe(0);
+  });
+
+  it('dedups events by stream sequence and measures exactly', () => {
+    const b = new BatchBuilder<number>('probe', 'run');
+    const ev = (seq: number) =>
+      itemFromEvent({
+        subject: 'approved.x',
+        seq,
+        msg_id: `m${seq}`,
+        published_at: '2024-01-01T00:00:00.000Z',
+        data: { n: seq },
+      });
+    let bytes = 0;
+    for (const seq of [1, 2, 2, 3]) {
+      const item = ev(seq);
+      const m = b.measure(item);
+      bytes += m.bytes;
+      b.add(item, m.json, seq);
+    }
+    const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
+    expect(JSON.parse(sealed.body).events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3]);
+    expect(Buffer.byteLength(sealed.body)).toBeLessThanOrEqual(b.envelopeBytes() + bytes);
+    expect(Buffer.byteLength(sealed.body)).toBeGreaterThanOrEqual(b.envelopeBytes() + bytes - 5);
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const base = { TRANSMITTER_DESTINATION_URL: 'https://ingest.example.com/v1/batch' };
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig(base, new Date('2026-01-02T03:04:05.678Z'));
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 8020 });
+    expect(c.nats).toMatchObject({
+      servers: ['nats://127.0.0.1:4222'],
+      stream: 'APPROVED',
+      subjects: ['approved.>'],
+      durable: 'transmitter',
+    });
+    expect(c.batch).toEqual({ maxItems: 1000, maxBytes: 5242880, intervalMs: 30_000 });
+    expect(c.retry).toEqual({ maxAttempts: 10, initialDelayMs: 1000, multiplier: 2, maxDelayMs: 300_000 });
+    expect(c.circuit).toEqual({ failureThreshold: 5, resetTimeoutMs: 60_000 });
+    expect(c.spool).toEqual({ dir: './spool', maxBytes: 1073741824 });
+    expect(c.destination).toMatchObject({ compression: 'gzip', concurrency: 2, allowInsecureHttp: false });
+    expect(c.runId).toBe('run-20260102T030405Z');
+    expect(c.databaseUrl).toBeUndefined();
+  });
+
+  it('accepts fractional seconds, comma lists and none', () => {
+    const c = loadConfig({
+      ...base,
+      TRANSMITTER_BATCH_INTERVAL_S: '0.25',
+      TRANSMITTER_NATS_URL: 'nats://a:4222, nats://b:4222',
+    });
+    expect(c.batch.intervalMs).toBe(250);
+    expect(c.nats?.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(loadConfig({ ...base, TRANSMITTER_NATS_URL: 'none' }).nats).toBeUndefined();
+  });
+
+  it.each([
+    ['TRANSMITTER_BATCH_SIZE', 'abc', /whole number/],
+    ['TRANSMITTER_BATCH_SIZE', '0', /between 1 and/],
+    ['TRANSMITTER_SERVER_PORT', '70000', /between 0 and 65535/],
+    ['TRANSMITTER_BATCH_INTERVAL_S', '-1', /seconds/],
+    ['TRANSMITTER_COMPRESSION', 'brotli', /gzip or none/],
+    ['TRANSMITTER_ALLOW_INSECURE_HTTP', 'maybe', /true or false/],
+    ['TRANSMITTER_NATS_URL', 'http://x', /nats:\/\//],
+    ['TRANSMITTER_DESTINATION_URL', 'not a url', /https:\/\//],
+    ['TRANSMITTER_HEADERS', '{oops', /JSON object/],
+  ])('%s=%s is refused with a line naming it', (name, value, expected) => {
+    const error = errorOf({ ...base, [name]: value });
+    expect(error.variable).toBe(name);
+    expect(error.message.startsWith(`${name}: `)).toBe(true);
+    expect(error.message).toMatch(expected);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('requires the destination and refuses http:// unless allowed', () => {
+    expect(errorOf({}).variable).toBe('TRANSMITTER_DESTINATION_URL');
+    expect(errorOf({ TRANSMITTER_DESTINATION_URL: 'http://127.0.0.1:1/x' }).message).toMatch(
+      /TRANSMITTER_ALLOW_INSECURE_HTTP/,
+    );
+    const ok = loadConfig({
+      TRANSMITTER_DESTINATION_URL: 'http://127.0.0.1:1/x',
+      TRANSMITTER_ALLOW_INSECURE_HTTP: 'true',
+    });
+    expect(ok.destination.allowInsecureHttp).toBe(true);
+  });
+
+  it('requires client cert and key together', () => {
+    expect(errorOf({ ...base, TRANSMITTER_CLIENT_CERT: '/x.pem' }).variable).toBe('TRANSMITTER_CLIENT_KEY');
+  });
+
+  it('never echoes a secret value', () => {
+    const error = errorOf({ ...base, TRANSMITTER_DATABASE_URL: 'mysql://user:hunter2@db' });
+    expect(error.variable).toBe('TRANSMITTER_DATABASE_URL');
+    expect(error.message).not.toContain('hunter2');
+  });
+});
