@@ -9,6 +9,13 @@ import { SECTIONS, type Item, type Section } from './model.js';
 interface Entry {
   item: Item;
   json: string;
+  subject?: string;
+}
+
+interface Added<S> {
+  item: Item;
+  entry: Entry;
+  source?: S;
 }
 
 export interface SealedBatch<S> {
@@ -86,9 +93,10 @@ function merge(existing: Item, incoming: Item): Item {
 
 export class BatchBuilder<S> {
   private sections = emptySections();
-  private subjects = new Set<string>();
   private sources: S[] = [];
   private count = 0;
+  /** the last new item, which a `bytes` seal carries over into the next batch */
+  private last?: Added<S>;
 
   constructor(
     private readonly probeId: string,
@@ -112,23 +120,30 @@ export class BatchBuilder<S> {
     return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
   }
 
-  add(item: Item, json: string, source?: S, subject?: string): void {
+  /** Add (or merge) an item; returns true when it was new to this batch. */
+  add(item: Item, json: string, source?: S, subject?: string): boolean {
     const section = this.sections[item.section];
     const existing = section.get(item.key);
+    if (source !== undefined) this.sources.push(source);
     if (existing) {
       const merged = merge(existing.item, item);
       if (merged !== existing.item)
-        section.set(item.key, { item: merged, json: JSON.stringify(merged.value) });
-    } else {
-      section.set(item.key, { item, json });
-      this.count += 1;
+        section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
+      return false;
     }
-    if (source !== undefined) this.sources.push(source);
-    if (subject !== undefined) this.subjects.add(subject);
+    const entry: Entry = { item, json, subject };
+    section.set(item.key, entry);
+    this.count += 1;
+    this.last = { item, entry, source };
+    return true;
   }
 
-  /** Hand over the open batch and start an empty one. */
-  take(id: string, createdAt: string): SealedBatch<S> {
+  /**
+   * Hand over the open batch and start an empty one. With `carryLast`, the most recent new item
+   * (the one that would have overflowed the byte budget) stays behind as the first of the next.
+   */
+  take(id: string, createdAt: string, carryLast = false): SealedBatch<S> {
+    const carried = carryLast ? this.detachLast() : undefined;
     const parts = SECTIONS.map((name) => {
       const items = [...this.sections[name].values()].map((e) => e.json).join(',');
       return `"${name}":[${items}]`;
@@ -138,14 +153,35 @@ export class BatchBuilder<S> {
       createdAt,
       itemCount: this.count,
       body: `${this.prefix(id, createdAt)},${parts.join(',')}}`,
-      subjects: [...this.subjects],
+      subjects: this.distinctSubjects(),
       sources: this.sources,
     };
     this.sections = emptySections();
-    this.subjects = new Set();
     this.sources = [];
     this.count = 0;
+    this.last = undefined;
+    if (carried) this.add(carried.item, carried.entry.json, carried.source, carried.entry.subject);
     return sealed;
+  }
+
+  private detachLast(): Added<S> | undefined {
+    const last = this.last;
+    if (!last) return undefined;
+    this.sections[last.item.section].delete(last.item.key);
+    this.count -= 1;
+    if (last.source !== undefined) {
+      const at = this.sources.lastIndexOf(last.source);
+      if (at >= 0) this.sources.splice(at, 1);
+    }
+    return last;
+  }
+
+  private distinctSubjects(): string[] {
+    const subjects = new Set<string>();
+    for (const section of Object.values(this.sections)) {
+      for (const entry of section.values()) if (entry.subject !== undefined) subjects.add(entry.subject);
+    }
+    return [...subjects];
   }
 
   private prefix(id: string, createdAt: string): string {

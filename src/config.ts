@@ -95,6 +95,7 @@ const variables = {
     )
     .pipe(z.array(z.string().regex(/^[^\s]+$/)).min(1, { error: 'expected subject[,subject...]' })),
   TRANSMITTER_NATS_DURABLE: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a consumer name' }),
+  TRANSMITTER_NATS_ACK_WAIT_S: seconds(1).optional(),
   TRANSMITTER_NATS_USER: optionalText,
   TRANSMITTER_NATS_PASSWORD: optionalText,
   TRANSMITTER_NATS_TOKEN: optionalText,
@@ -176,6 +177,8 @@ export interface NatsConfig {
   stream: string;
   subjects: string[];
   durable: string;
+  /** ack_wait of the consumer; derived from the batch interval when unset */
+  ackWaitMs?: number;
   user?: string;
   password?: string;
   token?: string;
@@ -281,6 +284,8 @@ function toConfig(p: Parsed): Config {
             stream: p.TRANSMITTER_NATS_STREAM,
             subjects: p.TRANSMITTER_NATS_SUBJECTS,
             durable: p.TRANSMITTER_NATS_DURABLE,
+            ackWaitMs:
+              p.TRANSMITTER_NATS_ACK_WAIT_S === undefined ? undefined : ms(p.TRANSMITTER_NATS_ACK_WAIT_S),
             user: p.TRANSMITTER_NATS_USER,
             password: p.TRANSMITTER_NATS_PASSWORD,
             token: p.TRANSMITTER_NATS_TOKEN,

@@ -1,0 +1,75 @@
+import { promisify } from 'node:util';
+import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
+import { BatchDocumentSchema, SECTIONS, type BatchDocument } from './model.js';
+import type { BatchState } from './spool.js';
+
+/** Encoding and decoding of spooled batch bodies, and the 413 split into halves. */
+
+const gzip = promisify(gzipCallback);
+const gunzip = promisify(gunzipCallback);
+
+export const GZIP_LEVEL = 6;
+
+export async function encodeBody(json: string, encoding: BatchState['encoding']): Promise<Buffer> {
+  const raw = Buffer.from(json);
+  return encoding === 'gzip' ? gzip(raw, { level: GZIP_LEVEL }) : raw;
+}
+
+export async function rawBody(state: BatchState, body: Buffer): Promise<Buffer> {
+  return state.encoding === 'gzip' ? gunzip(body) : body;
+}
+
+/** Decode a spooled body into its document; throws when it does not decode or validate. */
+export async function decodeBody(state: BatchState, body: Buffer): Promise<BatchDocument> {
+  const doc = BatchDocumentSchema.parse(JSON.parse((await rawBody(state, body)).toString('utf8')));
+  if (doc.batch_id !== state.id) throw new Error(`body batch_id ${doc.batch_id} does not match ${state.id}`);
+  return doc;
+}
+
+function itemCount(doc: BatchDocument): number {
+  return SECTIONS.reduce((n, s) => n + doc[s].length, 0);
+}
+
+/** Two documents holding the first and second half of the items, each with a new id. */
+export function splitDocument(doc: BatchDocument, newId: () => string): [BatchDocument, BatchDocument] {
+  const all = SECTIONS.flatMap((section) => doc[section].map((value) => ({ section, value })));
+  const half = Math.ceil(all.length / 2);
+  const make = (part: typeof all): BatchDocument => {
+    const out: BatchDocument = {
+      ...doc,
+      batch_id: newId(),
+      nodes_domain: [],
+      nodes_ip: [],
+      nodes_cert: [],
+      edges: [],
+      events: [],
+    };
+    for (const { section, value } of part) (out[section] as unknown[]).push(value);
+    return out;
+  };
+  return [make(all.slice(0, half)), make(all.slice(half))];
+}
+
+export async function toSpoolRecord(
+  doc: BatchDocument,
+  encoding: BatchState['encoding'],
+  base: Pick<BatchState, 'subjects'> & { parentId?: string },
+): Promise<{ state: BatchState; body: Buffer }> {
+  const json = JSON.stringify(doc);
+  const body = await encodeBody(json, encoding);
+  return {
+    state: {
+      v: 1,
+      id: doc.batch_id,
+      createdAt: doc.created_at,
+      itemCount: itemCount(doc),
+      rawBytes: Buffer.byteLength(json),
+      storedBytes: body.length,
+      encoding,
+      subjects: base.subjects,
+      attempts: 0,
+      parentId: base.parentId,
+    },
+    body,
+  };
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { main } from './cli.js';
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`batch-emitter: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,337 @@
+import { createActor, fromPromise, type Actor } from 'xstate';
+import { breakerMachine } from '../machines/breaker.js';
+import {
+  deliveryMachine,
+  type DeliveryOutput,
+  type RetryPolicy,
+  type SendInput,
+} from '../machines/delivery.js';
+import type { Outcome } from '../machines/outcome.js';
+import { decodeBody, rawBody, splitDocument, toSpoolRecord } from './batch-codec.js';
+import { uuidv7 } from './ids.js';
+import type { Logger } from './logger.js';
+import type { BatchState, Spool } from './spool.js';
+import type { HttpTransport } from './transport/http-transport.js';
+
+/**
+ * The dispatcher runs one delivery statechart per spooled batch against the origin's breaker
+ * statechart, and applies their decisions to the spool: delete when delivered, replace by halves
+ * on a split, move to dead letters when permanent, mark parked when attempts run out.
+ *
+ * Memory stays bounded in an outage: at most `maxActive` delivery actors exist (each holds an id,
+ * never a body); further ids wait in a bounded queue, and beyond that only in the spool, from
+ * which a scan refills the queue. Parked batches are picked up by the periodic sweep.
+ */
+
+export interface DispatcherOptions {
+  spool: Spool;
+  transport: HttpTransport;
+  logger: Logger;
+  policy: RetryPolicy;
+  circuit: { failureThreshold: number; resetTimeoutMs: number };
+  concurrency: number;
+  compression: 'gzip' | 'none';
+  /** how often parked batches are swept back in (default: the max retry delay) */
+  sweepIntervalMs?: number;
+  onResult?(output: DeliveryOutput, state: BatchState): void;
+  onSpoolShrunk?(): void;
+}
+
+const QUEUE_LIMIT = 10_000;
+const SCAN_PAGE = 1000;
+
+type DeliveryActor = Actor<typeof deliveryMachine>;
+
+export class Dispatcher {
+  readonly breaker;
+  private readonly active = new Map<string, DeliveryActor>();
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private needsScan = false;
+  private scanning = false;
+  private stopped = false;
+  private sweepTimer?: NodeJS.Timeout;
+  private idleWaiters: Array<() => void> = [];
+  private readonly maxActive: number;
+  private readonly machine;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.maxActive = Math.max(16, options.concurrency * 4);
+    this.breaker = createActor(breakerMachine, {
+      input: {
+        origin: options.transport.origin,
+        failureThreshold: options.circuit.failureThreshold,
+        resetTimeoutMs: options.circuit.resetTimeoutMs,
+        maxResetTimeoutMs: Math.max(options.policy.maxDelayMs, options.circuit.resetTimeoutMs),
+        maxConcurrency: options.concurrency,
+      },
+    });
+    this.breaker.on('stateChanged', (e) =>
+      options.logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`),
+    );
+    this.breaker.start();
+    this.machine = deliveryMachine.provide({
+      actors: { send: fromPromise<Outcome, SendInput>(({ input, signal }) => this.send(input, signal)) },
+    });
+  }
+
+  /** Replay: everything already in the spool, oldest first. */
+  start(): void {
+    this.needsScan = true;
+    this.pump();
+    const every = this.options.sweepIntervalMs ?? Math.max(1000, this.options.policy.maxDelayMs);
+    this.sweepTimer = setInterval(() => {
+      this.needsScan = true;
+      this.pump();
+    }, every);
+    this.sweepTimer.unref();
+  }
+
+  /** A batch just became durable. */
+  enqueue(id: string): void {
+    if (this.stopped || this.active.has(id) || this.queued.has(id)) return;
+    if (this.queue.length >= QUEUE_LIMIT) {
+      this.needsScan = true;
+    } else {
+      this.queue.push(id);
+      this.queued.add(id);
+    }
+    this.pump();
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  deliveries(): Array<{ batchId: string; state: unknown; attempts: number; nextDelayMs?: number }> {
+    return [...this.active.values()].map((a) => {
+      const s = a.getSnapshot();
+      return {
+        batchId: s.context.batchId,
+        state: s.value,
+        attempts: s.context.attempts,
+        nextDelayMs: s.context.nextDelayMs,
+      };
+    });
+  }
+
+  /** Resolves when no batch is queued, active, or waiting to be scanned from the spool. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stop all deliveries (in-flight requests are aborted; batches stay in the spool). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const actor of this.active.values()) actor.stop();
+    this.active.clear();
+    this.breaker.stop();
+    this.notifyIdle(true);
+  }
+
+  private isIdle(): boolean {
+    return this.active.size === 0 && this.queue.length === 0 && !this.needsScan && !this.scanning;
+  }
+
+  private notifyIdle(force = false): void {
+    if (!force && !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    while (this.active.size < this.maxActive && this.queue.length > 0) {
+      const id = this.queue.shift() as string;
+      this.queued.delete(id);
+      void this.launch(id);
+    }
+    if (this.queue.length === 0 && this.needsScan && !this.scanning) void this.scan();
+    this.notifyIdle();
+  }
+
+  /** Refill the queue from the spool: ids not active or queued, and not parked until later. */
+  private async scan(): Promise<void> {
+    this.scanning = true;
+    this.needsScan = false;
+    try {
+      let after: string | undefined;
+      const now = Date.now();
+      while (!this.stopped && this.queue.length < QUEUE_LIMIT) {
+        const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
+        if (states.length === 0) break;
+        for (const state of states) {
+          if (this.active.has(state.id) || this.queued.has(state.id)) continue;
+          if (state.parked && (state.notBefore ?? 0) > now) continue;
+          if (this.queue.length >= QUEUE_LIMIT) {
+            this.needsScan = true;
+            break;
+          }
+          this.queue.push(state.id);
+          this.queued.add(state.id);
+        }
+        after = states[states.length - 1]?.id;
+      }
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, 'spool scan failed');
+    } finally {
+      this.scanning = false;
+    }
+    this.pump();
+  }
+
+  private async launch(id: string): Promise<void> {
+    const state = await this.options.spool.getState(id);
+    if (!state || this.stopped) {
+      this.pump();
+      return;
+    }
+    const actor = createActor(this.machine, {
+      input: {
+        batchId: id,
+        itemCount: state.itemCount,
+        attempts: state.attempts,
+        breaker: this.breaker,
+        policy: this.options.policy,
+      },
+    });
+    this.active.set(id, actor);
+    actor.on('attempt', (e) => void this.recordAttempt(state, e.outcome, e.attempt, e.nextDelayMs));
+    actor.subscribe({
+      complete: () => {
+        const output = actor.getSnapshot().output;
+        if (output) void this.finish(state, output);
+      },
+      error: (error) => {
+        this.options.logger.error({ batchId: id, err: (error as Error).message }, 'delivery actor failed');
+        this.release(id);
+      },
+    });
+    actor.start();
+  }
+
+  private async send(input: SendInput, signal: AbortSignal): Promise<Outcome> {
+    const batch = await this.options.spool.get(input.batchId);
+    if (!batch) return { kind: 'permanent', status: 0, reason: 'batch no longer in the spool' };
+    const wantGzip = this.options.compression === 'gzip';
+    const body =
+      wantGzip === (batch.state.encoding === 'gzip') ? batch.body : await rawBody(batch.state, batch.body);
+    const contentEncoding = wantGzip && batch.state.encoding === 'gzip' ? 'gzip' : 'identity';
+    return this.options.transport.post(
+      body,
+      { batchId: input.batchId, contentEncoding, itemCount: batch.state.itemCount },
+      signal,
+    );
+  }
+
+  private async recordAttempt(
+    state: BatchState,
+    outcome: Outcome,
+    attempt: number,
+    nextDelayMs?: number,
+  ): Promise<void> {
+    if (outcome.kind !== 'retryable') return;
+    const log = this.options.logger;
+    log.warn(
+      { batchId: state.id, attempt, reason: outcome.reason, status: outcome.status, nextDelayMs },
+      'delivery attempt failed',
+    );
+    const notBefore = nextDelayMs === undefined ? undefined : Date.now() + nextDelayMs;
+    await this.options.spool
+      .updateState({ ...state, attempts: attempt, notBefore, lastError: outcome.reason })
+      .catch((error: unknown) => log.error({ err: (error as Error).message }, 'cannot record attempt'));
+  }
+
+  private async finish(state: BatchState, output: DeliveryOutput): Promise<void> {
+    const { spool, logger } = this.options;
+    try {
+      switch (output.result) {
+        case 'delivered':
+          await spool.delete(state.id);
+          logger.debug({ batchId: state.id, attempts: output.attempts }, 'batch delivered');
+          break;
+        case 'split':
+          await this.split(state);
+          break;
+        case 'deadLettered':
+          await this.deadLetter(state, output);
+          break;
+        case 'parked':
+          await this.park(state, output);
+          break;
+      }
+      this.options.onResult?.(output, state);
+    } catch (error) {
+      logger.error(
+        { batchId: state.id, err: (error as Error).message },
+        'cannot apply delivery result; batch stays spooled',
+      );
+    } finally {
+      this.options.onSpoolShrunk?.();
+      this.release(state.id);
+    }
+  }
+
+  private release(id: string): void {
+    this.active.delete(id);
+    this.pump();
+  }
+
+  private async split(state: BatchState): Promise<void> {
+    const batch = await this.options.spool.get(state.id);
+    if (!batch) return;
+    const doc = await decodeBody(batch.state, batch.body);
+    const halves = splitDocument(doc, uuidv7);
+    const parts = await Promise.all(
+      halves.map((half) =>
+        toSpoolRecord(half, batch.state.encoding, { subjects: state.subjects, parentId: state.id }),
+      ),
+    );
+    await this.options.spool.replace(state.id, parts);
+    this.options.logger.warn(
+      { batchId: state.id, parts: parts.map((p) => ({ id: p.state.id, items: p.state.itemCount })) },
+      'batch too large for the endpoint (413): split in two',
+    );
+    for (const part of parts) this.enqueue(part.state.id);
+  }
+
+  private async deadLetter(state: BatchState, output: DeliveryOutput): Promise<void> {
+    const outcome = output.lastOutcome;
+    const permanent = outcome?.kind === 'permanent' ? outcome : undefined;
+    await this.options.spool.deadLetterBatch(state.id, {
+      reason: permanent?.reason ?? 'permanent failure',
+      at: new Date().toISOString(),
+      status: permanent?.status,
+      bodyExcerpt: permanent?.bodyExcerpt,
+      subjects: state.subjects,
+      history: output.history,
+    });
+    this.options.logger.error(
+      { batchId: state.id, status: permanent?.status, reason: permanent?.reason },
+      'batch dead-lettered (permanent failure)',
+    );
+  }
+
+  private async park(state: BatchState, output: DeliveryOutput): Promise<void> {
+    const every = this.options.sweepIntervalMs ?? this.options.policy.maxDelayMs;
+    const lastError = output.lastOutcome?.kind === 'retryable' ? output.lastOutcome.reason : undefined;
+    await this.options.spool.updateState({
+      ...state,
+      attempts: output.attempts,
+      parked: true,
+      notBefore: Date.now() + every,
+      lastError,
+    });
+    this.options.logger.warn(
+      { batchId: state.id, attempts: output.attempts, lastError },
+      'batch parked: attempts exhausted, kept in spool',
+    );
+  }
+}

@@ -1,0 +1,274 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Config } from './config.js';
+import { Dispatcher } from './dispatcher.js';
+import { uuidv7 } from './ids.js';
+import { Intake, IntakeClosedError } from './intake.js';
+import { createLogger, type Logger } from './logger.js';
+import { itemFromEdge, itemFromEvent, parseEdge, parseEventData, parseNode, type Item } from './model.js';
+import { decodeMessage } from './source/decode.js';
+import { JetStreamSource } from './source/jetstream.js';
+import { Spool, type DeadLetter } from './spool.js';
+import { createHttpTransport, type HttpTransport } from './transport/http-transport.js';
+import { VERSION } from './version.js';
+
+/**
+ * The emitter: the lifecycle of DESIGN.md (start, add*, flush, wait, close) around the parts.
+ * Start order: spool (replay) -> transport -> dispatcher -> intake -> JetStream. Close order is
+ * the reverse, so nothing is acknowledged that is not durable: stop pulling, seal the open batch,
+ * wait (bounded) for deliveries, then stop deliveries, close NATS, close the spool.
+ */
+
+export interface EmitterOptions {
+  logger?: Logger;
+  /** upper bound of close()'s wait for in-flight deliveries (default 10 s) */
+  closeTimeoutMs?: number;
+}
+
+const RAW_EXCERPT_BYTES = 4096;
+
+export class Emitter {
+  readonly logger: Logger;
+  private spool?: Spool;
+  private transport?: HttpTransport;
+  private dispatcher?: Dispatcher;
+  private intake?: Intake;
+  private source?: JetStreamSource;
+  private starting?: Promise<void>;
+  private closing?: Promise<void>;
+  private readonly counters = {
+    received: 0,
+    rejected: 0,
+    delivered: 0,
+    parked: 0,
+    deadLettered: 0,
+    split: 0,
+  };
+
+  constructor(
+    readonly config: Config,
+    private readonly options: EmitterOptions = {},
+  ) {
+    this.logger = options.logger ?? createLogger(config.logLevel);
+  }
+
+  /** Open the spool, replay it, connect, and start consuming. Idempotent. */
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new IntakeClosedError());
+    this.starting ??= this.open().catch(async (error: unknown) => {
+      await this.shutdownParts();
+      throw error;
+    });
+    return this.starting;
+  }
+
+  private async open(): Promise<void> {
+    const { config, logger } = this;
+    this.spool = await Spool.open(config.spool.dir);
+    logger.info({ dir: config.spool.dir, batches: this.spool.count, bytes: this.spool.bytes }, 'spool open');
+    this.transport = createHttpTransport({
+      url: config.destination.url,
+      authToken: config.destination.authToken,
+      clientCertPath: config.destination.clientCertPath,
+      clientKeyPath: config.destination.clientKeyPath,
+      caCertPath: config.destination.caCertPath,
+      allowInsecureHttp: config.destination.allowInsecureHttp,
+      headers: config.destination.headers,
+      connectTimeoutMs: Math.min(10_000, config.destination.requestTimeoutMs),
+      requestTimeoutMs: config.destination.requestTimeoutMs,
+      connections: config.destination.concurrency,
+      userAgent: `batch-emitter/${VERSION}`,
+    });
+    const spool = this.spool;
+    this.dispatcher = new Dispatcher({
+      spool,
+      transport: this.transport,
+      logger,
+      policy: { ...config.retry, jitter: 0.2 },
+      circuit: config.circuit,
+      concurrency: config.destination.concurrency,
+      compression: config.destination.compression,
+      onResult: (output) => this.count(output.result),
+      onSpoolShrunk: () => this.intake?.recheck(),
+    });
+    this.intake = new Intake({
+      spool,
+      logger,
+      probeId: config.probeId,
+      runId: config.runId,
+      maxItems: config.batch.maxItems,
+      maxBytes: config.batch.maxBytes,
+      intervalMs: config.batch.intervalMs,
+      compression: config.destination.compression,
+      spoolMaxBytes: config.spool.maxBytes,
+      onDurable: (state) => this.dispatcher?.enqueue(state.id),
+    });
+    this.dispatcher.start();
+    if (config.nats) {
+      this.source = await JetStreamSource.connect(config.nats, {
+        batchSize: config.batch.maxItems,
+        intervalMs: config.batch.intervalMs,
+        ackWaitMs: config.nats.ackWaitMs,
+        logger,
+      });
+      this.source.start((msg) => this.onMessage(msg));
+      logger.info(
+        { servers: config.nats.servers, stream: config.nats.stream, durable: config.nats.durable },
+        'consuming',
+      );
+    }
+  }
+
+  private count(result: 'delivered' | 'parked' | 'split' | 'deadLettered'): void {
+    this.counters[result] += 1;
+  }
+
+  get stats() {
+    return {
+      ...this.counters,
+      spool: { batches: this.spool?.count ?? 0, bytes: this.spool?.bytes ?? 0 },
+      inFlight: this.dispatcher?.activeCount ?? 0,
+      queued: this.dispatcher?.queuedCount ?? 0,
+      openItems: this.intake?.openItems ?? 0,
+      paused: this.intake?.pauseReason(),
+      natsConnected: this.source?.connected ?? false,
+      consumerBound: this.source?.bound ?? false,
+    };
+  }
+
+  /** One JetStream message: decode, then into the batch, or to the dead letters with its reason. */
+  private onMessage(msg: JsMsg): Promise<void> | undefined {
+    const intake = this.requireIntake();
+    this.counters.received += 1;
+    const decoded = decodeMessage(msg, this.config.nats?.stream ?? '');
+    let refused = decoded.ok ? undefined : decoded.reason;
+    if (decoded.ok) {
+      try {
+        void intake.offer(decoded.item, msg, msg.subject);
+      } catch (error) {
+        refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;
+      }
+    }
+    if (refused !== undefined) return this.deadLetterMessage(msg, refused);
+    return intake.whenAccepting();
+  }
+
+  private async deadLetterMessage(msg: JsMsg, reason: string): Promise<void> {
+    this.counters.rejected += 1;
+    const raw = Buffer.from(msg.data.subarray(0, RAW_EXCERPT_BYTES));
+    const letter: DeadLetter = {
+      id: uuidv7(),
+      kind: 'message',
+      reason,
+      at: new Date().toISOString(),
+      subjects: [msg.subject],
+      message: {
+        subject: msg.subject,
+        seq: msg.seq,
+        rawBase64: raw.toString('base64'),
+        rawBytes: msg.data.length,
+        truncated: msg.data.length > RAW_EXCERPT_BYTES,
+      },
+    };
+    await this.requireSpool().deadLetterMessage(letter);
+    msg.term(reason.slice(0, 200));
+    this.logger.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
+  }
+
+  private requireIntake(): Intake {
+    if (this.closing) throw new IntakeClosedError();
+    if (!this.intake) throw new EmitterNotStartedError();
+    return this.intake;
+  }
+
+  private requireSpool(): Spool {
+    if (!this.spool) throw new EmitterNotStartedError();
+    return this.spool;
+  }
+
+  private async offer(make: () => Item): Promise<void> {
+    const intake = this.requireIntake();
+    const item = make();
+    const waiting = intake.whenAccepting();
+    if (waiting) await waiting;
+    this.counters.received += 1;
+    await intake.offer(item);
+  }
+
+  /** Resolves when the edge's batch is durable in the spool. Rejects InvalidItemError on bad input. */
+  addEdge(edge: unknown): Promise<void> {
+    return this.offer(() => itemFromEdge(parseEdge(edge)));
+  }
+
+  /** A NodeDomain, NodeIP or NodeCert, told apart by shape. */
+  addNode(node: unknown): Promise<void> {
+    return this.offer(() => parseNode(node));
+  }
+
+  /** A generic event under `subject`. */
+  add(subject: string, data: unknown): Promise<void> {
+    return this.offer(() =>
+      itemFromEvent({
+        subject,
+        seq: null,
+        msg_id: uuidv7(),
+        published_at: new Date().toISOString(),
+        data: parseEventData(data),
+      }),
+    );
+  }
+
+  /** Dead letters (rejected messages and permanently refused batches), oldest first. */
+  deadLetters(limit?: number): Promise<DeadLetter[]> {
+    return this.requireSpool().listDeadLetters(limit);
+  }
+
+  /** Seal the open batch now; resolves when it (and every earlier one) is durable. */
+  async flush(): Promise<void> {
+    await this.requireIntake().flush();
+  }
+
+  /** Resolves when every batch sealed so far is delivered, parked or dead-lettered. */
+  async wait(): Promise<void> {
+    await this.intake?.settled();
+    await this.dispatcher?.idle();
+  }
+
+  /** Stop intake, seal, wait (bounded), then close NATS and the spool. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    await this.source?.stop();
+    await this.intake?.close();
+    const timeoutMs = this.options.closeTimeoutMs ?? 10_000;
+    const waited = await Promise.race([
+      this.wait().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
+    ]);
+    if (!waited)
+      this.logger.warn(
+        { timeoutMs },
+        'close: deliveries still pending; they stay in the spool for the next start',
+      );
+    await this.shutdownParts();
+    this.logger.info(this.stats, 'closed');
+  }
+
+  private async shutdownParts(): Promise<void> {
+    await this.source?.close().catch(() => undefined);
+    await this.dispatcher?.stop();
+    await this.transport?.close().catch(() => undefined);
+    await this.spool?.close().catch(() => undefined);
+  }
+}
+
+export class EmitterNotStartedError extends Error {
+  readonly code = 'NOT_STARTED';
+  constructor() {
+    super('the emitter is not started: call start() first');
+    this.name = 'EmitterNotStartedError';
+  }
+}

@@ -1,0 +1,220 @@
+import { createActor, type Actor } from 'xstate';
+import { bufferMachine, type BufferEmitted } from '../machines/buffer.js';
+import { BatchBuilder, type SealedBatch } from './batch-builder.js';
+import { encodeBody } from './batch-codec.js';
+import { deferred, type Deferred } from './deferred.js';
+import { uuidv7 } from './ids.js';
+import type { Logger } from './logger.js';
+import type { Item } from './model.js';
+import type { BatchState, Spool } from './spool.js';
+
+/**
+ * Intake: items enter the open batch (BatchBuilder), the buffer statechart decides when to seal,
+ * and every sealed batch is written to the spool (synced) before its sources are acknowledged
+ * and its adders' promises resolve (group commit). Intake pauses (backpressure) while the spool is
+ * over its byte limit, while spool writes fail (e.g. ENOSPC), or while too many seals are pending.
+ */
+
+export interface Acknowledgeable {
+  ack(): void;
+}
+
+export interface IntakeOptions {
+  spool: Spool;
+  logger: Logger;
+  probeId: string;
+  runId: string;
+  maxItems: number;
+  maxBytes: number;
+  intervalMs: number;
+  compression: 'gzip' | 'none';
+  spoolMaxBytes: number;
+  /** called once a batch is durable, to schedule its delivery */
+  onDurable(state: BatchState): void;
+}
+
+export class IntakeClosedError extends Error {
+  readonly code = 'INTAKE_CLOSED';
+  constructor() {
+    super('the emitter is closed: no more items are accepted');
+    this.name = 'IntakeClosedError';
+  }
+}
+
+export class ItemTooLargeError extends Error {
+  readonly code = 'ITEM_TOO_LARGE';
+  constructor(bytes: number, limit: number) {
+    super(`item of ${bytes} bytes can never fit a batch of TRANSMITTER_BATCH_MAX_BYTES=${limit}`);
+    this.name = 'ItemTooLargeError';
+  }
+}
+
+const MAX_PENDING_SEALS = 4;
+const RESUME_FRACTION = 0.9;
+const WRITE_RETRY_MS = 1000;
+
+export type PauseReason = 'spool_full' | 'spool_write_failing' | 'seals_pending';
+
+export class Intake {
+  private readonly builder: BatchBuilder<Acknowledgeable>;
+  private readonly buffer: Actor<typeof bufferMachine>;
+  private readonly maxItemBytes: number;
+  private durable: Deferred = deferred();
+  private carried = false;
+  private pendingSeals = new Set<Promise<void>>();
+  private lastSeal: Promise<void> = Promise.resolve();
+  private writeFailing = false;
+  private resume?: Deferred;
+  private closed = false;
+  private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
+
+  constructor(private readonly options: IntakeOptions) {
+    this.builder = new BatchBuilder(options.probeId, options.runId);
+    this.maxItemBytes = options.maxBytes - this.builder.envelopeBytes();
+    this.buffer = createActor(bufferMachine, {
+      input: { maxItems: options.maxItems, maxItemBytes: this.maxItemBytes, intervalMs: options.intervalMs },
+    });
+    this.buffer.on('seal', (event) => this.seal(event));
+    this.buffer.start();
+  }
+
+  get openItems(): number {
+    return this.builder.size;
+  }
+
+  get triggers(): Readonly<Record<string, number>> {
+    return this.sealedCounts;
+  }
+
+  bufferSnapshot() {
+    return this.buffer.getSnapshot();
+  }
+
+  /** Why intake is paused, or undefined when it accepts items. */
+  pauseReason(): PauseReason | undefined {
+    if (this.writeFailing) return 'spool_write_failing';
+    if (this.options.spool.bytes >= this.options.spoolMaxBytes) return 'spool_full';
+    if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
+    return undefined;
+  }
+
+  /** Resolves at once when intake may go on, or when it may again (cheap when not paused). */
+  whenAccepting(): Promise<void> | undefined {
+    if (this.pauseReason() === undefined) return undefined;
+    this.resume ??= deferred();
+    return this.resume.promise;
+  }
+
+  /** Called when spool bytes shrink or a write completes. */
+  recheck(): void {
+    if (!this.resume) return;
+    const belowLowMark = this.options.spool.bytes < this.options.spoolMaxBytes * RESUME_FRACTION;
+    if (!this.writeFailing && belowLowMark && this.pendingSeals.size < MAX_PENDING_SEALS) {
+      const r = this.resume;
+      this.resume = undefined;
+      r.resolve();
+    }
+  }
+
+  /**
+   * Put one validated item into the open batch. The promise resolves when the batch holding it
+   * is durable in the spool. Throws ItemTooLargeError for an item no batch can hold.
+   */
+  offer(item: Item, source?: Acknowledgeable, subject?: string): Promise<void> {
+    if (this.closed) return Promise.reject(new IntakeClosedError());
+    const measured = this.builder.measure(item);
+    if (measured.bytes > this.maxItemBytes)
+      throw new ItemTooLargeError(measured.bytes, this.options.maxBytes);
+    const holder = this.durable;
+    this.carried = false;
+    const isNew = this.builder.add(item, measured.json, source, subject);
+    if (isNew) this.buffer.send({ type: 'ADD', bytes: measured.bytes });
+    // After a `bytes` seal the item was carried into the next batch.
+    return this.carried ? this.durable.promise : holder.promise;
+  }
+
+  /** Seal the open batch now; resolves when every batch sealed so far is durable. */
+  async flush(): Promise<void> {
+    this.buffer.send({ type: 'FLUSH' });
+    await this.settled();
+  }
+
+  /** Seal what is open and accept nothing more. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.buffer.send({ type: 'SHUTDOWN' });
+      this.buffer.stop();
+    }
+    await this.settled();
+  }
+
+  /** Resolves when every batch sealed so far is durable (or failed to become so). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pendingSeals]);
+    await this.lastSeal.catch(() => undefined);
+  }
+
+  private seal(event: BufferEmitted): void {
+    this.sealedCounts[event.trigger] += 1;
+    const carry = event.trigger === 'bytes';
+    const batch = this.builder.take(uuidv7(), new Date().toISOString(), carry);
+    this.carried = carry;
+    const holder = this.durable;
+    this.durable = deferred();
+    const work = this.persist(batch).then(
+      () => holder.resolve(),
+      (error: unknown) => holder.reject(error),
+    );
+    this.pendingSeals.add(work);
+    this.lastSeal = work;
+    void work.finally(() => {
+      this.pendingSeals.delete(work);
+      this.recheck();
+    });
+    this.options.logger.debug(
+      { batchId: batch.id, items: batch.itemCount, trigger: event.trigger },
+      'batch sealed',
+    );
+  }
+
+  /** Encode, write synced (retrying while the disk refuses), then acknowledge the sources. */
+  private async persist(batch: SealedBatch<Acknowledgeable>): Promise<void> {
+    const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
+    const body = await encodeBody(batch.body, encoding);
+    const state: BatchState = {
+      v: 1,
+      id: batch.id,
+      createdAt: batch.createdAt,
+      itemCount: batch.itemCount,
+      rawBytes: Buffer.byteLength(batch.body),
+      storedBytes: body.length,
+      encoding,
+      subjects: batch.subjects,
+      attempts: 0,
+    };
+    await this.writeUntilDurable(state, body);
+    for (const source of batch.sources) source.ack();
+    this.options.onDurable(state);
+  }
+
+  private async writeUntilDurable(state: BatchState, body: Buffer): Promise<void> {
+    for (;;) {
+      try {
+        await this.options.spool.put(state, body);
+        if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');
+        this.writeFailing = false;
+        return;
+      } catch (error) {
+        if (!this.writeFailing) {
+          this.options.logger.error(
+            { err: (error as Error).message, batchId: state.id },
+            'spool write failed; intake paused',
+          );
+        }
+        this.writeFailing = true;
+        await new Promise((r) => setTimeout(r, WRITE_RETRY_MS));
+      }
+    }
+  }
+}

@@ -1,0 +1,216 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { atProcessEnd } from './cleanup.js';
+
+/**
+ * Spawns a real `nats-server` (from PATH) with JetStream for integration tests.
+ *
+ * Config: the repo's nats.conf is copied into a private temp dir with its `store_dir` pointed at
+ * a fresh store dir, and `extraConfig` appended. (nats-server 2.9.10 refuses `-sd` together
+ * with a config file that sets `store_dir`: "Duplicate 'store_dir' configuration".) The port is
+ * given with `-p`. Every spawned server is SIGKILLed and its temp dir removed when the test
+ * process ends (exit or SIGTERM/SIGINT, see cleanup.ts), because vitest skips teardown on SIGINT.
+ */
+
+export interface NatsServerHandle {
+  /** nats://127.0.0.1:<port> */
+  readonly url: string;
+  readonly port: number;
+  /** JetStream store dir (kept across stop/kill/restart; removed at process exit) */
+  readonly storeDir: string;
+  /** the generated config file */
+  readonly configPath: string;
+  /** pid of the current server process (undefined while stopped) */
+  readonly pid: number | undefined;
+  /** SIGTERM and wait for exit (SIGKILL after 5 s) */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit */
+  kill(): Promise<void>;
+  /** stop if running, then start again on the same port and store dir; resolves when ready */
+  restart(): Promise<void>;
+  /** server log output so far (for failure messages) */
+  logs(): string;
+}
+
+export interface StartNatsOptions {
+  /** nats.conf text appended after the base config */
+  extraConfig?: string;
+  /** how long to wait for the server to be ready (default 5000 ms) */
+  readyTimeoutMs?: number;
+}
+
+const BASE_CONFIG = fileURLToPath(new URL('../../nats.conf', import.meta.url));
+const live = new Set<ChildProcess>();
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+atProcessEnd(() => {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(500, () => done(false));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+function buildConfig(storeDir: string, extra: string | undefined): { text: string; needsSd: boolean } {
+  const base = readFileSync(BASE_CONFIG, 'utf8');
+  const storeDirRe = /^(\s*store_dir\s*[:=]?\s*).*$/m;
+  const needsSd = !storeDirRe.test(base);
+  const text = base.replace(storeDirRe, (_m, prefix: string) => `${prefix}${JSON.stringify(storeDir)}`);
+  return { text: extra ? `${text}\n# --- extraConfig ---\n${extra}\n` : text, needsSd };
+}
+
+class AddressInUse extends Error {}
+
+export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServerHandle> {
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 5_000;
+  const root = mkdtempSync(join(tmpdir(), 'batch-emitter-nats-'));
+  atProcessEnd(() => rmSync(root, { recursive: true, force: true }));
+  const storeDir = join(root, 'store');
+  mkdirSync(storeDir);
+  const configPath = join(root, 'nats.conf');
+  const { text, needsSd } = buildConfig(storeDir, opts.extraConfig);
+  writeFileSync(configPath, text, { mode: 0o600 });
+
+  let log = '';
+  let child: ChildProcess | undefined;
+  let port = 0;
+
+  const spawnOnce = async (p: number): Promise<void> => {
+    const args = ['-c', configPath, '-p', String(p)];
+    if (needsSd) args.push('-sd', storeDir);
+    const c = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    track(c);
+    let ready = false;
+    let mine = ''; // this process's output only (log spans restarts)
+    const onData = (d: Buffer) => {
+      const text = d.toString();
+      log += text;
+      if (log.length > 256 * 1024) log = log.slice(-128 * 1024);
+      if (!ready) {
+        mine += text;
+        if (mine.includes('Server is ready')) ready = true;
+      }
+    };
+    c.stdout?.on('data', onData);
+    c.stderr?.on('data', onData);
+    let spawnError: Error | undefined;
+    c.once('error', (err) => (spawnError = err));
+
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`cannot spawn nats-server: ${spawnError.message}`);
+      if (c.exitCode !== null || c.signalCode !== null) {
+        if (/address already in use/i.test(mine)) throw new AddressInUse(mine);
+        throw new Error(
+          `nats-server exited (${c.exitCode ?? c.signalCode}) before ready:\n${mine.slice(-4000)}`,
+        );
+      }
+      // "Server is ready" is logged after JetStream is enabled and the client listener is up.
+      if (ready && (await canConnect(p))) {
+        child = c;
+        return;
+      }
+      await sleep(20);
+    }
+    c.kill('SIGKILL');
+    await waitExit(c);
+    throw new Error(`nats-server not ready within ${readyTimeoutMs} ms:\n${log.slice(-4000)}`);
+  };
+
+  // The free port can be taken between probing and binding: try a few.
+  for (let attempt = 0; ; attempt++) {
+    port = await freePort();
+    try {
+      await spawnOnce(port);
+      break;
+    } catch (err) {
+      if (!(err instanceof AddressInUse) || attempt >= 4) throw err;
+    }
+  }
+
+  const stopWith = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+    const c = child;
+    if (!c) return;
+    child = undefined;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const exited = waitExit(c);
+    c.kill(signal);
+    if (signal === 'SIGTERM') {
+      const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    } else {
+      await exited;
+    }
+  };
+
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    configPath,
+    get pid() {
+      return child?.pid;
+    },
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
+    async restart() {
+      await stopWith('SIGTERM');
+      // Same port: the old listener is closed once the process exited, but retry briefly anyway.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await spawnOnce(port);
+          return;
+        } catch (err) {
+          if (!(err instanceof AddressInUse) || attempt >= 20) throw err;
+          await sleep(100);
+        }
+      }
+    },
+    logs: () => log,
+  };
+}
