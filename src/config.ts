@@ -120,6 +120,7 @@ const variables = {
   TRANSMITTER_RETRY_MAX_DELAY_S: seconds(0),
   TRANSMITTER_CIRCUIT_FAILURE_THRESHOLD: int(1, 10_000),
   TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S: seconds(0.001),
+  TRANSMITTER_SHUTDOWN_TIMEOUT_S: seconds(0),
   TRANSMITTER_SPOOL_DIR: z.string().min(1),
   TRANSMITTER_SPOOL_MAX_BYTES: int(1024 * 1024),
   TRANSMITTER_DATABASE_URL: z
@@ -164,6 +165,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
     TRANSMITTER_RETRY_MAX_DELAY_S: '300',
     TRANSMITTER_CIRCUIT_FAILURE_THRESHOLD: '5',
     TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S: '60',
+    TRANSMITTER_SHUTDOWN_TIMEOUT_S: '10',
     TRANSMITTER_SPOOL_DIR: './spool',
     TRANSMITTER_SPOOL_MAX_BYTES: '1073741824',
     TRANSMITTER_PROBE_ID: hostname(),
@@ -206,6 +208,8 @@ export interface Config {
   retry: { maxAttempts: number; initialDelayMs: number; multiplier: number; maxDelayMs: number };
   circuit: { failureThreshold: number; resetTimeoutMs: number };
   spool: { dir: string; maxBytes: number };
+  /** how long close() waits for deliveries before leaving them in the spool */
+  shutdownTimeoutMs: number;
   databaseUrl?: string;
   probeId: string;
   runId: string;
@@ -320,6 +324,7 @@ function toConfig(p: Parsed): Config {
       resetTimeoutMs: ms(p.TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S),
     },
     spool: { dir: p.TRANSMITTER_SPOOL_DIR, maxBytes: p.TRANSMITTER_SPOOL_MAX_BYTES },
+    shutdownTimeoutMs: ms(p.TRANSMITTER_SHUTDOWN_TIMEOUT_S),
     databaseUrl: p.TRANSMITTER_DATABASE_URL,
     probeId: p.TRANSMITTER_PROBE_ID,
     runId: p.TRANSMITTER_RUN_ID,

@@ -9,6 +9,7 @@ import {
 import type { Outcome } from '../machines/outcome.js';
 import { decodeBody, rawBody, splitDocument, toSpoolRecord } from './batch-codec.js';
 import { uuidv7 } from './ids.js';
+import type { EmitterEvents } from './events.js';
 import type { Logger } from './logger.js';
 import type { BatchState, Spool } from './spool.js';
 import type { HttpTransport } from './transport/http-transport.js';
@@ -27,13 +28,13 @@ export interface DispatcherOptions {
   spool: Spool;
   transport: HttpTransport;
   logger: Logger;
+  events: EmitterEvents;
   policy: RetryPolicy;
   circuit: { failureThreshold: number; resetTimeoutMs: number };
   concurrency: number;
   compression: 'gzip' | 'none';
   /** how often parked batches are swept back in (default: the max retry delay) */
   sweepIntervalMs?: number;
-  onResult?(output: DeliveryOutput, state: BatchState): void;
   onSpoolShrunk?(): void;
 }
 
@@ -54,6 +55,7 @@ export class Dispatcher {
   private idleWaiters: Array<() => void> = [];
   private readonly maxActive: number;
   private readonly machine;
+  private readonly lastDurationMs = new Map<string, number>();
 
   constructor(private readonly options: DispatcherOptions) {
     this.maxActive = Math.max(16, options.concurrency * 4);
@@ -66,9 +68,10 @@ export class Dispatcher {
         maxConcurrency: options.concurrency,
       },
     });
-    this.breaker.on('stateChanged', (e) =>
-      options.logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`),
-    );
+    this.breaker.on('stateChanged', (e) => {
+      options.logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
+      options.events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
+    });
     this.breaker.start();
     this.machine = deliveryMachine.provide({
       actors: { send: fromPromise<Outcome, SendInput>(({ input, signal }) => this.send(input, signal)) },
@@ -123,6 +126,19 @@ export class Dispatcher {
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves when the origin's breaker is open or paused: waiting for deliveries is then futile. */
+  originDown(): Promise<void> {
+    const down = () => ['open', 'paused'].includes(String(this.breaker.getSnapshot().value));
+    if (down()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const sub = this.breaker.subscribe(() => {
+        if (!down()) return;
+        sub.unsubscribe();
+        resolve();
+      });
+    });
   }
 
   /** Stop all deliveries (in-flight requests are aborted; batches stay in the spool). */
@@ -197,7 +213,8 @@ export class Dispatcher {
       input: {
         batchId: id,
         itemCount: state.itemCount,
-        attempts: state.attempts,
+        // a parked batch gets one more attempt per sweep
+        attempts: state.parked ? Math.max(0, this.options.policy.maxAttempts - 1) : state.attempts,
         breaker: this.breaker,
         policy: this.options.policy,
       },
@@ -267,7 +284,13 @@ export class Dispatcher {
           await this.park(state, output);
           break;
       }
-      this.options.onResult?.(output, state);
+      this.options.events.emit('finished', {
+        batchId: state.id,
+        result: output.result,
+        attempts: output.attempts,
+        createdAtMs: Date.parse(state.createdAt),
+        items: state.itemCount,
+      });
     } catch (error) {
       logger.error(
         { batchId: state.id, err: (error as Error).message },

@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Config } from './config.js';
 import { Dispatcher } from './dispatcher.js';
+import { EmitterEvents } from './events.js';
 import { uuidv7 } from './ids.js';
 import { Intake, IntakeClosedError } from './intake.js';
 import { createLogger, type Logger } from './logger.js';
@@ -20,20 +21,22 @@ import { VERSION } from './version.js';
 
 export interface EmitterOptions {
   logger?: Logger;
-  /** upper bound of close()'s wait for in-flight deliveries (default 10 s) */
-  closeTimeoutMs?: number;
 }
 
 const RAW_EXCERPT_BYTES = 4096;
+const SEQ_PRUNE_INTERVAL_MS = 30_000;
 
 export class Emitter {
   readonly logger: Logger;
+  /** typed events of everything that happens inside (metrics, ledger and views subscribe) */
+  readonly events = new EmitterEvents();
   private spool?: Spool;
   private transport?: HttpTransport;
   private dispatcher?: Dispatcher;
   private intake?: Intake;
   private source?: JetStreamSource;
   private starting?: Promise<void>;
+  private pruneTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
   private readonly counters = {
     received: 0,
@@ -49,6 +52,9 @@ export class Emitter {
     private readonly options: EmitterOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
+    this.events.on('finished', (e) => (this.counters[e.result] += 1));
+    this.events.on('received', () => (this.counters.received += 1));
+    this.events.on('rejected', () => (this.counters.rejected += 1));
   }
 
   /** Open the spool, replay it, connect, and start consuming. Idempotent. */
@@ -87,12 +93,13 @@ export class Emitter {
       circuit: config.circuit,
       concurrency: config.destination.concurrency,
       compression: config.destination.compression,
-      onResult: (output) => this.count(output.result),
+      events: this.events,
       onSpoolShrunk: () => this.intake?.recheck(),
     });
     this.intake = new Intake({
       spool,
       logger,
+      events: this.events,
       probeId: config.probeId,
       runId: config.runId,
       maxItems: config.batch.maxItems,
@@ -111,15 +118,13 @@ export class Emitter {
         logger,
       });
       this.source.start((msg) => this.onMessage(msg));
+      this.pruneTimer = setInterval(() => void this.pruneSeqIndex(), SEQ_PRUNE_INTERVAL_MS);
+      this.pruneTimer.unref();
       logger.info(
         { servers: config.nats.servers, stream: config.nats.stream, durable: config.nats.durable },
         'consuming',
       );
     }
-  }
-
-  private count(result: 'delivered' | 'parked' | 'split' | 'deadLettered'): void {
-    this.counters[result] += 1;
   }
 
   get stats() {
@@ -135,15 +140,32 @@ export class Emitter {
     };
   }
 
-  /** One JetStream message: decode, then into the batch, or to the dead letters with its reason. */
+  /**
+   * One JetStream message: decode, then into the batch, or to the dead letters with its reason.
+   * A redelivered message whose first copy is already spooled (its ack was lost, e.g. in a crash
+   * between the spool write and the ack) is only acknowledged: the spooled batch, with its own
+   * idempotency-key, carries it.
+   */
   private onMessage(msg: JsMsg): Promise<void> | undefined {
+    if (msg.info.deliveryCount > 1) return this.onRedelivered(msg);
+    return this.accept(msg);
+  }
+
+  private async onRedelivered(msg: JsMsg): Promise<void> {
+    const holder = await this.requireIntake().batchOfSeq(msg.seq);
+    if (holder === undefined) return this.accept(msg);
+    msg.ack();
+    this.logger.debug({ seq: msg.seq, batchId: holder }, 'redelivered message already spooled; acknowledged');
+  }
+
+  private accept(msg: JsMsg): Promise<void> | undefined {
     const intake = this.requireIntake();
-    this.counters.received += 1;
     const decoded = decodeMessage(msg, this.config.nats?.stream ?? '');
     let refused = decoded.ok ? undefined : decoded.reason;
     if (decoded.ok) {
       try {
         void intake.offer(decoded.item, msg, msg.subject);
+        this.events.emit('received', { section: decoded.item.section, source: 'jetstream' });
       } catch (error) {
         refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;
       }
@@ -153,7 +175,7 @@ export class Emitter {
   }
 
   private async deadLetterMessage(msg: JsMsg, reason: string): Promise<void> {
-    this.counters.rejected += 1;
+    this.events.emit('rejected', { reason: reason.split(':')[0] ?? reason, detail: reason });
     const raw = Buffer.from(msg.data.subarray(0, RAW_EXCERPT_BYTES));
     const letter: DeadLetter = {
       id: uuidv7(),
@@ -190,8 +212,9 @@ export class Emitter {
     const item = make();
     const waiting = intake.whenAccepting();
     if (waiting) await waiting;
-    this.counters.received += 1;
-    await intake.offer(item);
+    const durable = intake.offer(item);
+    this.events.emit('received', { section: item.section, source: 'api' });
+    await durable;
   }
 
   /** Resolves when the edge's batch is durable in the spool. Rejects InvalidItemError on bad input. */
@@ -243,21 +266,33 @@ export class Emitter {
     await this.starting?.catch(() => undefined);
     await this.source?.stop();
     await this.intake?.close();
-    const timeoutMs = this.options.closeTimeoutMs ?? 10_000;
-    const waited = await Promise.race([
-      this.wait().then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    const outcome = await Promise.race([
+      this.wait().then(() => 'delivered' as const),
+      this.dispatcher?.originDown().then(() => 'origin_down' as const),
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
     ]);
-    if (!waited)
+    if (outcome !== 'delivered') {
       this.logger.warn(
-        { timeoutMs },
-        'close: deliveries still pending; they stay in the spool for the next start',
+        { timeoutMs, why: outcome },
+        'close: undelivered batches stay in the spool for the next start',
       );
+    }
     await this.shutdownParts();
     this.logger.info(this.stats, 'closed');
   }
 
+  /** Sequences at or below the ack floor can never come back: drop them from the index. */
+  private async pruneSeqIndex(): Promise<void> {
+    const state = await this.source?.consumerState();
+    if (!state || !this.spool) return;
+    await this.spool.pruneSeqs(state.ackFloor).catch((error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'cannot prune the sequence index');
+    });
+  }
+
   private async shutdownParts(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.source?.close().catch(() => undefined);
     await this.dispatcher?.stop();
     await this.transport?.close().catch(() => undefined);

@@ -1,9 +1,10 @@
 import { createActor, type Actor } from 'xstate';
-import { bufferMachine, type BufferEmitted } from '../machines/buffer.js';
+import { bufferMachine, type BufferEmitted, type SealTrigger } from '../machines/buffer.js';
 import { BatchBuilder, type SealedBatch } from './batch-builder.js';
 import { encodeBody } from './batch-codec.js';
 import { deferred, type Deferred } from './deferred.js';
 import { uuidv7 } from './ids.js';
+import type { EmitterEvents } from './events.js';
 import type { Logger } from './logger.js';
 import type { Item } from './model.js';
 import type { BatchState, Spool } from './spool.js';
@@ -17,11 +18,16 @@ import type { BatchState, Spool } from './spool.js';
 
 export interface Acknowledgeable {
   ack(): void;
+  /** when the source published it (JetStream messages have it) */
+  readonly time?: Date;
+  /** stream sequence (JetStream messages have it) */
+  readonly seq?: number;
 }
 
 export interface IntakeOptions {
   spool: Spool;
   logger: Logger;
+  events: EmitterEvents;
   probeId: string;
   runId: string;
   maxItems: number;
@@ -66,6 +72,8 @@ export class Intake {
   private writeFailing = false;
   private resume?: Deferred;
   private closed = false;
+  /** stream sequence -> batch id, for batches sealed but not yet durable */
+  private readonly sealingSeqs = new Map<number, string>();
   private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
 
   constructor(private readonly options: IntakeOptions) {
@@ -162,7 +170,7 @@ export class Intake {
     this.carried = carry;
     const holder = this.durable;
     this.durable = deferred();
-    const work = this.persist(batch).then(
+    const work = this.persist(batch, event.trigger).then(
       () => holder.resolve(),
       (error: unknown) => holder.reject(error),
     );
@@ -179,7 +187,7 @@ export class Intake {
   }
 
   /** Encode, write synced (retrying while the disk refuses), then acknowledge the sources. */
-  private async persist(batch: SealedBatch<Acknowledgeable>): Promise<void> {
+  private async persist(batch: SealedBatch<Acknowledgeable>, trigger: SealTrigger): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding);
     const state: BatchState = {
@@ -193,15 +201,41 @@ export class Intake {
       subjects: batch.subjects,
       attempts: 0,
     };
-    await this.writeUntilDurable(state, body);
-    for (const source of batch.sources) source.ack();
+    const seqs = batch.sources.flatMap((s) => (s.seq === undefined ? [] : [s.seq]));
+    for (const seq of seqs) this.sealingSeqs.set(seq, batch.id);
+    try {
+      await this.writeUntilDurable(state, body, seqs);
+    } finally {
+      for (const seq of seqs) this.sealingSeqs.delete(seq);
+    }
+    let oldestPublishedMs: number | undefined;
+    for (const source of batch.sources) {
+      source.ack();
+      const published = source.time?.getTime();
+      if (published !== undefined && (oldestPublishedMs === undefined || published < oldestPublishedMs)) {
+        oldestPublishedMs = published;
+      }
+    }
+    this.options.events.emit('sealed', {
+      batchId: state.id,
+      trigger,
+      items: state.itemCount,
+      rawBytes: state.rawBytes,
+      storedBytes: state.storedBytes,
+      oldestPublishedMs,
+    });
     this.options.onDurable(state);
   }
 
-  private async writeUntilDurable(state: BatchState, body: Buffer): Promise<void> {
+  /** The batch already holding this stream sequence (being sealed, or spooled), if any. */
+  async batchOfSeq(seq: number): Promise<string | undefined> {
+    return this.sealingSeqs.get(seq) ?? (await this.options.spool.batchOfSeq(seq));
+  }
+
+  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: number[]): Promise<void> {
     for (;;) {
       try {
-        await this.options.spool.put(state, body);
+        await this.options.spool.put(state, body, seqs);
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');
         this.writeFailing = false;
         return;

@@ -92,6 +92,8 @@ function decodeState(text: string): BatchState | undefined {
   }
 }
 
+const seqKey = (seq: number) => seq.toString().padStart(16, '0');
+
 function quarantineReason(text: string): string {
   try {
     return String((JSON.parse(text) as { reason?: unknown }).reason);
@@ -108,6 +110,8 @@ export class Spool {
   private readonly dead;
   private readonly deadBodies;
   private readonly quarantine;
+  /** JetStream stream sequence -> id of the batch holding that message (until the ack floor passes it) */
+  private readonly seqIndex;
 
   private constructor(
     readonly dir: string,
@@ -118,6 +122,7 @@ export class Spool {
     this.dead = db.sublevel<string, string>('d', { valueEncoding: 'utf8' });
     this.deadBodies = db.sublevel<string, Buffer>('db', { valueEncoding: 'buffer' });
     this.quarantine = db.sublevel<string, string>('q', { valueEncoding: 'utf8' });
+    this.seqIndex = db.sublevel<string, string>('x', { valueEncoding: 'utf8' });
   }
 
   /** Open (creating 0700) the spool directory. Undecodable batch records are quarantined. */
@@ -162,17 +167,38 @@ export class Spool {
     for (const entry of bad) await this.quarantineBatch(entry.key, entry.reason);
   }
 
-  /** Write a sealed batch durably (synced) and atomically. */
-  async put(state: BatchState, body: Buffer): Promise<void> {
+  /**
+   * Write a sealed batch durably (synced) and atomically, with the stream sequences of its source
+   * messages, so a redelivered message can be recognised as already spooled.
+   */
+  async put(state: BatchState, body: Buffer, seqs: readonly number[] = []): Promise<void> {
     await this.db.batch<string, string | Buffer>(
       [
         { type: 'put', sublevel: this.states, key: state.id, value: JSON.stringify(state) },
         { type: 'put', sublevel: this.bodies, key: state.id, value: body },
+        ...seqs.map((seq) => ({
+          type: 'put' as const,
+          sublevel: this.seqIndex,
+          key: seqKey(seq),
+          value: state.id,
+        })),
       ],
       { sync: true },
     );
     this.liveBytes += state.storedBytes;
     this.liveCount += 1;
+  }
+
+  /** The batch that took the message with this stream sequence, if it is still indexed. */
+  async batchOfSeq(seq: number): Promise<string | undefined> {
+    return this.seqIndex.get(seqKey(seq));
+  }
+
+  /** Forget sequences at or below the consumer's ack floor: they are never redelivered. */
+  async pruneSeqs(ackFloor: number): Promise<number> {
+    const keys = await this.seqIndex.keys({ lte: seqKey(ackFloor), limit: 100_000 }).all();
+    if (keys.length > 0) await this.seqIndex.batch(keys.map((key) => ({ type: 'del' as const, key })));
+    return keys.length;
   }
 
   async getState(id: string): Promise<BatchState | undefined> {

@@ -232,11 +232,16 @@ export class JetStreamSource {
     await this.running?.catch(() => undefined);
   }
 
-  async pending(): Promise<{ pending: number; ackPending: number } | undefined> {
+  /** Consumer counters, or undefined while the server cannot be asked. */
+  async consumerState(): Promise<{ pending: number; ackPending: number; ackFloor: number } | undefined> {
     try {
       const jsm = await jetstreamManager(this.nc);
       const info = await jsm.consumers.info(this.config.stream, this.config.durable);
-      return { pending: info.num_pending, ackPending: info.num_ack_pending };
+      return {
+        pending: info.num_pending,
+        ackPending: info.num_ack_pending,
+        ackFloor: info.ack_floor.stream_seq,
+      };
     } catch {
       return undefined;
     }

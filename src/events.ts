@@ -1,0 +1,42 @@
+import { EventEmitter } from 'node:events';
+import type { SealTrigger } from '../machines/buffer.js';
+import type { DeliveryResult } from '../machines/delivery.js';
+import type { Outcome } from '../machines/outcome.js';
+import type { Section } from './model.js';
+
+/**
+ * What happens inside the emitter, as typed events: metrics, logs, the ledger and the debug view
+ * subscribe here instead of being called from the pipeline's code.
+ */
+export interface EmitterEventMap {
+  /** an item was accepted into the open batch (from JetStream or an in-process add) */
+  received: { section: Section; source: 'jetstream' | 'api' };
+  /** a message or an add was refused; `reason` is the code before the first ':' */
+  rejected: { reason: string; detail: string };
+  /** a sealed batch is durable in the spool */
+  sealed: {
+    batchId: string;
+    trigger: SealTrigger;
+    items: number;
+    rawBytes: number;
+    storedBytes: number;
+    /** oldest JetStream publish time of its items, epoch ms, when known */
+    oldestPublishedMs?: number;
+  };
+  /** one HTTP attempt finished */
+  attempt: { batchId: string; attempt: number; outcome: Outcome; durationMs: number; nextDelayMs?: number };
+  /** a delivery statechart finished: delivered, split, deadLettered or parked */
+  finished: { batchId: string; result: DeliveryResult; attempts: number; createdAtMs: number; items: number };
+  breaker: { origin: string; from: string; to: string };
+  /** intake paused or resumed (backpressure) */
+  intake: { paused: boolean; reason?: string };
+}
+
+export class EmitterEvents extends EventEmitter {
+  override emit<K extends keyof EmitterEventMap>(name: K, event: EmitterEventMap[K]): boolean {
+    return super.emit(name, event);
+  }
+  override on<K extends keyof EmitterEventMap>(name: K, listener: (event: EmitterEventMap[K]) => void): this {
+    return super.on(name, listener);
+  }
+}

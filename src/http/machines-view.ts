@@ -1,0 +1,75 @@
+import { breakerMachine } from '../../machines/breaker.js';
+import { bufferMachine } from '../../machines/buffer.js';
+import { deliveryMachine } from '../../machines/delivery.js';
+import { breakerStatus, type BreakerSnapshotLike } from '../status.js';
+
+/**
+ * The GET /debug/machines view: the three statechart definitions (`machine.toJSON()`, computed
+ * once) and plain live figures of the running actors. Only plain fields are copied out of the
+ * snapshots: actor refs, functions and the breaker's holder/queue lists never leave the process.
+ */
+
+export interface BufferSnapshotLike {
+  value: unknown;
+  context: { count: number; bytes: number; maxItems?: number; maxItemBytes?: number; intervalMs?: number };
+}
+
+export interface DeliveryLike {
+  batchId: string;
+  state: unknown;
+  attempts: number;
+  nextDelayMs?: number;
+}
+
+export interface LiveMachines {
+  /** `intake.bufferSnapshot()` */
+  buffer?: BufferSnapshotLike;
+  /** `dispatcher.deliveries()` */
+  deliveries?: DeliveryLike[];
+  /** `dispatcher.breaker.getSnapshot()` */
+  breaker?: BreakerSnapshotLike;
+  /** at most this many deliveries are listed (default 200) */
+  limit?: number;
+}
+
+let definitions: Record<string, unknown> | undefined;
+
+function machineDefinitions(): Record<string, unknown> {
+  definitions ??= {
+    buffer: bufferMachine.toJSON(),
+    delivery: deliveryMachine.toJSON(),
+    breaker: breakerMachine.toJSON(),
+  };
+  return definitions;
+}
+
+export function machinesView(live: LiveMachines = {}) {
+  const limit = live.limit ?? 200;
+  const deliveries = live.deliveries ?? [];
+  const b = live.buffer;
+  return {
+    definitions: machineDefinitions(),
+    live: {
+      buffer: b
+        ? {
+            state: b.value,
+            count: b.context.count,
+            bytes: b.context.bytes,
+            maxItems: b.context.maxItems,
+            maxItemBytes: b.context.maxItemBytes,
+            intervalMs: b.context.intervalMs,
+          }
+        : null,
+      deliveries: {
+        active: deliveries.length,
+        listed: deliveries.slice(0, limit).map((d) => ({
+          batchId: d.batchId,
+          state: d.state,
+          attempts: d.attempts,
+          nextDelayMs: d.nextDelayMs ?? null,
+        })),
+      },
+      breaker: live.breaker ? breakerStatus(live.breaker) : null,
+    },
+  };
+}

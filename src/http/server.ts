@@ -1,0 +1,258 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EmitterEvents } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { fullSnapshot, type StatusSnapshot, type StatusSource } from '../status.js';
+import { VERSION } from '../version.js';
+import { Redactor, safeJson } from './redact.js';
+import { StatsCollector, type LastError } from './stats-collector.js';
+
+export type {
+  BreakerStatus,
+  JetStreamPending,
+  SpoolStatus,
+  StatusSnapshot,
+  StatusSource,
+} from '../status.js';
+
+/**
+ * The operator's HTTP server (node:http, no framework): health, readiness, stats, Prometheus
+ * metrics and, when debug is on, the live statecharts. Read-only: no endpoint changes state.
+ * Only GET and HEAD are served (anything else: 405), unknown paths are 404. Every body passes a
+ * redactor, so configured secrets and URL credentials never leave the process.
+ */
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  status: StatusSource;
+  events: EmitterEvents;
+  metrics: Metrics;
+  debug: boolean;
+  logger: Logger;
+  /** secret values (auth token, NATS password/token) scrubbed from every response */
+  redact?: Array<string | undefined>;
+  /** totals kept since this collector started; by default one is created from `events` */
+  stats?: StatsCollector;
+  /** bound on the async parts of a status read (JetStream pending, spool stats); default 1000 ms */
+  statusTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface ReadyCheck {
+  ok: boolean;
+  detail?: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, ReadyCheck>;
+  /** names of the failing checks */
+  failing: string[];
+}
+
+/** The /ready verdict: NATS connected, consumer bound, spool open and under its limit, intake on. */
+export function readiness(s: StatusSnapshot): Readiness {
+  const checks: Record<string, ReadyCheck> = {};
+  const check = (name: string, ok: boolean, detail: string): void => {
+    checks[name] = ok ? { ok } : { ok, detail };
+  };
+  check('shutting_down', !s.shuttingDown, 'the emitter is shutting down');
+  if (s.natsEnabled !== false) {
+    check('nats_connected', s.natsConnected, 'not connected to NATS');
+    check('consumer_bound', s.consumerBound, 'the JetStream durable consumer is not bound');
+  }
+  check('spool_open', s.spool.open, 'the spool is not open');
+  check(
+    'spool_under_limit',
+    s.spool.bytes < s.spool.maxBytes,
+    `the spool holds ${s.spool.bytes} bytes, limit ${s.spool.maxBytes}`,
+  );
+  check('intake_running', !s.intakePaused, `intake paused: ${s.intakePaused ?? ''}`);
+  const failing = Object.keys(checks).filter((name) => !checks[name]?.ok);
+  return { ready: failing.length === 0, checks, failing };
+}
+
+interface Reply {
+  status: number;
+  /** a JSON reply (serialised with every string scrubbed) ... */
+  json?: unknown;
+  /** ... or a text reply (scrubbed as a whole) */
+  text?: string;
+  contentType: string;
+  headers?: Record<string, string>;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function json(status: number, value: unknown, headers?: Record<string, string>): Reply {
+  return { status, json: value, contentType: JSON_TYPE, ...(headers ? { headers } : {}) };
+}
+
+function newer(a: LastError | undefined, b: StatusSnapshot['lastError']): StatusSnapshot['lastError'] {
+  if (!a) return b;
+  if (!b) return { message: a.message, at: a.at };
+  return Date.parse(b.at) > Date.parse(a.at) ? b : { message: a.message, at: a.at };
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { status, metrics, logger } = opts;
+  const redactor = new Redactor(opts.redact ?? []);
+  const ownStats = opts.stats === undefined;
+  const stats = opts.stats ?? new StatsCollector(opts.events);
+  const timeoutMs = opts.statusTimeoutMs ?? 1000;
+  const startedMs = Date.now();
+
+  const shuttingDown = (): boolean => {
+    try {
+      return status.snapshot().shuttingDown;
+    } catch {
+      return false;
+    }
+  };
+
+  const routes: Record<string, () => Promise<Reply> | Reply> = {
+    '/health': () => {
+      const down = shuttingDown();
+      return json(down ? 503 : 200, {
+        status: down ? 'shutting_down' : 'ok',
+        version: VERSION,
+        uptimeSeconds: Math.round((Date.now() - startedMs) / 1000),
+      });
+    },
+    '/ready': () => {
+      const verdict = readiness(status.snapshot());
+      return json(verdict.ready ? 200 : 503, {
+        status: verdict.ready ? 'ready' : 'not_ready',
+        ...verdict,
+        reasons: verdict.failing.map((name) => verdict.checks[name]?.detail),
+      });
+    },
+    '/api/v1/stats': async () => json(200, await statsBody()),
+    '/metrics': async () => ({
+      status: 200,
+      text: await metrics.metrics(),
+      contentType: metrics.contentType,
+    }),
+  };
+  if (opts.debug) {
+    routes['/debug'] = () =>
+      json(200, { endpoints: ['/health', '/ready', '/api/v1/stats', '/metrics', '/debug/machines'] });
+    routes['/debug/machines'] = () =>
+      status.machines ? json(200, status.machines()) : json(404, { error: 'no machine view available' });
+  }
+
+  async function statsBody() {
+    const s = await fullSnapshot(status, timeoutMs);
+    const c = stats.snapshot();
+    const verdict = readiness(s);
+    const oldestMs = s.spool.oldestCreatedAt ? Date.parse(s.spool.oldestCreatedAt) : NaN;
+    return {
+      status: s.shuttingDown ? 'shutting_down' : verdict.ready ? 'ok' : 'degraded',
+      notReady: verdict.failing,
+      version: VERSION,
+      since: c.since,
+      uptimeSeconds: c.uptimeSeconds,
+      items: { ...c.items, open: s.openItems, maxPerBatch: s.maxItems },
+      batches: { ...c.batches, inFlight: s.inFlight, queued: s.queued },
+      attempts: c.attempts,
+      successRate: c.successRate,
+      attemptSuccessRate: c.attemptSuccessRate,
+      spool: {
+        open: s.spool.open,
+        batches: s.spool.batches,
+        bytes: s.spool.bytes,
+        maxBytes: s.spool.maxBytes,
+        usedRatio: s.spool.maxBytes > 0 ? Math.round((s.spool.bytes / s.spool.maxBytes) * 1e4) / 1e4 : null,
+        oldestCreatedAt: s.spool.oldestCreatedAt ?? null,
+        oldestAgeSeconds: Number.isNaN(oldestMs)
+          ? null
+          : Math.max(0, Math.round((Date.now() - oldestMs) / 100) / 10),
+        deadLetters: s.spool.deadLetters ?? null,
+      },
+      intake: { paused: Boolean(s.intakePaused), reason: s.intakePaused ?? null },
+      breaker: s.breaker ?? null,
+      jetstream: s.jetstream ?? null,
+      lastError: newer(c.lastError, s.lastError) ?? null,
+      throughput: c.throughput,
+    };
+  }
+
+  async function handle(req: IncomingMessage): Promise<Reply> {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    }
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return json(400, { error: 'bad request' });
+    }
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (!route) return json(404, { error: 'not found' });
+    return route();
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+    const scrub = (text: string): string => redactor.scrub(text);
+    const body = Buffer.from(
+      reply.text !== undefined ? scrub(reply.text) : `${safeJson(reply.json ?? null, scrub)}\n`,
+    );
+    res.statusCode = reply.status;
+    res.setHeader('content-type', reply.contentType);
+    res.setHeader('content-length', body.length);
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
+    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req)
+      .catch((error: unknown) => {
+        logger.error({ err: redactor.scrub((error as Error).message), path: req.url }, 'http handler failed');
+        return json(500, { error: 'internal error' });
+      })
+      .then((reply) => send(req, res, reply))
+      .catch(() => res.destroy());
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.once('error', onError);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (error) => logger.error({ err: error.message }, 'http server error'));
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, debug: opts.debug }, 'http server listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        if (ownStats) stats.close();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * What the HTTP server and the metrics read from a running emitter. The emitter (or any host)
+ * implements `StatusSource`; `snapshot()` is synchronous and cheap (it is called on every scrape
+ * and every /ready probe), the optional async parts are awaited with a short timeout.
+ */
+
+/** The circuit breaker of one destination origin (from the breaker statechart's context). */
+export interface BreakerStatus {
+  origin: string;
+  /** 'closed' | 'open' | 'halfOpen' | 'paused' */
+  state: string;
+  /** permits that may be held at once while closed (ramps up after recovery) */
+  allowed: number;
+  /** permits held now: HTTP requests in flight to this origin */
+  inFlight: number;
+  /** deliveries queued for a permit */
+  waiting?: number;
+  consecutiveFailures: number;
+  /** current wait in `open` before the next probe */
+  resetTimeoutMs: number;
+}
+
+export interface SpoolStatus {
+  open: boolean;
+  batches: number;
+  /** stored (compressed) bytes of the spooled batches */
+  bytes: number;
+  /** TRANSMITTER_SPOOL_MAX_BYTES: intake pauses at this size */
+  maxBytes: number;
+  /** creation time (RFC 3339) of the oldest spooled batch, when known */
+  oldestCreatedAt?: string;
+  /** dead letters held in the spool, when known */
+  deadLetters?: number;
+}
+
+export interface JetStreamPending {
+  /** messages in the stream not yet delivered to the consumer */
+  pending: number;
+  /** messages delivered and not yet acknowledged */
+  ackPending: number;
+}
+
+export interface StatusSnapshot {
+  /** false when the emitter runs without NATS (in-process adds only): NATS checks are skipped */
+  natsEnabled?: boolean;
+  natsConnected: boolean;
+  consumerBound: boolean;
+  spool: SpoolStatus;
+  /** why intake is paused (backpressure), undefined while it accepts items */
+  intakePaused?: string;
+  /** delivery statecharts running (sending, backing off or waiting for a permit) */
+  inFlight: number;
+  /** spooled batches waiting for a delivery slot */
+  queued: number;
+  /** items in the open (unsealed) batch */
+  openItems: number;
+  /** TRANSMITTER_BATCH_SIZE */
+  maxItems: number;
+  /** serialised bytes of the open batch's items, when known */
+  openBytes?: number;
+  /** bytes available to items in one batch, when known */
+  maxBytes?: number;
+  breaker?: BreakerStatus;
+  jetstream?: JetStreamPending;
+  lastError?: { message: string; at: string };
+  shuttingDown: boolean;
+}
+
+export interface StatusSource {
+  snapshot(): StatusSnapshot;
+  /** the durable consumer's pending counts (one JetStream API round trip) */
+  jetstreamPending?(): Promise<JetStreamPending | undefined>;
+  /** slower spool figures (oldest batch, dead letters); `Spool.stats()` fits */
+  spoolStats?(): Promise<{ oldestCreatedAt?: string; deadLetters?: number } | undefined>;
+  /** the /debug/machines view (see `machinesView` in src/http/machines-view.ts) */
+  machines?(): unknown;
+}
+
+/** The parts of a breakerMachine snapshot that `breakerStatus` reads. */
+export interface BreakerSnapshotLike {
+  value: unknown;
+  context: {
+    origin: string;
+    allowed: number;
+    inFlight: number;
+    waiting?: number;
+    consecutiveFailures: number;
+    resetTimeoutMs: number;
+  };
+}
+
+/** `breakerStatus(dispatcher.breaker.getSnapshot())` */
+export function breakerStatus(snapshot: BreakerSnapshotLike): BreakerStatus {
+  const c = snapshot.context;
+  return {
+    origin: c.origin,
+    state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
+    allowed: c.allowed,
+    inFlight: c.inFlight,
+    ...(c.waiting !== undefined ? { waiting: c.waiting } : {}),
+    consecutiveFailures: c.consecutiveFailures,
+    resetTimeoutMs: c.resetTimeoutMs,
+  };
+}
+
+/** Resolves to undefined when `work` fails or takes longer than `ms`. */
+export async function withTimeout<T>(work: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (!work) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work.catch(() => undefined), timeout]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** The snapshot completed with the optional async figures (each bounded by `timeoutMs`). */
+export async function fullSnapshot(source: StatusSource, timeoutMs = 1000): Promise<StatusSnapshot> {
+  const snap = source.snapshot();
+  const [jetstream, spoolStats] = await Promise.all([
+    snap.jetstream
+      ? undefined
+      : withTimeout(
+          callSafely(() => source.jetstreamPending?.()),
+          timeoutMs,
+        ),
+    snap.spool.oldestCreatedAt !== undefined && snap.spool.deadLetters !== undefined
+      ? undefined
+      : withTimeout(
+          callSafely(() => source.spoolStats?.()),
+          timeoutMs,
+        ),
+  ]);
+  return {
+    ...snap,
+    ...(jetstream ? { jetstream } : {}),
+    spool: {
+      ...snap.spool,
+      ...(snap.spool.oldestCreatedAt === undefined && spoolStats?.oldestCreatedAt !== undefined
+        ? { oldestCreatedAt: spoolStats.oldestCreatedAt }
+        : {}),
+      ...(snap.spool.deadLetters === undefined && spoolStats?.deadLetters !== undefined
+        ? { deadLetters: spoolStats.deadLetters }
+        : {}),
+    },
+  };
+}
+
+function callSafely<T>(call: () => Promise<T> | undefined): Promise<T> | undefined {
+  try {
+    return call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNats, type NatsServerHandle } from '../harness/nats.js';
+import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
+import { testEnv } from '../support/env.js';
+import { spawnEmitter } from '../support/process.js';
+import { deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+
+let nats: NatsServerHandle;
+let sink: Sink;
+
+beforeAll(async () => {
+  [nats, sink] = await Promise.all([startNats(), startSink()]);
+});
+afterAll(async () => {
+  await Promise.all([nats?.stop(), sink?.close()]);
+});
+
+/** For every key delivered more than once: the idempotency-keys of the requests that carried it. */
+function duplicateCarriers(requests: SinkRequest[]): Map<string, Set<string>> {
+  const carriers = new Map<string, Set<string>>();
+  for (const r of requests.filter((q) => q.body && typeof q.body === 'object')) {
+    for (const key of deliveredKeys([r])) {
+      const set = carriers.get(key) ?? new Set<string>();
+      set.add(String(r.headers['idempotency-key']));
+      carriers.set(key, set);
+    }
+  }
+  return carriers;
+}
+
+describe('the emitter process', () => {
+  it('exits 2 with one line naming a bad variable', async () => {
+    const spool = await tempDir('badvar');
+    const proc = spawnEmitter(
+      testEnv({ sinkUrl: sink.url, spoolDir: spool.path, extra: { TRANSMITTER_BATCH_SIZE: 'lots' } }),
+    );
+    expect(await proc.exited).toBe(2);
+    const lines = proc.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^batch-emitter: invalid configuration: TRANSMITTER_BATCH_SIZE: is "lots"; expected a whole number/,
+    );
+    await spool.remove();
+  });
+
+  it('after kill -9 mid-run and a restart, every published event reaches the sink; duplicates keep their first idempotency-key', async () => {
+    const spool = await tempDir('crash');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir: spool.path,
+      extra: { TRANSMITTER_NATS_DURABLE: 'crash', TRANSMITTER_BATCH_SIZE: '200' },
+    });
+    const messages = sampleMessages(10_000, 'crash');
+    const first = spawnEmitter(env);
+    await first.ready;
+    const publishing = publishAll(nats.url, messages, 200);
+    await sink.waitFor((rs) => rs.length >= 5, 30_000);
+    first.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    await publishing;
+    const second = spawnEmitter(env);
+    try {
+      const wanted = new Set(messages.map((m) => m.key));
+      await sink.waitFor(
+        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
+        60_000,
+      );
+      const carriers = duplicateCarriers(sink.requests);
+      const duplicated = [...carriers.values()].filter((ids) => ids.size > 1);
+      expect(duplicated).toEqual([]);
+    } finally {
+      second.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      await spool.remove();
+      sink.clear();
+    }
+  });
+
+  it('keeps 5,000 events spooled while the sink refuses connections, across a SIGTERM, and delivers them after a restart', async () => {
+    const spool = await tempDir('refused');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir: spool.path,
+      extra: { TRANSMITTER_NATS_DURABLE: 'refused' },
+    });
+    const messages = sampleMessages(5000, 'refused');
+    await sink.down();
+    const first = spawnEmitter(env);
+    await first.ready;
+    await publishAll(nats.url, messages);
+    // every message acknowledged (so durable in the spool) before the stop
+    await waitUntil(() => first.output().includes('delivery attempt failed'), 20_000);
+    first.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(sink.requests).toHaveLength(0);
+    await sink.up();
+    const second = spawnEmitter(env);
+    try {
+      const wanted = new Set(messages.map((m) => m.key));
+      await sink.waitFor(
+        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
+        60_000,
+      );
+    } finally {
+      second.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      await spool.remove();
+      sink.clear();
+    }
+  });
+});
+
+async function waitUntil(pred: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
