@@ -1,5 +1,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { Emitter } from './emitter.js';
+import { startServer } from './http/server.js';
+import { createMetrics } from './metrics.js';
 import { TransportConfigError } from './transport/http-transport.js';
 import { VERSION } from './version.js';
 

@@ -129,6 +129,7 @@ const variables = {
     .optional(),
   TRANSMITTER_PROBE_ID: z.string().min(1),
   TRANSMITTER_RUN_ID: z.string().min(1),
+  TRANSMITTER_DEBUG: bool('TRANSMITTER_DEBUG'),
   TRANSMITTER_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
     error: 'expected trace, debug, info, warn, error, fatal or silent',
   }),
@@ -170,6 +171,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
     TRANSMITTER_SPOOL_MAX_BYTES: '1073741824',
     TRANSMITTER_PROBE_ID: hostname(),
     TRANSMITTER_RUN_ID: runId(now),
+    TRANSMITTER_DEBUG: 'false',
     TRANSMITTER_LOG_LEVEL: 'info',
   };
 }
@@ -214,6 +216,8 @@ export interface Config {
   probeId: string;
   runId: string;
   logLevel: string;
+  /** serve /debug and /debug/machines */
+  debug: boolean;
 }
 
 const ms = (s: number) => Math.round(s * 1000);
@@ -329,5 +333,6 @@ function toConfig(p: Parsed): Config {
     probeId: p.TRANSMITTER_PROBE_ID,
     runId: p.TRANSMITTER_RUN_ID,
     logLevel: p.TRANSMITTER_LOG_LEVEL,
+    debug: p.TRANSMITTER_DEBUG,
   };
 }

@@ -10,6 +10,8 @@ import { decodeMessage } from './source/decode.js';
 import { JetStreamSource } from './source/jetstream.js';
 import { Spool, type DeadLetter } from './spool.js';
 import { createHttpTransport, type HttpTransport } from './transport/http-transport.js';
+import { machinesView } from './http/machines-view.js';
+import { breakerStatus, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from './version.js';
 
 /**
@@ -238,6 +240,45 @@ export class Emitter {
         data: parseEventData(data),
       }),
     );
+  }
+
+  /** What /ready, /api/v1/stats and /metrics read. */
+  statusSnapshot(): StatusSnapshot {
+    const buffer = this.intake?.bufferSnapshot().context;
+    return {
+      natsEnabled: this.config.nats !== undefined,
+      natsConnected: this.source?.connected ?? false,
+      consumerBound: this.source?.bound ?? false,
+      spool: {
+        open: this.spool?.isOpen ?? false,
+        batches: this.spool?.count ?? 0,
+        bytes: this.spool?.bytes ?? 0,
+        maxBytes: this.config.spool.maxBytes,
+      },
+      intakePaused: this.intake?.pauseReason(),
+      inFlight: this.dispatcher?.activeCount ?? 0,
+      queued: this.dispatcher?.queuedCount ?? 0,
+      openItems: this.intake?.openItems ?? 0,
+      maxItems: this.config.batch.maxItems,
+      openBytes: buffer?.bytes,
+      maxBytes: buffer?.maxItemBytes,
+      breaker: this.dispatcher ? breakerStatus(this.dispatcher.breaker.getSnapshot()) : undefined,
+      shuttingDown: this.closing !== undefined,
+    };
+  }
+
+  statusSource(): StatusSource {
+    return {
+      snapshot: () => this.statusSnapshot(),
+      jetstreamPending: async () => this.source?.consumerState(),
+      spoolStats: async () => this.spool?.stats(),
+      machines: () =>
+        machinesView({
+          buffer: this.intake?.bufferSnapshot(),
+          deliveries: this.dispatcher?.deliveries(),
+          breaker: this.dispatcher?.breaker.getSnapshot(),
+        }),
+    };
   }
 
   /** Dead letters (rejected messages and permanently refused batches), oldest first. */

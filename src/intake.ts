@@ -108,8 +108,13 @@ export class Intake {
 
   /** Resolves at once when intake may go on, or when it may again (cheap when not paused). */
   whenAccepting(): Promise<void> | undefined {
-    if (this.pauseReason() === undefined) return undefined;
-    this.resume ??= deferred();
+    const reason = this.pauseReason();
+    if (reason === undefined) return undefined;
+    if (!this.resume) {
+      this.resume = deferred();
+      this.options.events.emit('intake', { paused: true, reason });
+      this.options.logger.warn({ reason }, 'intake paused');
+    }
     return this.resume.promise;
   }
 
@@ -121,6 +126,8 @@ export class Intake {
       const r = this.resume;
       this.resume = undefined;
       r.resolve();
+      this.options.events.emit('intake', { paused: false });
+      this.options.logger.info('intake resumed');
     }
   }
 

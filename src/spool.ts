@@ -146,6 +146,10 @@ export class Spool {
     return this.liveBytes;
   }
 
+  get isOpen(): boolean {
+    return this.db.status === 'open';
+  }
+
   get count(): number {
     return this.liveCount;
   }
