@@ -1,3 +1,4 @@
+import { runOperatorCommand } from './commands/index.js';
 import { ConfigError, loadConfig } from './config.js';
 import { Emitter } from './emitter.js';
 import { startServer } from './http/server.js';
@@ -12,8 +13,27 @@ Usage:
   batch-emitter --help         this text
   batch-emitter --version      the version
 
+Operator commands (the emitter must be stopped: LevelDB allows one process per spool):
+  batch-emitter dlq list [--json]                      dead letters: id, kind, at, status, items, subjects, reason
+  batch-emitter dlq show <id> [--body]                 one dead letter as JSON; a batch's body summarised
+                                                       (--body: the whole document)
+  batch-emitter dlq replay <id> | --all | --reason <substring>
+                                                       dead-lettered batches back into the spool with a fresh
+                                                       attempt count (delivered at the next start); message
+                                                       dead letters (invalid input) are skipped and kept
+  batch-emitter dlq purge <id> | --all | --reason <substring> [--yes]
+                                                       delete dead letters; without --yes only a dry run
+  batch-emitter spool list [--json]                    spooled batches: id, createdAt, items, bytes, attempts,
+                                                       parked, notBefore, lastError
+  batch-emitter spool stats [--json]                   totals: batches, bytes, oldest, dead letters, quarantined
+  batch-emitter spool verify                           decode every record, print each problem, change nothing;
+                                                       exit 0 when clean, 3 when any record does not decode
+  --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
+
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
-TRANSMITTER_DESTINATION_URL is required. A bad value exits with code 2 and a line naming it.
+TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
+TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
+A bad value exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0.
 `;
 
@@ -42,20 +62,42 @@ async function run(): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  const { config } = emitter;
+  const status = emitter.statusSource();
+  const metrics = createMetrics(emitter.events, () => emitter.statusSnapshot(), {
+    jetstreamPending: () => status.jetstreamPending?.() ?? Promise.resolve(undefined),
+    spoolStats: () => status.spoolStats?.() ?? Promise.resolve(undefined),
+  });
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
+    // the server answers /health during replay; /ready stays 503 until the consumer is bound
+    server = await startServer({
+      host: config.server.host,
+      port: config.server.port,
+      status,
+      events: emitter.events,
+      metrics,
+      debug: config.debug,
+      logger: emitter.logger,
+      redact: [config.destination.authToken, config.nats?.password, config.nats?.token],
+    });
     await emitter.start();
   } catch (error) {
+    await server?.close();
+    metrics.close();
     const { line, code } = startupFailure(error);
     process.stderr.write(`${line}\n`);
     return code;
   }
   emitter.logger.info(
-    { version: VERSION, destination: new URL(emitter.config.destination.url).origin },
+    { version: VERSION, destination: new URL(config.destination.url).origin, http: server.url },
     'running',
   );
   const signal = await stopped;
   emitter.logger.info({ signal }, 'stopping');
   await emitter.close();
+  await server.close();
+  metrics.close();
   return 0;
 }
 
@@ -70,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'run') return run();
+  if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
   process.stderr.write(
     `batch-emitter: unknown command ${JSON.stringify(command)}; see batch-emitter --help\n`,
   );

@@ -48,6 +48,8 @@ export class Dispatcher {
   private readonly active = new Map<string, DeliveryActor>();
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
+  /** ids taken from the queue whose actor is being created */
+  private readonly launching = new Set<string>();
   private needsScan = false;
   private scanning = false;
   private stopped = false;
@@ -92,7 +94,7 @@ export class Dispatcher {
 
   /** A batch just became durable. */
   enqueue(id: string): void {
-    if (this.stopped || this.active.has(id) || this.queued.has(id)) return;
+    if (this.stopped || this.active.has(id) || this.queued.has(id) || this.launching.has(id)) return;
     if (this.queue.length >= QUEUE_LIMIT) {
       this.needsScan = true;
     } else {
@@ -152,7 +154,13 @@ export class Dispatcher {
   }
 
   private isIdle(): boolean {
-    return this.active.size === 0 && this.queue.length === 0 && !this.needsScan && !this.scanning;
+    return (
+      this.active.size === 0 &&
+      this.launching.size === 0 &&
+      this.queue.length === 0 &&
+      !this.needsScan &&
+      !this.scanning
+    );
   }
 
   private notifyIdle(force = false): void {
@@ -164,9 +172,10 @@ export class Dispatcher {
 
   private pump(): void {
     if (this.stopped) return;
-    while (this.active.size < this.maxActive && this.queue.length > 0) {
+    while (this.active.size + this.launching.size < this.maxActive && this.queue.length > 0) {
       const id = this.queue.shift() as string;
       this.queued.delete(id);
+      this.launching.add(id);
       void this.launch(id);
     }
     if (this.queue.length === 0 && this.needsScan && !this.scanning) void this.scan();
@@ -184,7 +193,8 @@ export class Dispatcher {
         const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
         if (states.length === 0) break;
         for (const state of states) {
-          if (this.active.has(state.id) || this.queued.has(state.id)) continue;
+          if (this.active.has(state.id) || this.queued.has(state.id) || this.launching.has(state.id))
+            continue;
           if (state.parked && (state.notBefore ?? 0) > now) continue;
           if (this.queue.length >= QUEUE_LIMIT) {
             this.needsScan = true;
@@ -204,8 +214,9 @@ export class Dispatcher {
   }
 
   private async launch(id: string): Promise<void> {
-    const state = await this.options.spool.getState(id);
+    const state = await this.options.spool.getState(id).catch(() => undefined);
     if (!state || this.stopped) {
+      this.launching.delete(id);
       this.pump();
       return;
     }
@@ -220,6 +231,7 @@ export class Dispatcher {
       },
     });
     this.active.set(id, actor);
+    this.launching.delete(id);
     actor.on('attempt', (e) => void this.recordAttempt(state, e.outcome, e.attempt, e.nextDelayMs));
     actor.subscribe({
       complete: () => {

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 export class SpoolError extends Error {
   constructor(
-    readonly code: 'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE',
+    readonly code: 'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE' | 'SPOOL_LOCKED',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -140,6 +140,49 @@ export class Spool {
     const spool = new Spool(dir, db);
     await spool.recount();
     return spool;
+  }
+
+  /**
+   * Open an existing spool for an operator command (batch-emitter dlq / spool): never creates the
+   * directory or the database (SPOOL_NOT_FOUND), reports a spool held by another process as
+   * SPOOL_LOCKED, and counts the records without quarantining any, so opening changes nothing.
+   */
+  static async openExisting(dir: string): Promise<Spool> {
+    const isDb = await stat(join(dir, 'CURRENT')).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!isDb) throw new SpoolError('SPOOL_NOT_FOUND', `no spool at ${dir}`);
+    const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing: false });
+    try {
+      await db.open();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is in use by another process`, { cause: error });
+      }
+      throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const spool = new Spool(dir, db);
+    for await (const [id, text] of spool.states.iterator()) {
+      const state = decodeState(text);
+      if (!state || state.id !== id) continue;
+      spool.liveBytes += state.storedBytes;
+      spool.liveCount += 1;
+    }
+    return spool;
+  }
+
+  /** Every state record, oldest first, with its decoded state (undefined when it does not decode). */
+  async inspectStates(): Promise<Array<{ id: string; state?: BatchState }>> {
+    const out: Array<{ id: string; state?: BatchState }> = [];
+    for await (const [id, text] of this.states.iterator()) {
+      const state = decodeState(text);
+      out.push(state && state.id === id ? { id, state } : { id });
+    }
+    return out;
   }
 
   get bytes(): number {

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { ConfigError } from '../config.js';
+import { Spool, SpoolError } from '../spool.js';
+
+/**
+ * What the operator commands (`batch-emitter dlq ...`, `batch-emitter spool ...`) share: the one
+ * variable they read (TRANSMITTER_SPOOL_DIR), opening an existing spool without creating or
+ * repairing anything, argument parsing, and the exit codes.
+ */
+
+export const EXIT_OK = 0;
+/** the command could not do what was asked: unknown id, no spool, spool in use, bad arguments */
+export const EXIT_FAILED = 1;
+export const EXIT_CONFIG = 2;
+/** spool verify: some record does not decode */
+export const EXIT_CORRUPT = 3;
+
+/** A failure to report as one line on stderr, with its exit code. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILED,
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+const SpoolDirSchema = z
+  .string()
+  .refine((v) => v.trim().length > 0, { error: 'expected a directory path' })
+  .refine((v) => !v.includes('\0'), { error: 'expected a directory path' });
+
+/**
+ * TRANSMITTER_SPOOL_DIR (default ./spool), validated like the service does; nothing else is read,
+ * so the commands work without a destination URL. Throws ConfigError on a bad value.
+ */
+export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const name = 'TRANSMITTER_SPOOL_DIR';
+  const raw = env[name] === '' || env[name] === undefined ? './spool' : env[name];
+  const parsed = SpoolDirSchema.safeParse(raw);
+  if (!parsed.success) {
+    const shown = raw.length > 60 ? `${raw.slice(0, 60)}...` : raw;
+    throw new ConfigError(name, `is ${JSON.stringify(shown)}; ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Open the existing spool at `dir`, run `fn`, always close it. Open failures become CommandErrors. */
+export async function withSpool<T>(dir: string, fn: (spool: Spool) => Promise<T>): Promise<T> {
+  let spool: Spool;
+  try {
+    spool = await Spool.openExisting(dir);
+  } catch (error) {
+    if (error instanceof SpoolError && error.code === 'SPOOL_LOCKED') {
+      throw new CommandError(`spool ${dir} is in use by a running emitter; stop it first`);
+    }
+    if (error instanceof SpoolError && error.code === 'SPOOL_NOT_FOUND') {
+      throw new CommandError(`no spool at ${dir}`);
+    }
+    throw new CommandError((error as Error).message);
+  }
+  try {
+    return await fn(spool);
+  } finally {
+    await spool.close();
+  }
+}
+
+export interface ParsedArgs {
+  positional: string[];
+  flags: Set<string>;
+  values: Map<string, string>;
+}
+
+/**
+ * Parse `args` against the allowed boolean flags and value options (`--reason x` or
+ * `--reason=x`). Anything else starting with `--` is an error.
+ */
+export function parseArgs(
+  args: readonly string[],
+  allowed: { flags?: readonly string[]; values?: readonly string[] },
+  usage: string,
+): ParsedArgs {
+  const flags = new Set<string>();
+  const values = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (allowed.flags?.includes(name) && eq === -1) {
+      flags.add(name);
+    } else if (allowed.values?.includes(name)) {
+      const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+      if (value === undefined) throw new CommandError(`${name} needs a value; usage: ${usage}`);
+      values.set(name, value);
+    } else {
+      throw new CommandError(`unknown option ${arg}; usage: ${usage}`);
+    }
+  }
+  return { positional, flags, values };
+}
+
+export const iso = (ms: number | undefined): string | undefined =>
+  ms === undefined ? undefined : new Date(ms).toISOString();
+
+/** Write lines to stdout. */
+export function out(...lines: string[]): void {
+  if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+}
