@@ -73,3 +73,16 @@ export async function toSpoolRecord(
     body,
   };
 }
+
+/** The transmitter seed's body: every item's data in one list (events contribute their `data`). */
+export function toDiscoveries(doc: BatchDocument): { discoveries: unknown[] } {
+  return {
+    discoveries: [
+      ...doc.nodes_domain,
+      ...doc.nodes_ip,
+      ...doc.nodes_cert,
+      ...doc.edges,
+      ...doc.events.map((e) => e.data),
+    ],
+  };
+}

@@ -109,6 +109,7 @@ const variables = {
   TRANSMITTER_ALLOW_INSECURE_HTTP: bool('TRANSMITTER_ALLOW_INSECURE_HTTP'),
   TRANSMITTER_HEADERS: headersJson.optional(),
   TRANSMITTER_COMPRESSION: z.enum(['gzip', 'none'], { error: 'expected gzip or none' }),
+  TRANSMITTER_BODY_FORMAT: z.enum(['batch', 'discoveries'], { error: 'expected batch or discoveries' }),
   TRANSMITTER_BATCH_SIZE: int(1, 1_000_000),
   TRANSMITTER_BATCH_MAX_BYTES: int(1024),
   TRANSMITTER_BATCH_INTERVAL_S: seconds(0.001),
@@ -155,6 +156,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
     TRANSMITTER_NATS_DURABLE: 'transmitter',
     TRANSMITTER_ALLOW_INSECURE_HTTP: 'false',
     TRANSMITTER_COMPRESSION: 'gzip',
+    TRANSMITTER_BODY_FORMAT: 'batch',
     TRANSMITTER_BATCH_SIZE: '1000',
     TRANSMITTER_BATCH_MAX_BYTES: '5242880',
     TRANSMITTER_BATCH_INTERVAL_S: '30',
@@ -203,6 +205,7 @@ export interface Config {
     allowInsecureHttp: boolean;
     headers: Record<string, string>;
     compression: 'gzip' | 'none';
+    bodyFormat: 'batch' | 'discoveries';
     concurrency: number;
     requestTimeoutMs: number;
   };
@@ -309,6 +312,7 @@ function toConfig(p: Parsed): Config {
       allowInsecureHttp: p.TRANSMITTER_ALLOW_INSECURE_HTTP,
       headers: p.TRANSMITTER_HEADERS ?? {},
       compression: p.TRANSMITTER_COMPRESSION,
+      bodyFormat: p.TRANSMITTER_BODY_FORMAT,
       concurrency: p.TRANSMITTER_CONCURRENCY,
       requestTimeoutMs: ms(p.TRANSMITTER_REQUEST_TIMEOUT_S),
     },

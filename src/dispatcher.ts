@@ -7,7 +7,14 @@ import {
   type SendInput,
 } from '../machines/delivery.js';
 import type { Outcome } from '../machines/outcome.js';
-import { decodeBody, rawBody, splitDocument, toSpoolRecord } from './batch-codec.js';
+import {
+  decodeBody,
+  encodeBody,
+  rawBody,
+  splitDocument,
+  toDiscoveries,
+  toSpoolRecord,
+} from './batch-codec.js';
 import { uuidv7 } from './ids.js';
 import type { EmitterEvents } from './events.js';
 import type { Logger } from './logger.js';
@@ -33,6 +40,8 @@ export interface DispatcherOptions {
   circuit: { failureThreshold: number; resetTimeoutMs: number };
   concurrency: number;
   compression: 'gzip' | 'none';
+  /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers built for the transmitter seed */
+  bodyFormat: 'batch' | 'discoveries';
   /** how often parked batches are swept back in (default: the max retry delay) */
   sweepIntervalMs?: number;
   onSpoolShrunk?(): void;
@@ -232,6 +241,9 @@ export class Dispatcher {
     });
     this.active.set(id, actor);
     this.launching.delete(id);
+    actor.on('sending', (e) =>
+      this.options.events.emit('sending', { batchId: e.batchId, attempt: e.attempt }),
+    );
     actor.on('attempt', (e) => void this.recordAttempt(state, e.outcome, e.attempt, e.nextDelayMs));
     actor.subscribe({
       complete: () => {
@@ -249,15 +261,26 @@ export class Dispatcher {
   private async send(input: SendInput, signal: AbortSignal): Promise<Outcome> {
     const batch = await this.options.spool.get(input.batchId);
     if (!batch) return { kind: 'permanent', status: 0, reason: 'batch no longer in the spool' };
-    const wantGzip = this.options.compression === 'gzip';
-    const body =
-      wantGzip === (batch.state.encoding === 'gzip') ? batch.body : await rawBody(batch.state, batch.body);
-    const contentEncoding = wantGzip && batch.state.encoding === 'gzip' ? 'gzip' : 'identity';
-    return this.options.transport.post(
-      body,
-      { batchId: input.batchId, contentEncoding, itemCount: batch.state.itemCount },
-      signal,
-    );
+    const { body, contentEncoding } = await this.wireBody(batch.state, batch.body);
+    const meta = { batchId: input.batchId, contentEncoding, itemCount: batch.state.itemCount };
+    const started = performance.now();
+    const outcome = await this.options.transport.post(body, meta, signal);
+    this.lastDurationMs.set(input.batchId, performance.now() - started);
+    return outcome;
+  }
+
+  /** The stored body as it goes on the wire: as stored when possible, re-encoded otherwise. */
+  private async wireBody(
+    state: BatchState,
+    stored: Buffer,
+  ): Promise<{ body: Buffer; contentEncoding: 'gzip' | 'identity' }> {
+    const wanted = this.options.compression === 'gzip' ? 'gzip' : 'identity';
+    if (this.options.bodyFormat === 'discoveries') {
+      const json = JSON.stringify(toDiscoveries(await decodeBody(state, stored)));
+      return { body: await encodeBody(json, wanted), contentEncoding: wanted };
+    }
+    if (state.encoding === wanted) return { body: stored, contentEncoding: wanted };
+    return { body: await rawBody(state, stored), contentEncoding: 'identity' };
   }
 
   private async recordAttempt(
@@ -266,6 +289,9 @@ export class Dispatcher {
     attempt: number,
     nextDelayMs?: number,
   ): Promise<void> {
+    const durationMs = this.lastDurationMs.get(state.id) ?? 0;
+    this.lastDurationMs.delete(state.id);
+    this.options.events.emit('attempt', { batchId: state.id, attempt, outcome, durationMs, nextDelayMs });
     if (outcome.kind !== 'retryable') return;
     const log = this.options.logger;
     log.warn(

@@ -64,6 +64,7 @@ export class Emitter {
     if (this.closing) return Promise.reject(new IntakeClosedError());
     this.starting ??= this.open().catch(async (error: unknown) => {
       await this.shutdownParts();
+      this.starting = undefined; // a failed start may be retried
       throw error;
     });
     return this.starting;
@@ -95,6 +96,7 @@ export class Emitter {
       circuit: config.circuit,
       concurrency: config.destination.concurrency,
       compression: config.destination.compression,
+      bodyFormat: config.destination.bodyFormat,
       events: this.events,
       onSpoolShrunk: () => this.intake?.recheck(),
     });
@@ -310,7 +312,7 @@ export class Emitter {
     const timeoutMs = this.config.shutdownTimeoutMs;
     const outcome = await Promise.race([
       this.wait().then(() => 'delivered' as const),
-      this.dispatcher?.originDown().then(() => 'origin_down' as const),
+      ...(this.dispatcher ? [this.dispatcher.originDown().then(() => 'origin_down' as const)] : []),
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
     ]);
     if (outcome !== 'delivered') {

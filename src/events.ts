@@ -23,6 +23,8 @@ export interface EmitterEventMap {
     /** oldest JetStream publish time of its items, epoch ms, when known */
     oldestPublishedMs?: number;
   };
+  /** one HTTP attempt starts */
+  sending: { batchId: string; attempt: number };
   /** one HTTP attempt finished */
   attempt: { batchId: string; attempt: number; outcome: Outcome; durationMs: number; nextDelayMs?: number };
   /** a delivery statechart finished: delivered, split, deadLettered or parked */

@@ -41,7 +41,10 @@ export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const parsed = SpoolDirSchema.safeParse(raw);
   if (!parsed.success) {
     const shown = raw.length > 60 ? `${raw.slice(0, 60)}...` : raw;
-    throw new ConfigError(name, `is ${JSON.stringify(shown)}; ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    throw new ConfigError(
+      name,
+      `is ${JSON.stringify(shown)}; ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }

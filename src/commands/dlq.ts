@@ -150,7 +150,15 @@ async function select(spool: Spool, sel: Selection): Promise<DeadLetter[]> {
     try {
       found = await spool.getDeadLetter(sel.id);
     } catch {
-      found = { letter: { id: sel.id, kind: 'batch', reason: 'dead letter record does not decode', at: '', subjects: [] } };
+      found = {
+        letter: {
+          id: sel.id,
+          kind: 'batch',
+          reason: 'dead letter record does not decode',
+          at: '',
+          subjects: [],
+        },
+      };
     }
     if (!found) throw new CommandError(`no dead letter ${sel.id}`);
     return [found.letter];

@@ -103,6 +103,33 @@ describe('delivery through the statecharts to a real HTTPS endpoint', () => {
     await finish();
   });
 
+  it('TRANSMITTER_BODY_FORMAT=discoveries sends {"discoveries":[...]} for receivers built for the transmitter seed', async () => {
+    const emitter = await emitterFor(sink, {
+      TRANSMITTER_BODY_FORMAT: 'discoveries',
+      TRANSMITTER_COMPRESSION: 'none',
+    });
+    const adds = Promise.all([
+      emitter.add('approved.finding', finding(1)),
+      emitter.addNode({
+        ip: '192.0.2.7',
+        first_seen: '2026-01-01T00:00:00Z',
+        last_seen: '2026-01-01T00:00:00Z',
+      }),
+    ]);
+    await emitter.flush();
+    await adds;
+    await emitter.wait();
+    expect(sink.requests).toHaveLength(1);
+    expect(sink.requests[0]?.headers['content-encoding']).toBeUndefined();
+    expect(sink.requests[0]?.body).toEqual({
+      discoveries: [
+        { ip: '192.0.2.7', first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-01T00:00:00.000Z' },
+        { id: 'f1', n: 1 },
+      ],
+    });
+    await finish();
+  });
+
   it('a connection reset and a request timeout are retried', async () => {
     const emitter = await emitterFor(sink, { TRANSMITTER_REQUEST_TIMEOUT_S: '0.3' });
     sink.respondWith((_req, i) => (i === 0 ? 'reset' : i === 1 ? 'hang' : { status: 200 }));

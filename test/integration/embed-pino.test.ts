@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSink, type Sink } from '../harness/sink.js';
+import { tempDir } from '../support/workload.js';
+import { deliveredEvents, embedOptions, spawnTs } from '../fixtures/embed-support.js';
+
+let sink: Sink;
+beforeAll(async () => {
+  sink = await startSink();
+});
+afterAll(async () => {
+  await sink?.close();
+});
+
+describe('pino transport (plugins/pino.ts) in a child process', () => {
+  it('turns 10,000 log lines into log.<level> events, all delivered by the time the process exits', async () => {
+    const spool = await tempDir('embed-pino');
+    try {
+      const options = embedOptions(`${sink.url}/logs`, spool.path, { batchSize: 1000 });
+      const child = spawnTs('test/fixtures/embed-pino-child.ts', {
+        EMBED_OPTIONS: JSON.stringify(options),
+        EMBED_LINES: '10000',
+      });
+      expect(await child.exited, child.output()).toBe(0);
+      expect(child.output()).toContain('logged');
+      const events = deliveredEvents(sink.requests);
+      const seen = new Set(events.map((e) => e.data.n));
+      expect(seen.size).toBe(10_000);
+      expect(events.length).toBe(10_000);
+      const bySubject = new Map<string, number>();
+      for (const e of events) bySubject.set(e.subject, (bySubject.get(e.subject) ?? 0) + 1);
+      expect(Object.fromEntries(bySubject)).toEqual({
+        'log.info': 2500,
+        'log.warn': 2500,
+        'log.error': 2500,
+        'log.debug': 2500,
+      });
+      const sample = events.find((e) => e.data.n === 7);
+      expect(sample?.data).toMatchObject({ msg: 'line 7', level: 20, n: 7 });
+    } finally {
+      await spool.remove();
+      sink.clear();
+    }
+  });
+});
