@@ -49,7 +49,6 @@ function startupFailure(error: unknown): { line: string; code: number } {
 }
 
 async function run(): Promise<number> {
-  process.umask(0o077);
   let emitter: Emitter;
   try {
     emitter = new Emitter(loadConfig());
@@ -102,6 +101,8 @@ async function run(): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // spool, dead-letter and ledger files are readable by the owner only, whichever command writes them
+  process.umask(0o077);
   const [command] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);

@@ -236,7 +236,8 @@ const SECRET_VARIABLES = new Set<string>([
 function describeValue(name: string, raw: string | undefined): string {
   if (raw === undefined) return 'is missing';
   if (SECRET_VARIABLES.has(name)) return 'has a value that is not valid';
-  const shown = raw.length > 60 ? `${raw.slice(0, 60)}...` : raw;
+  const withoutCredentials = raw.replace(/\/\/[^@/\s]*@/g, '//[redacted]@');
+  const shown = withoutCredentials.length > 60 ? `${withoutCredentials.slice(0, 60)}...` : withoutCredentials;
   return `is ${JSON.stringify(shown)}`;
 }
 
@@ -283,23 +284,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, now = new Date(
   return toConfig(p);
 }
 
+/**
+ * nats.js v3 ignores credentials inside a server URL: take them out (so they are never logged)
+ * and use them as user/password (or token) unless those variables are set.
+ */
+function splitCredentials(urls: string[]): {
+  servers: string[];
+  user?: string;
+  password?: string;
+  token?: string;
+} {
+  let user: string | undefined;
+  let password: string | undefined;
+  const servers = urls.map((raw) => {
+    const url = new URL(raw);
+    if (!url.username) return raw;
+    user ??= decodeURIComponent(url.username);
+    password ??= url.password ? decodeURIComponent(url.password) : undefined;
+    return `${url.protocol}//${url.host}`;
+  });
+  if (user !== undefined && password === undefined) return { servers, token: user };
+  return { servers, user, password };
+}
+
 function toConfig(p: Parsed): Config {
   const natsUrl = p.TRANSMITTER_NATS_URL;
+  const natsAuth = natsUrl === 'none' ? undefined : splitCredentials(natsUrl);
   return {
     server: { host: p.TRANSMITTER_SERVER_HOST, port: p.TRANSMITTER_SERVER_PORT },
     nats:
       natsUrl === 'none'
         ? undefined
         : {
-            servers: natsUrl,
+            servers: natsAuth?.servers ?? [],
             stream: p.TRANSMITTER_NATS_STREAM,
             subjects: p.TRANSMITTER_NATS_SUBJECTS,
             durable: p.TRANSMITTER_NATS_DURABLE,
             ackWaitMs:
               p.TRANSMITTER_NATS_ACK_WAIT_S === undefined ? undefined : ms(p.TRANSMITTER_NATS_ACK_WAIT_S),
-            user: p.TRANSMITTER_NATS_USER,
-            password: p.TRANSMITTER_NATS_PASSWORD,
-            token: p.TRANSMITTER_NATS_TOKEN,
+            user: p.TRANSMITTER_NATS_USER ?? natsAuth?.user,
+            password: p.TRANSMITTER_NATS_PASSWORD ?? natsAuth?.password,
+            token: p.TRANSMITTER_NATS_TOKEN ?? natsAuth?.token,
             credsFile: p.TRANSMITTER_NATS_CREDS,
             tlsCaFile: p.TRANSMITTER_NATS_TLS_CA,
           },

@@ -17,6 +17,7 @@ import {
 } from './batch-codec.js';
 import { uuidv7 } from './ids.js';
 import type { EmitterEvents } from './events.js';
+import type { Redactor } from './redact.js';
 import type { Logger } from './logger.js';
 import type { BatchState, Spool } from './spool.js';
 import type { HttpTransport } from './transport/http-transport.js';
@@ -42,6 +43,8 @@ export interface DispatcherOptions {
   compression: 'gzip' | 'none';
   /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers built for the transmitter seed */
   bodyFormat: 'batch' | 'discoveries';
+  /** scrubs configured secrets (and bearer tokens, URL credentials) from what is kept */
+  redactor: Redactor;
   /** how often parked batches are swept back in (default: the max retry delay) */
   sweepIntervalMs?: number;
   onSpoolShrunk?(): void;
@@ -266,6 +269,10 @@ export class Dispatcher {
     const started = performance.now();
     const outcome = await this.options.transport.post(body, meta, signal);
     this.lastDurationMs.set(input.batchId, performance.now() - started);
+    // a careless receiver may echo our token back: scrub before it reaches history, dead letters or logs
+    if (outcome.kind === 'permanent' && outcome.bodyExcerpt !== undefined) {
+      return { ...outcome, bodyExcerpt: this.options.redactor.scrub(outcome.bodyExcerpt) };
+    }
     return outcome;
   }
 
@@ -356,6 +363,14 @@ export class Dispatcher {
       ),
     );
     await this.options.spool.replace(state.id, parts);
+    this.options.events.emit('split', {
+      parentId: state.id,
+      parts: parts.map((p) => ({
+        batchId: p.state.id,
+        items: p.state.itemCount,
+        storedBytes: p.state.storedBytes,
+      })),
+    });
     this.options.logger.warn(
       { batchId: state.id, parts: parts.map((p) => ({ id: p.state.id, items: p.state.itemCount })) },
       'batch too large for the endpoint (413): split in two',
@@ -370,6 +385,7 @@ export class Dispatcher {
       reason: permanent?.reason ?? 'permanent failure',
       at: new Date().toISOString(),
       status: permanent?.status,
+      // a careless receiver may echo our token back: never keep it
       bodyExcerpt: permanent?.bodyExcerpt,
       subjects: state.subjects,
       history: output.history,

@@ -4,6 +4,8 @@ import { Dispatcher } from './dispatcher.js';
 import { EmitterEvents } from './events.js';
 import { uuidv7 } from './ids.js';
 import { Intake, IntakeClosedError } from './intake.js';
+import { Redactor } from './redact.js';
+import { attachLedger, openLedger, type Ledger } from './ledger/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { itemFromEdge, itemFromEvent, parseEdge, parseEventData, parseNode, type Item } from './model.js';
 import { decodeMessage } from './source/decode.js';
@@ -39,6 +41,8 @@ export class Emitter {
   private source?: JetStreamSource;
   private starting?: Promise<void>;
   private pruneTimer?: NodeJS.Timeout;
+  private ledger?: Ledger;
+  private detachLedger?: () => void;
   private closing?: Promise<void>;
   private readonly counters = {
     received: 0,
@@ -88,6 +92,7 @@ export class Emitter {
       userAgent: `batch-emitter/${VERSION}`,
     });
     const spool = this.spool;
+    await this.openLedger();
     this.dispatcher = new Dispatcher({
       spool,
       transport: this.transport,
@@ -97,6 +102,7 @@ export class Emitter {
       concurrency: config.destination.concurrency,
       compression: config.destination.compression,
       bodyFormat: config.destination.bodyFormat,
+      redactor: new Redactor([config.destination.authToken, config.nats?.password, config.nats?.token]),
       events: this.events,
       onSpoolShrunk: () => this.intake?.recheck(),
     });
@@ -196,7 +202,8 @@ export class Emitter {
       },
     };
     await this.requireSpool().deadLetterMessage(letter);
-    msg.term(reason.slice(0, 200));
+    // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason (the reason is in the dead letter)
+    msg.term();
     this.logger.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
   }
 
@@ -325,6 +332,24 @@ export class Emitter {
     this.logger.info(this.stats, 'closed');
   }
 
+  /** The batch ledger (LevelDB beside the spool, or PostgreSQL); never blocks delivery. */
+  private async openLedger(): Promise<void> {
+    const { config, logger } = this;
+    this.ledger = await openLedger({
+      databaseUrl: config.databaseUrl,
+      spoolDir: config.spool.dir,
+      logger,
+    }).catch((error: unknown) => {
+      logger.error({ err: (error as Error).message }, 'ledger unavailable; continuing without it');
+      return undefined;
+    });
+    if (this.ledger) this.detachLedger = attachLedger(this.events, this.ledger, config.destination.url);
+  }
+
+  get batchLedger(): Ledger | undefined {
+    return this.ledger;
+  }
+
   /** Sequences at or below the ack floor can never come back: drop them from the index. */
   private async pruneSeqIndex(): Promise<void> {
     const state = await this.source?.consumerState();
@@ -338,6 +363,8 @@ export class Emitter {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.source?.close().catch(() => undefined);
     await this.dispatcher?.stop();
+    this.detachLedger?.();
+    await this.ledger?.close();
     await this.transport?.close().catch(() => undefined);
     await this.spool?.close().catch(() => undefined);
   }

@@ -30,6 +30,8 @@ export interface EmitterEventMap {
   /** a delivery statechart finished: delivered, split, deadLettered or parked */
   finished: { batchId: string; result: DeliveryResult; attempts: number; createdAtMs: number; items: number };
   breaker: { origin: string; from: string; to: string };
+  /** a 413 split replaced a batch in the spool by its halves (new ids) */
+  split: { parentId: string; parts: Array<{ batchId: string; items: number; storedBytes: number }> };
   /** intake paused or resumed (backpressure) */
   intake: { paused: boolean; reason?: string };
 }

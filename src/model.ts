@@ -150,8 +150,25 @@ export function parseNode(data: unknown): Item {
   throw new InvalidItemError('expected a NodeDomain (host), NodeIP (ip) or NodeCert (spki_sha256)', 'node');
 }
 
+/** Deeper than this, many receivers' JSON parsers give up (Python's stops near 1000): refuse early. */
+export const MAX_EVENT_DEPTH = 64;
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export function parseEventData(data: unknown): Record<string, unknown> {
   if (!isPlainObject(data)) throw new InvalidItemError('expected a JSON object', 'data');
+  if (depthExceeds(data, MAX_EVENT_DEPTH)) {
+    throw new InvalidItemError(`nested deeper than ${MAX_EVENT_DEPTH} levels`, 'data');
+  }
   return data;
 }
 

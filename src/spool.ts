@@ -80,7 +80,9 @@ async function ensurePrivateDir(dir: string): Promise<void> {
 
 /** LevelDB creates its files with the process umask; tighten whatever is already there. */
 async function tightenFiles(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) await chmod(join(dir, name), 0o600).catch(() => undefined);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile()) await chmod(join(dir, entry.name), 0o600).catch(() => undefined);
+  }
 }
 
 function decodeState(text: string): BatchState | undefined {
@@ -165,6 +167,7 @@ export class Spool {
         cause: error,
       });
     }
+    await tightenFiles(dir);
     const spool = new Spool(dir, db);
     for await (const [id, text] of spool.states.iterator()) {
       const state = decodeState(text);

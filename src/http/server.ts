@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { fullSnapshot, type StatusSnapshot, type StatusSource } from '../status.js';
 import { VERSION } from '../version.js';
-import { Redactor, safeJson } from './redact.js';
+import { Redactor, safeJson } from '../redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
 
 export type {

@@ -1,3 +1,6 @@
+import pg from 'pg';
+
+const { Client: PgClient } = pg;
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
@@ -60,6 +63,37 @@ describe('delivery through the statecharts to a real HTTPS endpoint', () => {
     expect(sink.requests).toHaveLength(3);
     expect(new Set(sink.requests.map((r) => r.headers['idempotency-key'])).size).toBe(1);
     expect(emitter.stats).toMatchObject({ delivered: 1, spool: { batches: 0 } });
+    const id = String(sink.requests[0]?.headers['idempotency-key']);
+    await emitter.batchLedger?.flush();
+    expect(await emitter.batchLedger?.get(id)).toMatchObject({
+      status: 'success',
+      retry_count: 3,
+      http_status: 200,
+    });
+    await finish();
+  });
+
+  it('with TRANSMITTER_DATABASE_URL the ledger is one row per batch in PostgreSQL, updated in place', async () => {
+    const emitter = await emitterFor(sink, {
+      TRANSMITTER_DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
+    });
+    sink.failNext(1, 503);
+    await emitter.add('approved.finding', finding(1));
+    await emitter.flush();
+    await emitter.wait();
+    const id = String(sink.requests[0]?.headers['idempotency-key']);
+    await emitter.batchLedger?.flush();
+    const pg = new PgClient({ connectionString: 'postgresql://postgres@127.0.0.1:5432/test' });
+    await pg.connect();
+    try {
+      const { rows } = await pg.query(
+        'SELECT status, retry_count, http_status, item_count FROM transmitter.batches WHERE id = $1',
+        [id],
+      );
+      expect(rows).toEqual([{ status: 'success', retry_count: 2, http_status: 200, item_count: 1 }]);
+    } finally {
+      await pg.end();
+    }
     await finish();
   });
 
