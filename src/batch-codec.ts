@@ -1,5 +1,5 @@
 import { promisify } from 'node:util';
-import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
+import { crc32, gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { BatchDocumentSchema, SECTIONS, type BatchDocument } from './model.js';
 import type { BatchState } from './spool.js';
 
@@ -69,6 +69,7 @@ export async function toSpoolRecord(
       subjects: base.subjects,
       attempts: 0,
       parentId: base.parentId,
+      crc32: crc32(body),
     },
     body,
   };

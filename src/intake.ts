@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { createActor, type Actor } from 'xstate';
 import { bufferMachine, type BufferEmitted, type SealTrigger } from '../machines/buffer.js';
 import { BatchBuilder, type SealedBatch } from './batch-builder.js';
@@ -207,6 +208,7 @@ export class Intake {
       encoding,
       subjects: batch.subjects,
       attempts: 0,
+      crc32: crc32(body),
     };
     const seqs = batch.sources.flatMap((s) => (s.seq === undefined ? [] : [s.seq]));
     for (const seq of seqs) this.sealingSeqs.set(seq, batch.id);

@@ -1,5 +1,6 @@
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { z } from 'zod';
 
@@ -36,6 +37,8 @@ const BatchStateSchema = z.object({
   parked: z.boolean().optional(),
   lastError: z.string().optional(),
   parentId: z.string().optional(),
+  /** CRC-32 of the stored body: a body overwritten on disk is quarantined, never sent */
+  crc32: z.number().int().optional(),
 });
 export type BatchState = z.output<typeof BatchStateSchema>;
 
@@ -92,6 +95,13 @@ function decodeState(text: string): BatchState | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Why a stored body cannot be trusted, or undefined when it can. */
+function bodyProblem(state: BatchState, body: Buffer | undefined): string | undefined {
+  if (body === undefined) return 'body missing';
+  if (state.crc32 !== undefined && crc32(body) !== state.crc32) return 'body checksum mismatch';
+  return undefined;
 }
 
 const seqKey = (seq: number) => seq.toString().padStart(16, '0');
@@ -261,8 +271,9 @@ export class Spool {
     const [text, body] = await Promise.all([this.states.get(id), this.bodies.get(id)]);
     if (text === undefined) return undefined;
     const state = decodeState(text);
-    if (!state || body === undefined) {
-      await this.quarantineBatch(id, body === undefined ? 'body missing' : 'state record does not decode');
+    const problem = !state ? 'state record does not decode' : bodyProblem(state, body);
+    if (problem !== undefined || !state || !body) {
+      await this.quarantineBatch(id, problem ?? 'body missing');
       return undefined;
     }
     return { state, body };
@@ -430,8 +441,9 @@ export class Spool {
         continue;
       }
       const body = await this.bodies.get(id);
-      if (!body) {
-        problems.push({ key: id, reason: 'body missing' });
+      const problem = bodyProblem(state, body);
+      if (problem !== undefined || !body) {
+        problems.push({ key: id, reason: problem ?? 'body missing' });
         continue;
       }
       await decodeBody(state, body).catch((error: unknown) =>
