@@ -317,7 +317,7 @@ export class Dispatcher {
       switch (output.result) {
         case 'delivered':
           await spool.delete(state.id);
-          logger.debug({ batchId: state.id, attempts: output.attempts }, 'batch delivered');
+          logger.info({ batchId: state.id, attempts: output.attempts }, 'batch delivered');
           break;
         case 'split':
           await this.split(state);

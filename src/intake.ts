@@ -188,7 +188,7 @@ export class Intake {
       this.pendingSeals.delete(work);
       this.recheck();
     });
-    this.options.logger.debug(
+    this.options.logger.info(
       { batchId: batch.id, items: batch.itemCount, trigger: event.trigger },
       'batch sealed',
     );
