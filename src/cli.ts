@@ -1,4 +1,5 @@
 import { runOperatorCommand } from './commands/index.js';
+import { runMachinesCommand } from './commands/machines.js';
 import { ConfigError, loadConfig } from './config.js';
 import { Emitter } from './emitter.js';
 import { startServer } from './http/server.js';
@@ -12,6 +13,9 @@ Usage:
   batch-emitter run            consume approved.* from NATS JetStream, spool, deliver (npm start)
   batch-emitter --help         this text
   batch-emitter --version      the version
+  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker[,...]]
+                               the buffer, delivery and breaker statecharts from their definitions:
+                               Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable
 
 Operator commands (the emitter must be stopped: LevelDB allows one process per spool):
   batch-emitter dlq list [--json]                      dead letters: id, kind, at, status, items, subjects, reason
@@ -114,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'run') return run();
   if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
+  if (command === 'machines') return runMachinesCommand(argv.slice(1));
   process.stderr.write(
     `batch-emitter: unknown command ${JSON.stringify(command)}; see batch-emitter --help\n`,
   );

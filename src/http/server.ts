@@ -5,6 +5,9 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { fullSnapshot, type StatusSnapshot, type StatusSource } from '../status.js';
 import { VERSION } from '../version.js';
+import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../views/debug-page.js';
+import { machineGraphs } from '../views/machines.js';
+import { DebugTimeline, debugTimes } from '../views/timeline.js';
 import { Redactor, safeJson } from '../redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
 
@@ -117,7 +120,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
 
-  const routes: Record<string, () => Promise<Reply> | Reply> = {
+  const routes: Record<string, (req: IncomingMessage) => Promise<Reply> | Reply> = {
     '/health': () => {
       const down = shuttingDown();
       return json(down ? 503 : 200, {
@@ -141,11 +144,47 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       contentType: metrics.contentType,
     }),
   };
-  if (opts.debug) {
-    routes['/debug'] = () =>
-      json(200, { endpoints: ['/health', '/ready', '/api/v1/stats', '/metrics', '/debug/machines'] });
-    routes['/debug/machines'] = () =>
-      status.machines ? json(200, status.machines()) : json(404, { error: 'no machine view available' });
+  // only while debug is on: wall-clock times (next retry, breaker reopen) for the /debug view
+  const timeline = opts.debug ? new DebugTimeline(opts.events) : undefined;
+  if (timeline) {
+    const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
+    routes['/debug'] = (req) => {
+      // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
+      const accept = String(req.headers.accept ?? '');
+      if (accept.includes('application/json') && !accept.includes('text/html')) {
+        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
+      }
+      return {
+        status: 200,
+        text: debugPageHtml(VERSION),
+        contentType: 'text/html; charset=utf-8',
+        headers: page,
+      };
+    };
+    routes['/debug/app.js'] = () => ({
+      status: 200,
+      text: DEBUG_APP_JS,
+      contentType: 'text/javascript; charset=utf-8',
+      headers: page,
+    });
+    routes['/debug/app.css'] = () => ({
+      status: 200,
+      text: DEBUG_APP_CSS,
+      contentType: 'text/css; charset=utf-8',
+      headers: page,
+    });
+    routes['/debug/machines'] = (req) => {
+      if (!status.machines) return json(404, { error: 'no machine view available' });
+      const view = status.machines();
+      const record = view !== null && typeof view === 'object' ? (view as Record<string, unknown>) : { view };
+      const times = debugTimes(record.live as Parameters<typeof debugTimes>[0], timeline.snapshot());
+      // ?view=live (what the page polls every second): without the unchanging definitions
+      if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('view') === 'live') {
+        const { definitions: _definitions, ...rest } = record;
+        return json(200, { ...rest, times });
+      }
+      return json(200, { ...record, graphs: machineGraphs(), times });
+    };
   }
 
   async function statsBody() {
@@ -197,7 +236,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (!route) return json(404, { error: 'not found' });
-    return route();
+    return route(req);
   }
 
   function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
@@ -248,6 +287,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         if (ownStats) stats.close();
+        timeline?.close();
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1000).unref();

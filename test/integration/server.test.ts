@@ -330,7 +330,7 @@ describe('HTTP server', () => {
 
     const index = await call(debugServer.url, '/debug');
     expect(index.status).toBe(200);
-    expect(index.json?.endpoints).toContain('/debug/machines');
+    expect(index.headers['content-type']).toBe('text/html; charset=utf-8');
 
     const res = await call(debugServer.url, '/debug/machines');
     expect(res.status).toBe(200);
