@@ -314,7 +314,10 @@ export class Emitter {
 
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
-    await this.source?.stop();
+    const pulling = this.source?.stop();
+    // a handler paused by backpressure (e.g. spool full while the sink is down) must not hold the stop
+    this.intake?.releaseWaiters();
+    await pulling;
     await this.intake?.close();
     const timeoutMs = this.config.shutdownTimeoutMs;
     const outcome = await Promise.race([

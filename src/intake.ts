@@ -109,6 +109,7 @@ export class Intake {
 
   /** Resolves at once when intake may go on, or when it may again (cheap when not paused). */
   whenAccepting(): Promise<void> | undefined {
+    if (this.closed) return undefined;
     const reason = this.pauseReason();
     if (reason === undefined) return undefined;
     if (!this.resume) {
@@ -117,6 +118,13 @@ export class Intake {
       this.options.logger.warn({ reason }, 'intake paused');
     }
     return this.resume.promise;
+  }
+
+  /** On close: let paused callers go on (their offers are refused once the intake is closed). */
+  releaseWaiters(): void {
+    const r = this.resume;
+    this.resume = undefined;
+    r?.resolve();
   }
 
   /** Called when spool bytes shrink or a write completes. */
@@ -159,6 +167,7 @@ export class Intake {
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      this.releaseWaiters();
       this.buffer.send({ type: 'SHUTDOWN' });
       this.buffer.stop();
     }

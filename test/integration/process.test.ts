@@ -112,6 +112,46 @@ describe('the emitter process', () => {
   });
 });
 
+describe('backpressure', () => {
+  it('pauses intake when the spool is at its limit, stops promptly on SIGTERM, and loses nothing', async () => {
+    const spool = await tempDir('full');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir: spool.path,
+      extra: {
+        TRANSMITTER_NATS_DURABLE: 'full',
+        TRANSMITTER_COMPRESSION: 'none',
+        TRANSMITTER_SPOOL_MAX_BYTES: String(1024 * 1024),
+      },
+    });
+    const messages = sampleMessages(8000, 'full');
+    await sink.down();
+    const first = spawnEmitter(env);
+    await first.ready;
+    await publishAll(nats.url, messages);
+    await waitUntil(() => first.output().includes('"reason":"spool_full","msg":"intake paused"'), 30_000);
+    const stopAt = Date.now();
+    first.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(Date.now() - stopAt).toBeLessThan(10_000);
+    await sink.up();
+    const second = spawnEmitter(env);
+    try {
+      const wanted = new Set(messages.map((m) => m.key));
+      await sink.waitFor(
+        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
+        60_000,
+      );
+    } finally {
+      second.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      await spool.remove();
+      sink.clear();
+    }
+  });
+});
+
 async function waitUntil(pred: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pred()) {
