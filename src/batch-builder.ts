@@ -12,12 +12,6 @@ interface Entry {
   subject?: string;
 }
 
-interface Added<S> {
-  item: Item;
-  entry: Entry;
-  source?: S;
-}
-
 export interface SealedBatch<S> {
   id: string;
   createdAt: string;
@@ -95,8 +89,6 @@ export class BatchBuilder<S> {
   private sections = emptySections();
   private sources: S[] = [];
   private count = 0;
-  /** the last new item, which a `bytes` seal carries over into the next batch */
-  private last?: Added<S>;
 
   constructor(
     private readonly probeId: string,
@@ -134,16 +126,11 @@ export class BatchBuilder<S> {
     const entry: Entry = { item, json, subject };
     section.set(item.key, entry);
     this.count += 1;
-    this.last = { item, entry, source };
     return true;
   }
 
-  /**
-   * Hand over the open batch and start an empty one. With `carryLast`, the most recent new item
-   * (the one that would have overflowed the byte budget) stays behind as the first of the next.
-   */
-  take(id: string, createdAt: string, carryLast = false): SealedBatch<S> {
-    const carried = carryLast ? this.detachLast() : undefined;
+  /** Hand over the open batch and start an empty one. */
+  take(id: string, createdAt: string): SealedBatch<S> {
     const parts = SECTIONS.map((name) => {
       const items = [...this.sections[name].values()].map((e) => e.json).join(',');
       return `"${name}":[${items}]`;
@@ -159,21 +146,7 @@ export class BatchBuilder<S> {
     this.sections = emptySections();
     this.sources = [];
     this.count = 0;
-    this.last = undefined;
-    if (carried) this.add(carried.item, carried.entry.json, carried.source, carried.entry.subject);
     return sealed;
-  }
-
-  private detachLast(): Added<S> | undefined {
-    const last = this.last;
-    if (!last) return undefined;
-    this.sections[last.item.section].delete(last.item.key);
-    this.count -= 1;
-    if (last.source !== undefined) {
-      const at = this.sources.lastIndexOf(last.source);
-      if (at >= 0) this.sources.splice(at, 1);
-    }
-    return last;
   }
 
   private distinctSubjects(): string[] {

@@ -67,7 +67,8 @@ export class Intake {
   private readonly buffer: Actor<typeof bufferMachine>;
   private readonly maxItemBytes: number;
   private durable: Deferred = deferred();
-  private carried = false;
+  /** bytes of the open batch's items (the builder holds the items themselves) */
+  private openBytes = 0;
   private pendingSeals = new Set<Promise<void>>();
   private lastSeal: Promise<void> = Promise.resolve();
   private writeFailing = false;
@@ -81,7 +82,7 @@ export class Intake {
     this.builder = new BatchBuilder(options.probeId, options.runId);
     this.maxItemBytes = options.maxBytes - this.builder.envelopeBytes();
     this.buffer = createActor(bufferMachine, {
-      input: { maxItems: options.maxItems, maxItemBytes: this.maxItemBytes, intervalMs: options.intervalMs },
+      input: { intervalMs: options.intervalMs },
     });
     this.buffer.on('seal', (event) => this.seal(event));
     this.buffer.start();
@@ -95,8 +96,20 @@ export class Intake {
     return this.sealedCounts;
   }
 
+  /** The buffer statechart's state with the open batch's fill, for /debug and stats. */
   bufferSnapshot() {
-    return this.buffer.getSnapshot();
+    const snapshot = this.buffer.getSnapshot();
+    return {
+      value: snapshot.value,
+      status: snapshot.status,
+      context: {
+        count: this.builder.size,
+        bytes: this.openBytes,
+        maxItems: this.options.maxItems,
+        maxItemBytes: this.maxItemBytes,
+        intervalMs: this.options.intervalMs,
+      },
+    };
   }
 
   /** Why intake is paused, or undefined when it accepts items. */
@@ -149,12 +162,17 @@ export class Intake {
     const measured = this.builder.measure(item);
     if (measured.bytes > this.maxItemBytes)
       throw new ItemTooLargeError(measured.bytes, this.options.maxBytes);
+    if (measured.isNew && this.builder.size > 0 && this.openBytes + measured.bytes > this.maxItemBytes) {
+      this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'bytes' });
+    }
     const holder = this.durable;
-    this.carried = false;
-    const isNew = this.builder.add(item, measured.json, source, subject);
-    if (isNew) this.buffer.send({ type: 'ADD', bytes: measured.bytes });
-    // After a `bytes` seal the item was carried into the next batch.
-    return this.carried ? this.durable.promise : holder.promise;
+    if (this.builder.add(item, measured.json, source, subject)) {
+      this.openBytes += measured.bytes;
+      if (this.builder.size === 1) this.buffer.send({ type: 'FIRST_ITEM' });
+      if (this.builder.size >= this.options.maxItems)
+        this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'size' });
+    }
+    return holder.promise;
   }
 
   /** Seal the open batch now; resolves when every batch sealed so far is durable. */
@@ -182,9 +200,8 @@ export class Intake {
 
   private seal(event: BufferEmitted): void {
     this.sealedCounts[event.trigger] += 1;
-    const carry = event.trigger === 'bytes';
-    const batch = this.builder.take(uuidv7(), new Date().toISOString(), carry);
-    this.carried = carry;
+    const batch = this.builder.take(uuidv7(), new Date().toISOString());
+    this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
     const work = this.persist(batch, event.trigger).then(

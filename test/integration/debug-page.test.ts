@@ -50,11 +50,9 @@ function call(
 
 /** Real actors of the three machines, in known states: buffer filling, breaker open, deliveries. */
 function liveActors() {
-  const buffer = createActor(bufferMachine, {
-    input: { maxItems: 100, maxItemBytes: 4096, intervalMs: 60_000 },
-  });
+  const buffer = createActor(bufferMachine, { input: { intervalMs: 60_000 } });
   buffer.start();
-  for (let i = 0; i < 3; i++) buffer.send({ type: 'ADD', bytes: 100 });
+  buffer.send({ type: 'FIRST_ITEM' });
   const breaker = createActor(breakerMachine, {
     input: {
       origin: ORIGIN,
@@ -105,7 +103,10 @@ beforeAll(async () => {
     snapshot: () => status,
     machines: () => ({
       ...machinesView({
-        buffer: actors.buffer.getSnapshot(),
+        buffer: {
+          value: actors.buffer.getSnapshot().value,
+          context: { count: 3, bytes: 300, maxItems: 100, maxItemBytes: 4096, intervalMs: 60_000 },
+        },
         deliveries: actors.deliveries.map((a) => {
           const s = a.getSnapshot();
           return {

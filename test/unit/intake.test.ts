@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { rawBody } from '../../src/batch-codec.js';
+import { EmitterEvents } from '../../src/events.js';
+import { Intake } from '../../src/intake.js';
+import { createLogger } from '../../src/logger.js';
+import { itemFromEvent } from '../../src/model.js';
+import { Spool, type BatchState } from '../../src/spool.js';
+import { tempDir } from '../support/workload.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function intakeWith(maxItems: number, maxBytes: number) {
+  const dir = await tempDir('intake');
+  const spool = await Spool.open(dir.path);
+  const sealed: BatchState[] = [];
+  const events = new EmitterEvents();
+  const triggers: string[] = [];
+  events.on('sealed', (e) => triggers.push(e.trigger));
+  const intake = new Intake({
+    spool,
+    logger: createLogger('silent'),
+    events,
+    probeId: 'p',
+    runId: 'r',
+    maxItems,
+    maxBytes,
+    intervalMs: 60_000,
+    compression: 'none',
+    spoolMaxBytes: 1 << 30,
+    onDurable: (state) => sealed.push(state),
+  });
+  cleanups.push(async () => {
+    await intake.close();
+    await spool.close();
+    await dir.remove();
+  });
+  return { intake, spool, sealed, triggers };
+}
+
+const event = (n: number, pad = 0) =>
+  itemFromEvent({
+    subject: 'approved.x',
+    seq: n,
+    msg_id: `m${n}`,
+    published_at: '2026-01-01T00:00:00.000Z',
+    data: { n, pad: 'x'.repeat(pad) },
+  });
+
+describe('intake', () => {
+  it('seals at the item count; the adders of a batch resolve when it is durable', async () => {
+    const { intake, sealed, triggers } = await intakeWith(3, 1 << 20);
+    const adds = [1, 2, 3, 4].map((n) => intake.offer(event(n)));
+    await Promise.all(adds.slice(0, 3));
+    expect(sealed.map((s) => s.itemCount)).toEqual([3]);
+    expect(triggers).toEqual(['size']);
+    expect(intake.openItems).toBe(1);
+    await intake.flush();
+    await adds[3];
+    expect(sealed.map((s) => s.itemCount)).toEqual([3, 1]);
+  });
+
+  it('seals before an item that would overflow the byte limit: no body exceeds it', async () => {
+    const maxBytes = 2048;
+    const { intake, spool, sealed, triggers } = await intakeWith(1000, maxBytes);
+    const adds = Array.from({ length: 20 }, (_, i) => intake.offer(event(i, 300)));
+    await intake.flush();
+    await Promise.all(adds);
+    expect(triggers.filter((t) => t === 'bytes').length).toBeGreaterThan(0);
+    expect(sealed.reduce((n, s) => n + s.itemCount, 0)).toBe(20);
+    for (const state of sealed) {
+      const batch = await spool.get(state.id);
+      const body = await rawBody(state, batch!.body);
+      expect(body.length).toBeLessThanOrEqual(maxBytes);
+    }
+  });
+
+  it('refuses an item no batch can hold', async () => {
+    const { intake } = await intakeWith(10, 1024);
+    expect(() => intake.offer(event(1, 2000))).toThrow(/can never fit a batch/);
+  });
+});
