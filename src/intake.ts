@@ -243,14 +243,9 @@ export class Intake {
     } finally {
       for (const seq of seqs) this.sealingSeqs.delete(seq);
     }
-    let oldestPublishedMs: number | undefined;
-    for (const source of batch.sources) {
-      source.ack();
-      const published = source.time?.getTime();
-      if (published !== undefined && (oldestPublishedMs === undefined || published < oldestPublishedMs)) {
-        oldestPublishedMs = published;
-      }
-    }
+    for (const source of batch.sources) source.ack();
+    // sources arrive in stream order: the first is (nearly always) the oldest
+    const oldestPublishedMs = batch.sources[0]?.time?.getTime();
     this.options.events.emit('sealed', {
       batchId: state.id,
       trigger,

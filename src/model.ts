@@ -153,13 +153,16 @@ export function parseNode(data: unknown): Item {
 /** Deeper than this, many receivers' JSON parsers give up (Python's stops near 1000): refuse early. */
 export const MAX_EVENT_DEPTH = 64;
 
+/** Recursion is bounded by `limit`, so a hostile depth cannot overflow the stack here. */
 function depthExceeds(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number];
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > limit) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (depthExceeds(child, limit - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (depthExceeds((value as Record<string, unknown>)[key], limit - 1)) return true;
   }
   return false;
 }

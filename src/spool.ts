@@ -106,6 +106,18 @@ function bodyProblem(state: BatchState, body: Buffer | undefined): string | unde
 
 const seqKey = (seq: number) => seq.toString().padStart(16, '0');
 
+/** Sorted runs of consecutive sequences: one index entry per run, not per message. */
+export function seqRanges(seqs: readonly number[]): Array<[number, number]> {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const runs: Array<[number, number]> = [];
+  for (const seq of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && seq <= last[1] + 1) last[1] = Math.max(last[1], seq);
+    else runs.push([seq, seq]);
+  }
+  return runs;
+}
+
 function quarantineReason(text: string): string {
   try {
     return String((JSON.parse(text) as { reason?: unknown }).reason);
@@ -236,11 +248,11 @@ export class Spool {
       [
         { type: 'put', sublevel: this.states, key: state.id, value: JSON.stringify(state) },
         { type: 'put', sublevel: this.bodies, key: state.id, value: body },
-        ...seqs.map((seq) => ({
+        ...seqRanges(seqs).map(([first, last]) => ({
           type: 'put' as const,
           sublevel: this.seqIndex,
-          key: seqKey(seq),
-          value: state.id,
+          key: `${seqKey(last)}!${state.id}`,
+          value: `${first} ${state.id}`,
         })),
       ],
       { sync: true },
@@ -251,12 +263,17 @@ export class Spool {
 
   /** The batch that took the message with this stream sequence, if it is still indexed. */
   async batchOfSeq(seq: number): Promise<string | undefined> {
-    return this.seqIndex.get(seqKey(seq));
+    // entries are keyed by the last sequence of a run: the first few ending at or after `seq`
+    for await (const value of this.seqIndex.values({ gte: seqKey(seq), limit: 4 })) {
+      const [first, batchId] = value.split(' ');
+      if (Number(first) <= seq) return batchId;
+    }
+    return undefined;
   }
 
   /** Forget sequences at or below the consumer's ack floor: they are never redelivered. */
   async pruneSeqs(ackFloor: number): Promise<number> {
-    const keys = await this.seqIndex.keys({ lte: seqKey(ackFloor), limit: 100_000 }).all();
+    const keys = await this.seqIndex.keys({ lt: seqKey(ackFloor + 1), limit: 100_000 }).all();
     if (keys.length > 0) await this.seqIndex.batch(keys.map((key) => ({ type: 'del' as const, key })));
     return keys.length;
   }

@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { InvalidItemError, itemFromMessage, type Item } from '../model.js';
+import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
 
 /** Decoding a JetStream message into a batch item; failures are values with a reason. */
 
@@ -29,7 +29,8 @@ export function decodeMessage(msg: JsMsg, stream: string): Decoded {
       subject: msg.subject,
       seq: msg.seq,
       msgId: messageId(msg, stream),
-      publishedAt: msg.time.toISOString(),
+      // only generic events carry it: skip the Date for graph items
+      publishedAt: routeSubject(msg.subject) === 'events' ? msg.time.toISOString() : '',
     });
     return { ok: true, item };
   } catch (error) {

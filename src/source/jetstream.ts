@@ -55,7 +55,8 @@ export function consumerSettings(
 ): { ackWaitMs: number; maxAckPending: number } {
   return {
     ackWaitMs: ackWaitMs ?? Math.max(60_000, 2 * intervalMs + 60_000),
-    maxAckPending: Math.max(2 * batchSize, 1000),
+    // the open batch plus the batches being written (Intake's MAX_PENDING_SEALS) may hold unacked messages
+    maxAckPending: Math.max(5 * batchSize, 1000),
   };
 }
 

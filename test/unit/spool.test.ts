@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/ids.js';
-import { Spool, type BatchState } from '../../src/spool.js';
+import { seqRanges, Spool, type BatchState } from '../../src/spool.js';
 import { tempDir } from '../support/workload.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];
@@ -54,7 +54,13 @@ describe('spool (real LevelDB)', () => {
     const r = record();
     await spool.put(r.state, r.body, [5, 6, 9]);
     expect(await spool.batchOfSeq(6)).toBe(r.state.id);
-    expect(await spool.pruneSeqs(6)).toBe(2);
+    expect(await spool.batchOfSeq(7)).toBeUndefined();
+    expect(await spool.batchOfSeq(4)).toBeUndefined();
+    expect(seqRanges([9, 5, 6, 5])).toEqual([
+      [5, 6],
+      [9, 9],
+    ]);
+    expect(await spool.pruneSeqs(6)).toBe(1);
     expect(await spool.batchOfSeq(6)).toBeUndefined();
     expect(await spool.batchOfSeq(9)).toBe(r.state.id);
     await spool.close();
