@@ -122,6 +122,7 @@ const variables = {
   TRANSMITTER_CIRCUIT_FAILURE_THRESHOLD: int(1, 10_000),
   TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S: seconds(0.001),
   TRANSMITTER_SHUTDOWN_TIMEOUT_S: seconds(0),
+  TRANSMITTER_READY_MAX_UNREACHABLE_S: seconds(0),
   TRANSMITTER_SPOOL_DIR: z.string().min(1),
   TRANSMITTER_SPOOL_MAX_BYTES: int(1024 * 1024),
   TRANSMITTER_DATABASE_URL: z
@@ -169,6 +170,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
     TRANSMITTER_CIRCUIT_FAILURE_THRESHOLD: '5',
     TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S: '60',
     TRANSMITTER_SHUTDOWN_TIMEOUT_S: '10',
+    TRANSMITTER_READY_MAX_UNREACHABLE_S: '300',
     TRANSMITTER_SPOOL_DIR: './spool',
     TRANSMITTER_SPOOL_MAX_BYTES: '1073741824',
     TRANSMITTER_PROBE_ID: hostname(),
@@ -215,6 +217,8 @@ export interface Config {
   spool: { dir: string; maxBytes: number };
   /** how long close() waits for deliveries before leaving them in the spool */
   shutdownTimeoutMs: number;
+  /** /ready fails once the destination has failed every attempt for longer than this */
+  readyMaxUnreachableMs: number;
   databaseUrl?: string;
   probeId: string;
   runId: string;
@@ -358,6 +362,7 @@ function toConfig(p: Parsed): Config {
     },
     spool: { dir: p.TRANSMITTER_SPOOL_DIR, maxBytes: p.TRANSMITTER_SPOOL_MAX_BYTES },
     shutdownTimeoutMs: ms(p.TRANSMITTER_SHUTDOWN_TIMEOUT_S),
+    readyMaxUnreachableMs: ms(p.TRANSMITTER_READY_MAX_UNREACHABLE_S),
     databaseUrl: p.TRANSMITTER_DATABASE_URL,
     probeId: p.TRANSMITTER_PROBE_ID,
     runId: p.TRANSMITTER_RUN_ID,

@@ -41,6 +41,7 @@ export class Emitter {
   private source?: JetStreamSource;
   private starting?: Promise<void>;
   private pruneTimer?: NodeJS.Timeout;
+  private unreachableSinceMs?: number;
   private ledger?: Ledger;
   private detachLedger?: () => void;
   private closing?: Promise<void>;
@@ -61,6 +62,11 @@ export class Emitter {
     this.events.on('finished', (e) => (this.counters[e.result] += 1));
     this.events.on('received', () => (this.counters.received += 1));
     this.events.on('rejected', () => (this.counters.rejected += 1));
+    // any answer other than a retryable failure means the destination is reachable
+    this.events.on('attempt', ({ outcome }) => {
+      if (outcome.kind !== 'retryable') this.unreachableSinceMs = undefined;
+      else this.unreachableSinceMs ??= Date.now();
+    });
   }
 
   /** Open the spool, replay it, connect, and start consuming. Idempotent. */
@@ -273,6 +279,9 @@ export class Emitter {
       maxBytes: buffer?.maxItemBytes,
       breaker: this.dispatcher ? breakerStatus(this.dispatcher.breaker.getSnapshot()) : undefined,
       shuttingDown: this.closing !== undefined,
+      originUnreachableMs:
+        this.unreachableSinceMs === undefined ? undefined : Date.now() - this.unreachableSinceMs,
+      maxUnreachableMs: this.config.readyMaxUnreachableMs,
     };
   }
 

@@ -64,6 +64,10 @@ export interface StatusSnapshot {
   jetstream?: JetStreamPending;
   lastError?: { message: string; at: string };
   shuttingDown: boolean;
+  /** how long the destination has failed every attempt (undefined while it answers) */
+  originUnreachableMs?: number;
+  /** TRANSMITTER_READY_MAX_UNREACHABLE_S in ms: beyond it /ready fails */
+  maxUnreachableMs?: number;
 }
 
 export interface StatusSource {

@@ -78,6 +78,14 @@ export function readiness(s: StatusSnapshot): Readiness {
     `the spool holds ${s.spool.bytes} bytes, limit ${s.spool.maxBytes}`,
   );
   check('intake_running', !s.intakePaused, `intake paused: ${s.intakePaused ?? ''}`);
+  if (s.maxUnreachableMs !== undefined) {
+    const unreachable = s.originUnreachableMs ?? 0;
+    check(
+      'destination_reachable',
+      unreachable <= s.maxUnreachableMs,
+      `the destination has failed every attempt for ${Math.round(unreachable / 1000)} s`,
+    );
+  }
   const failing = Object.keys(checks).filter((name) => !checks[name]?.ok);
   return { ready: failing.length === 0, checks, failing };
 }

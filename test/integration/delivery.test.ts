@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
 import type { EmitterEventMap } from '../../src/events.js';
+import { readiness } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { getTestPki, type TestPki } from '../harness/pki.js';
 import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
@@ -179,12 +180,16 @@ describe('delivery through the statecharts to a real HTTPS endpoint', () => {
     const emitter = await emitterFor(sink, {
       TRANSMITTER_CA_CERT: pki.wrongCa.certPath,
       TRANSMITTER_SHUTDOWN_TIMEOUT_S: '0.5',
+      TRANSMITTER_READY_MAX_UNREACHABLE_S: '0.1',
     });
+    expect(readiness(emitter.statusSnapshot()).failing).toEqual([]);
     await emitter.add('approved.finding', finding(1));
     await emitter.flush();
     await new Promise((r) => setTimeout(r, 300));
     expect(sink.requests).toHaveLength(0);
     expect(emitter.stats.spool.batches).toBe(1);
+    // unreachable longer than TRANSMITTER_READY_MAX_UNREACHABLE_S: not ready, and says why
+    expect(readiness(emitter.statusSnapshot()).failing).toEqual(['destination_reachable']);
     await finish();
   });
 
