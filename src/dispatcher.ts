@@ -323,7 +323,8 @@ export class Dispatcher {
           await this.split(state);
           break;
         case 'deadLettered':
-          await this.deadLetter(state, output);
+          // a batch quarantined while being read (unreadable on disk) is not a dead letter
+          if (!(await this.deadLetter(state, output))) return;
           break;
         case 'parked':
           await this.park(state, output);
@@ -378,10 +379,10 @@ export class Dispatcher {
     for (const part of parts) this.enqueue(part.state.id);
   }
 
-  private async deadLetter(state: BatchState, output: DeliveryOutput): Promise<void> {
+  private async deadLetter(state: BatchState, output: DeliveryOutput): Promise<boolean> {
     const outcome = output.lastOutcome;
     const permanent = outcome?.kind === 'permanent' ? outcome : undefined;
-    await this.options.spool.deadLetterBatch(state.id, {
+    const moved = await this.options.spool.deadLetterBatch(state.id, {
       reason: permanent?.reason ?? 'permanent failure',
       at: new Date().toISOString(),
       status: permanent?.status,
@@ -390,10 +391,18 @@ export class Dispatcher {
       subjects: state.subjects,
       history: output.history,
     });
+    if (!moved) {
+      this.options.logger.error(
+        { batchId: state.id },
+        'batch quarantined: it could not be read from the spool',
+      );
+      return false;
+    }
     this.options.logger.error(
       { batchId: state.id, status: permanent?.status, reason: permanent?.reason },
       'batch dead-lettered (permanent failure)',
     );
+    return true;
   }
 
   private async park(state: BatchState, output: DeliveryOutput): Promise<void> {

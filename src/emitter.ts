@@ -133,6 +133,8 @@ export class Emitter {
         ackWaitMs: config.nats.ackWaitMs,
         logger,
       });
+      await spool.bindSeqIndex(this.source.incarnation);
+      this.intake.resetSeqs();
       this.source.start((msg) => this.onMessage(msg));
       this.pruneTimer = setInterval(() => void this.pruneSeqIndex(), SEQ_PRUNE_INTERVAL_MS);
       this.pruneTimer.unref();
@@ -163,15 +165,22 @@ export class Emitter {
    * idempotency-key, carries it.
    */
   private onMessage(msg: JsMsg): Promise<void> | undefined {
-    if (msg.info.deliveryCount > 1) return this.onRedelivered(msg);
+    // a restarted server may redeliver with a delivery count of 1: check any sequence not above
+    // the highest one sealed, which costs nothing for the normal, in-order stream
+    if (msg.info.deliveryCount > 1 || this.requireIntake().maySpooled(msg.seq))
+      return this.onRedelivered(msg);
     return this.accept(msg);
   }
 
   private async onRedelivered(msg: JsMsg): Promise<void> {
-    const holder = await this.requireIntake().batchOfSeq(msg.seq);
-    if (holder === undefined) return this.accept(msg);
-    msg.ack();
-    this.logger.debug({ seq: msg.seq, batchId: holder }, 'redelivered message already spooled; acknowledged');
+    const held = await this.requireIntake().findSeq(msg.seq);
+    if (held === undefined) return this.accept(msg);
+    // ack only once that batch is durable (it may still be waiting for disk space)
+    void held.durable.then(
+      () => msg.ack(),
+      () => undefined,
+    );
+    this.logger.debug({ seq: msg.seq, batchId: held.batchId }, 'redelivered message already in a batch');
   }
 
   private accept(msg: JsMsg): Promise<void> | undefined {

@@ -40,6 +40,16 @@ export interface IntakeOptions {
   onDurable(state: BatchState): void;
 }
 
+export interface HeldSeq {
+  batchId: string;
+  /** resolves once that batch is durable in the spool */
+  durable: Promise<void>;
+}
+
+function seqsOf(batch: SealedBatch<Acknowledgeable>): number[] {
+  return batch.sources.flatMap((s) => (s.seq === undefined ? [] : [s.seq]));
+}
+
 export class IntakeClosedError extends Error {
   readonly code = 'INTAKE_CLOSED';
   constructor() {
@@ -73,13 +83,18 @@ export class Intake {
   private lastSeal: Promise<void> = Promise.resolve();
   private writeFailing = false;
   private resume?: Deferred;
+  /** the pause reason last reported (a pause may change reason before it ends) */
+  private pausedFor?: PauseReason;
   private closed = false;
   /** stream sequence -> batch id, for batches sealed but not yet durable */
-  private readonly sealingSeqs = new Map<number, string>();
+  private readonly sealingSeqs = new Map<number, HeldSeq>();
+  /** highest stream sequence ever sealed: a message at or below it may already be spooled */
+  private highestSealedSeq: number;
   private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
 
   constructor(private readonly options: IntakeOptions) {
     this.builder = new BatchBuilder(options.probeId, options.runId);
+    this.highestSealedSeq = options.spool.highestIndexedSeq;
     this.maxItemBytes = options.maxBytes - this.builder.envelopeBytes();
     this.buffer = createActor(bufferMachine, {
       input: { intervalMs: options.intervalMs },
@@ -125,8 +140,9 @@ export class Intake {
     if (this.closed) return undefined;
     const reason = this.pauseReason();
     if (reason === undefined) return undefined;
-    if (!this.resume) {
-      this.resume = deferred();
+    this.resume ??= deferred();
+    if (reason !== this.pausedFor) {
+      this.pausedFor = reason;
       this.options.events.emit('intake', { paused: true, reason });
       this.options.logger.warn({ reason }, 'intake paused');
     }
@@ -137,6 +153,7 @@ export class Intake {
   releaseWaiters(): void {
     const r = this.resume;
     this.resume = undefined;
+    this.pausedFor = undefined;
     r?.resolve();
   }
 
@@ -148,6 +165,7 @@ export class Intake {
       const r = this.resume;
       this.resume = undefined;
       r.resolve();
+      this.pausedFor = undefined;
       this.options.events.emit('intake', { paused: false });
       this.options.logger.info('intake resumed');
     }
@@ -210,7 +228,14 @@ export class Intake {
     );
     this.pendingSeals.add(work);
     this.lastSeal = work;
+    const seqs = seqsOf(batch);
+    const held: HeldSeq = { batchId: batch.id, durable: holder.promise };
+    for (const seq of seqs) {
+      this.sealingSeqs.set(seq, held);
+      if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
+    }
     void work.finally(() => {
+      for (const seq of seqs) if (this.sealingSeqs.get(seq) === held) this.sealingSeqs.delete(seq);
       this.pendingSeals.delete(work);
       this.recheck();
     });
@@ -236,13 +261,7 @@ export class Intake {
       attempts: 0,
       crc32: crc32(body),
     };
-    const seqs = batch.sources.flatMap((s) => (s.seq === undefined ? [] : [s.seq]));
-    for (const seq of seqs) this.sealingSeqs.set(seq, batch.id);
-    try {
-      await this.writeUntilDurable(state, body, seqs);
-    } finally {
-      for (const seq of seqs) this.sealingSeqs.delete(seq);
-    }
+    await this.writeUntilDurable(state, body, seqsOf(batch));
     for (const source of batch.sources) source.ack();
     // sources arrive in stream order: the first is (nearly always) the oldest
     const oldestPublishedMs = batch.sources[0]?.time?.getTime();
@@ -257,9 +276,26 @@ export class Intake {
     this.options.onDurable(state);
   }
 
-  /** The batch already holding this stream sequence (being sealed, or spooled), if any. */
-  async batchOfSeq(seq: number): Promise<string | undefined> {
-    return this.sealingSeqs.get(seq) ?? (await this.options.spool.batchOfSeq(seq));
+  /** After the spool's sequence index was rebound to another stream incarnation. */
+  resetSeqs(): void {
+    this.highestSealedSeq = this.options.spool.highestIndexedSeq;
+  }
+
+  /** Whether a message with this sequence may already be in a sealed batch (cheap: one comparison). */
+  maySpooled(seq: number): boolean {
+    return seq <= this.highestSealedSeq;
+  }
+
+  /**
+   * The batch already holding this stream sequence, with a promise of its durability: a batch
+   * still being written (e.g. while the disk is full) is not durable yet, so its messages must not
+   * be acknowledged until it is.
+   */
+  async findSeq(seq: number): Promise<HeldSeq | undefined> {
+    const sealing = this.sealingSeqs.get(seq);
+    if (sealing) return sealing;
+    const batchId = await this.options.spool.batchOfSeq(seq);
+    return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }
 
   private async writeUntilDurable(state: BatchState, body: Buffer, seqs: number[]): Promise<void> {

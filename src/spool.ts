@@ -129,6 +129,7 @@ function quarantineReason(text: string): string {
 export class Spool {
   private liveBytes = 0;
   private liveCount = 0;
+  private highestSeq = 0;
   private readonly states;
   private readonly bodies;
   private readonly dead;
@@ -136,6 +137,7 @@ export class Spool {
   private readonly quarantine;
   /** JetStream stream sequence -> id of the batch holding that message (until the ack floor passes it) */
   private readonly seqIndex;
+  private readonly meta;
 
   private constructor(
     readonly dir: string,
@@ -147,6 +149,7 @@ export class Spool {
     this.deadBodies = db.sublevel<string, Buffer>('db', { valueEncoding: 'buffer' });
     this.quarantine = db.sublevel<string, string>('q', { valueEncoding: 'utf8' });
     this.seqIndex = db.sublevel<string, string>('x', { valueEncoding: 'utf8' });
+    this.meta = db.sublevel<string, string>('m', { valueEncoding: 'utf8' });
   }
 
   /** Open (creating 0700) the spool directory. Undecodable batch records are quarantined. */
@@ -163,6 +166,7 @@ export class Spool {
     await tightenFiles(dir);
     const spool = new Spool(dir, db);
     await spool.recount();
+    await spool.loadHighestSeq();
     return spool;
   }
 
@@ -214,6 +218,16 @@ export class Spool {
     return this.liveBytes;
   }
 
+  /** The highest stream sequence in the index (kept after pruning: pruning is below the ack floor). */
+  get highestIndexedSeq(): number {
+    return this.highestSeq;
+  }
+
+  private async loadHighestSeq(): Promise<void> {
+    const [last] = await this.seqIndex.keys({ reverse: true, limit: 1 }).all();
+    this.highestSeq = last === undefined ? 0 : Number(last.slice(0, 16));
+  }
+
   get isOpen(): boolean {
     return this.db.status === 'open';
   }
@@ -259,6 +273,19 @@ export class Spool {
     );
     this.liveBytes += state.storedBytes;
     this.liveCount += 1;
+    for (const seq of seqs) if (seq > this.highestSeq) this.highestSeq = seq;
+  }
+
+  /**
+   * The sequence index belongs to one incarnation of one stream: when the stream is another one
+   * (deleted and re-created, or renamed), forget the index so old sequences cannot match new ones.
+   */
+  async bindSeqIndex(incarnation: string): Promise<void> {
+    const current = await this.meta.get('seqIndexStream');
+    if (current === incarnation) return;
+    await this.seqIndex.clear();
+    await this.meta.put('seqIndexStream', incarnation);
+    this.highestSeq = 0;
   }
 
   /** The batch that took the message with this stream sequence, if it is still indexed. */
@@ -337,9 +364,10 @@ export class Spool {
   }
 
   /** Move a batch to the dead letters, body and all, in one synced write. */
-  async deadLetterBatch(id: string, letter: Omit<DeadLetter, 'id' | 'kind' | 'batch'>): Promise<void> {
+  /** Returns false when the batch is no longer in the spool (e.g. quarantined). */
+  async deadLetterBatch(id: string, letter: Omit<DeadLetter, 'id' | 'kind' | 'batch'>): Promise<boolean> {
     const batch = await this.get(id);
-    if (!batch) return;
+    if (!batch) return false;
     const record: DeadLetter = { ...letter, id, kind: 'batch', batch: batch.state };
     await this.db.batch<string, string | Buffer>(
       [
@@ -351,6 +379,7 @@ export class Spool {
       { sync: true },
     );
     this.forget(batch.state);
+    return true;
   }
 
   /** Keep a message that could not be decoded or validated (synced before it is terminated). */

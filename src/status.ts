@@ -31,6 +31,8 @@ export interface SpoolStatus {
   oldestCreatedAt?: string;
   /** dead letters held in the spool, when known */
   deadLetters?: number;
+  /** records set aside because they could not be read (see `batch-emitter spool verify`), when known */
+  quarantined?: number;
 }
 
 export interface JetStreamPending {
@@ -75,7 +77,9 @@ export interface StatusSource {
   /** the durable consumer's pending counts (one JetStream API round trip) */
   jetstreamPending?(): Promise<JetStreamPending | undefined>;
   /** slower spool figures (oldest batch, dead letters); `Spool.stats()` fits */
-  spoolStats?(): Promise<{ oldestCreatedAt?: string; deadLetters?: number } | undefined>;
+  spoolStats?(): Promise<
+    { oldestCreatedAt?: string; deadLetters?: number; quarantined?: number } | undefined
+  >;
   /** the /debug/machines view (see `machinesView` in src/http/machines-view.ts) */
   machines?(): unknown;
 }
@@ -149,6 +153,9 @@ export async function fullSnapshot(source: StatusSource, timeoutMs = 1000): Prom
         : {}),
       ...(snap.spool.deadLetters === undefined && spoolStats?.deadLetters !== undefined
         ? { deadLetters: spoolStats.deadLetters }
+        : {}),
+      ...(snap.spool.quarantined === undefined && spoolStats?.quarantined !== undefined
+        ? { quarantined: spoolStats.quarantined }
         : {}),
     },
   };

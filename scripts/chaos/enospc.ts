@@ -122,7 +122,7 @@ export async function enospcScenario(p: EnospcParams): Promise<ScenarioResult> {
     natsUrl: nats.url,
     sinkUrl: sink.url,
     spoolDir,
-    extra: { TRANSMITTER_NATS_ACK_WAIT_S: String(p.ackWaitS), TRANSMITTER_BATCH_SIZE: '100' },
+    extra: { TRANSMITTER_NATS_ACK_WAIT_S: String(p.ackWaitS), TRANSMITTER_BATCH_SIZE: '500' },
   });
   let proc = startEmitter(env);
   let pub: Publisher | undefined;

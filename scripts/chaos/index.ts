@@ -88,9 +88,10 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
     run: () =>
       enospcScenario({
         warmup: size(500, 200, 200),
-        // under one batch (TRANSMITTER_BATCH_SIZE 100): the source loop is idle, not blocked, when
-        // ack_wait expires, so redeliveries reach the emitter while the write still fails
-        duringOutage: 80,
+        // under one batch (TRANSMITTER_BATCH_SIZE 500): the source loop is idle, not blocked, when
+        // ack_wait expires, so redeliveries reach the emitter while the write still fails; and the
+        // batch body (~10 KB gzipped) never fits in the slack of the log file's last page
+        duringOutage: 300,
         ackWaitS: 2,
         drainTimeoutMs: size(40_000, 30_000, 20_000),
       }),

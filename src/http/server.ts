@@ -222,6 +222,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           ? null
           : Math.max(0, Math.round((Date.now() - oldestMs) / 100) / 10),
         deadLetters: s.spool.deadLetters ?? null,
+        quarantined: s.spool.quarantined ?? null,
       },
       intake: { paused: Boolean(s.intakePaused), reason: s.intakePaused ?? null },
       breaker: s.breaker ?? null,

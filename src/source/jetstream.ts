@@ -115,6 +115,11 @@ export class JetStreamSource {
   }
 
   private reconnecting = false;
+  /**
+   * The stream's name and creation time: stream sequences are only comparable within one
+   * incarnation of a stream (a deleted and re-created stream starts again at 1).
+   */
+  incarnation = '';
 
   private async ensure(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
@@ -127,6 +132,7 @@ export class JetStreamSource {
     const { stream, subjects } = this.config;
     try {
       const info = await jsm.streams.info(stream);
+      this.incarnation = `${stream}@${info.created}`;
       const existing = info.config.subjects ?? [];
       const missing = subjects.filter((s) => !existing.includes(s));
       if (missing.length > 0) {
@@ -139,7 +145,8 @@ export class JetStreamSource {
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
       try {
-        await jsm.streams.add({ name: stream, subjects, storage: StorageType.File });
+        const created = await jsm.streams.add({ name: stream, subjects, storage: StorageType.File });
+        this.incarnation = `${stream}@${created.created}`;
         this.options.logger.info({ stream, subjects }, 'created JetStream stream');
       } catch (cause) {
         throw new SourceError(
