@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --no-profile]`: a benchmark, not a test. One run on this machine,
+ * `npm run bench [-- --quick] [--no-profile] [--scale] [--only scale]`: a benchmark, not a test. One run on this machine,
  * same data everywhere (~300-byte JSON events, batch 1000, gzip, synced LevelDB spool, loopback sink):
  *
  *   1. raw limits: JetStream consume + explicit ack of every message in one Node process (and the
@@ -10,6 +10,9 @@
  *   4. a sink outage (503) at 5,000 events/s offered, then recovery: RSS, spool growth, drain rate
  *   5. durability cost: the e2e run with the spool on tmpfs (/dev/shm) vs on disk
  *   6. a CPU profile of the emitter under the e2e load (node --cpu-prof), summarised
+ *   7. scale-out (full run, `--scale`, or `--only scale`): N pre-published events shared by 1, 2 and 3
+ *      emitter processes on one durable consumer (a fresh one per run, one spool per process):
+ *      aggregate events/s; then 3 again with one SIGKILLed at 30 % and restarted: lost, duplicates
  *
  * Prints a table against the targets, writes bench-results/bench.json and bench-results/bench.svg.
  * Everything it starts (its own nats-server, the sink, emitters, temp dirs) is removed at the end.
@@ -39,7 +42,15 @@ import { freePort, startNats, type NatsServerHandle } from '../test/harness/nats
 import { buildEmitter } from './bench/build.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from './bench/cpuprofile.js';
 import { renderChart, type ChartPanel, type ChartPoint } from './bench/svg.js';
-import { cpuSeconds, dirBytes, loadAverage, machineInfo, memoryMB } from './bench/proc.js';
+import {
+  cpuSeconds,
+  dirBytes,
+  loadAverage,
+  machineBusyPct,
+  machineCpuTimes,
+  machineInfo,
+  memoryMB,
+} from './bench/proc.js';
 import { Progress } from './bench/progress.js';
 import { EVENT_BYTES, eventBytes, gzipBatch } from './bench/payload.js';
 import type { LatencyReport, SinkCommand, SinkMode, SinkReply, SinkStats } from './bench/sink.js';
@@ -52,10 +63,24 @@ const QUICK = argv.includes('--quick');
 const PROFILE = !argv.includes('--no-profile');
 /** `--emitter <bin.js>`: run another build of the emitter (e.g. a patched copy, for a what-if) */
 const EMITTER_ARG = argv.includes('--emitter') ? argv[argv.indexOf('--emitter') + 1] : undefined;
+/** `--only <part>`: run just that part (and merge its figures into an existing bench.json) */
+const PARTS = ['scale'] as const;
+const ONLY = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1] ?? '') : undefined;
+const USAGE =
+  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale] [--emitter <path to bin.js>]\n' +
+  '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
+  '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable; in the full run by default)\n' +
+  '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n';
 if (argv.includes('--help')) {
-  process.stdout.write('usage: npm run bench [-- --quick] [--no-profile] [--emitter <path to bin.js>]\n');
+  process.stdout.write(USAGE);
   process.exit(0);
 }
+if (ONLY !== undefined && !(PARTS as readonly string[]).includes(ONLY)) {
+  process.stderr.write(`--only: unknown part ${JSON.stringify(ONLY)} (parts: ${PARTS.join(', ')})\n${USAGE}`);
+  process.exit(2);
+}
+/** the scale-out part: in the full run, with --scale, or with --only scale */
+const SCALE = ONLY === 'scale' || argv.includes('--scale') || (!QUICK && ONLY === undefined);
 
 const S = {
   events: QUICK ? 50_000 : 200_000,
@@ -76,6 +101,16 @@ const S = {
   outageS: QUICK ? 15 : 60,
   outageRecoveryMaxS: QUICK ? 60 : 120,
   e2eTimeoutS: 600,
+  /** scale-out: events pre-published into their own stream, shared by 1, 2, 3 emitter processes */
+  scaleEvents: QUICK ? 60_000 : 200_000,
+  scaleProcesses: [1, 2, 3],
+  /** in the 3-process run one process is SIGKILLed when this share of the events is delivered */
+  scaleKillAt: 0.3,
+  /**
+   * ack_wait of the scale-out consumers (TRANSMITTER_NATS_ACK_WAIT_S; default 2 x interval + 60 s),
+   * so that the killed process's unacked messages are redelivered within the run
+   */
+  scaleAckWaitS: 10,
 };
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -235,6 +270,8 @@ interface EmitterRun {
   logPath: string;
   waitReady(): Promise<{ atMs: number; cpuS: number }>;
   stop(): Promise<{ code: number | null; atMs: number }>;
+  /** SIGKILL: no shutdown, no flush; resolves when the process is gone */
+  kill(): Promise<void>;
 }
 
 const DIST_BIN = join(REPO, 'dist', 'src', 'bin.js');
@@ -332,6 +369,11 @@ async function startEmitter(opts: {
       const code = await gone;
       clearTimeout(force);
       return { code, atMs: Date.now() };
+    },
+    async kill() {
+      const gone = exited(child);
+      child.kill('SIGKILL');
+      await gone;
     },
   };
 }
@@ -933,6 +975,299 @@ async function outage(env: Env, nc: NatsConnection, spoolParent: string): Promis
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. scale-out: 1, 2, 3 emitter processes sharing one durable consumer
+
+interface ScaleRun {
+  processes: number;
+  /** this run SIGKILLed one process and restarted it on the same spool */
+  killed: boolean;
+  durable: string;
+  events: number;
+  /** from the first process ready to the sink holding every event */
+  seconds: number;
+  eventsPerS: number;
+  /** from 20 % delivered to the end: without the start-up of the processes */
+  steadyEventsPerS: number;
+  /** eventsPerS over the 1-process run's */
+  xOfOne: number;
+  /** events of the stream the sink never received */
+  lost: number;
+  /** event rows delivered more than once (new batches of redelivered messages) */
+  duplicates: number;
+  /** batches posted again with an idempotency-key already seen */
+  duplicateBatches: number;
+  /** batch_emitter_items_delivered_total of each process at the end (the killed one: its restart) */
+  deliveredByProcess: number[];
+  /** CPU of all emitter processes over the run, in % of one core */
+  emittersCpuPct: number;
+  /** all of the machine's CPUs over the run (emitters, nats-server, sink, anything else), in % */
+  machineBusyPct: number;
+  peakRssMB: number;
+  /** seconds from the first process ready until the last one was */
+  startSpreadS: number;
+  killedAtDelivered?: number;
+  killedAtS?: number;
+  restartReadyS?: number;
+  /** the consumer had nothing pending or unacknowledged at the end */
+  consumerDrained: boolean;
+  exitCodes: Array<number | null>;
+}
+
+async function itemsDelivered(port: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const m = /^batch_emitter_items_delivered_total\s+(\S+)/m.exec(text);
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function scaleRun(
+  env: Env,
+  nc: NatsConnection,
+  spoolParent: string,
+  k: number,
+  kill: boolean,
+  oneProcessRate: number,
+): Promise<ScaleRun> {
+  const { sink } = env;
+  const n = S.scaleEvents;
+  const durable = `scale_${k}${kill ? '_kill' : ''}`;
+  const label = `${k} proc${kill ? ' kill' : ''}`;
+  await sink.reset();
+  const trace: Array<{ atMs: number; delivered: number }> = [];
+  const offTrace = sink.onStats((s) => trace.push({ atMs: s.atMs, delivered: s.distinct }));
+  const spools = Array.from({ length: k }, (_, i) =>
+    join(tempDir(spoolParent, `bench-spool-${durable}-${i}-`), 'spool'),
+  );
+  const launch = (i: number, suffix = '') =>
+    startEmitter({
+      label: `${durable}-${i}${suffix}`,
+      nats: env.nats.url,
+      sinkUrl: sink.url,
+      stream: 'SCALE',
+      subjects: 'scale.>',
+      durable,
+      spoolDir: spools[i] as string,
+      logDir: env.logDir,
+      env: { TRANSMITTER_NATS_ACK_WAIT_S: String(S.scaleAckWaitS) },
+    });
+  const ems = await Promise.all(spools.map((_, i) => launch(i)));
+  const readies = await Promise.all(ems.map((em) => em.waitReady()));
+  const t0 = Math.min(...readies.map((r) => r.atMs));
+  const machineFrom = machineCpuTimes();
+  const startSpreadS = (Math.max(...readies.map((r) => r.atMs)) - t0) / 1000;
+  // CPU seconds used by emitters that are gone (the killed one), and the start figure of the live ones
+  let cpuGone = 0;
+  const cpuFrom = readies.map((r) => r.cpuS);
+  const peakRss: number[] = [];
+  const rssNow = () => ems.map((em) => memoryMB(em.pid)?.rss ?? 0).reduce((a, b) => a + b, 0);
+
+  let killedAtDelivered: number | undefined;
+  let killedAtS: number | undefined;
+  let restartReadyS: number | undefined;
+  const victim = k - 1;
+  const killer = kill
+    ? (async () => {
+        await sink.until(Math.ceil(S.scaleKillAt * n), S.e2eTimeoutS);
+        const em = ems[victim] as EmitterRun;
+        const cpu = cpuSeconds(em.pid) ?? NaN;
+        const mem = memoryMB(em.pid);
+        await em.kill();
+        killedAtDelivered = sink.latest.distinct;
+        killedAtS = (Date.now() - t0) / 1000;
+        cpuGone += cpu - (cpuFrom[victim] as number);
+        if (mem) peakRss.push(mem.hwm);
+        say(
+          `scale, ${k} processes: SIGKILLed process ${victim + 1} at ${fmt(killedAtDelivered)} of ${fmt(n)} delivered (${fmt(killedAtS, 1)} s); restarting it on its spool`,
+        );
+        const again = await launch(victim, '-restart');
+        ems[victim] = again;
+        const r = await again.waitReady();
+        cpuFrom[victim] = r.cpuS;
+        restartReadyS = (r.atMs - t0) / 1000;
+      })()
+    : Promise.resolve();
+
+  let lost = 0;
+  let doneAt: number;
+  try {
+    doneAt = await sink.until(n, S.e2eTimeoutS, (s) => {
+      const secs = (Date.now() - t0) / 1000;
+      progress.set({
+        phase: `scale ${label}`,
+        done: s.distinct,
+        total: n,
+        unit: 'ev',
+        detail: `${fmt(s.distinct / Math.max(0.001, secs))} ev/s  RSS sum ${fmt(rssNow())} MB`,
+      });
+    });
+  } catch (error) {
+    say(`scale, ${k} processes: ${(error as Error).message}`);
+    doneAt = sink.latest.atMs;
+    lost = n - sink.latest.distinct;
+  }
+  await killer;
+  const cpuAtDone = ems.map((em) => cpuSeconds(em.pid) ?? NaN);
+  const machineTo = machineCpuTimes();
+
+  // settle: the consumer has nothing left to deliver or to be acked, and the sink has been quiet for
+  // 1.5 s, so that late duplicates (redelivered messages a dead process had spooled) are counted
+  const jsm = await jetstreamManager(nc);
+  let consumerDrained = false;
+  const settleUntil = Date.now() + (S.scaleAckWaitS + 20) * 1000;
+  let lastEvents = -1;
+  let quietSince = Date.now();
+  while (Date.now() < settleUntil) {
+    const info = await jsm.consumers.info('SCALE', durable);
+    consumerDrained = info.num_pending === 0 && info.num_ack_pending === 0;
+    if (sink.latest.events !== lastEvents) {
+      lastEvents = sink.latest.events;
+      quietSince = Date.now();
+    }
+    if (consumerDrained && Date.now() - quietSince >= 1500) break;
+    progress.set({
+      phase: `scale ${label}`,
+      done: n - lost,
+      total: n,
+      unit: 'ev',
+      detail: `settling: ack pending ${fmt(info.num_ack_pending)}, duplicates ${fmt(sink.latest.events - sink.latest.distinct)}`,
+    });
+    await sleep(250);
+  }
+  offTrace();
+  const stats = sink.latest;
+  lost = n - stats.distinct;
+  const deliveredByProcess = await Promise.all(ems.map((em) => itemsDelivered(em.port)));
+  for (const em of ems) {
+    const mem = memoryMB(em.pid);
+    if (mem) peakRss.push(mem.hwm);
+  }
+  const exitCodes = (await Promise.all(ems.map((em) => em.stop()))).map((s) => s.code);
+
+  const seconds = (doneAt - t0) / 1000;
+  const cpuS = cpuGone + cpuAtDone.reduce((a, c, i) => a + (c - (cpuFrom[i] as number)), 0);
+  const from = trace.find((p) => p.delivered >= 0.2 * n);
+  const eventsPerS = (n - lost) / seconds;
+  return {
+    processes: k,
+    killed: kill,
+    durable,
+    events: n,
+    seconds,
+    eventsPerS,
+    steadyEventsPerS:
+      from && doneAt > from.atMs ? (n - lost - from.delivered) / ((doneAt - from.atMs) / 1000) : NaN,
+    xOfOne: eventsPerS / (oneProcessRate || eventsPerS),
+    lost,
+    duplicates: stats.events - stats.distinct,
+    duplicateBatches: stats.duplicateBatches,
+    deliveredByProcess,
+    emittersCpuPct: (cpuS / seconds) * 100,
+    machineBusyPct: machineBusyPct(machineFrom, machineTo),
+    peakRssMB: Math.max(...peakRss),
+    startSpreadS,
+    killedAtDelivered,
+    killedAtS,
+    restartReadyS,
+    consumerDrained,
+    exitCodes,
+  };
+}
+
+interface ScaleResult {
+  events: number;
+  ackWaitS: number;
+  prepublishS: number;
+  runs: ScaleRun[];
+  note: string;
+}
+
+async function scaleOut(
+  env: Env,
+  nc: NatsConnection,
+  spoolParent: string,
+  nproc: number,
+): Promise<ScaleResult> {
+  await ensureStream(nc, 'SCALE', ['scale.>']);
+  const pub = await prepublish(nc, 'scale.bench', S.scaleEvents);
+  say(
+    `scale: pre-published ${fmt(S.scaleEvents)} messages into stream SCALE in ${pub.seconds.toFixed(1)} s; ` +
+      `each run: a fresh durable shared by its processes, one spool each, ack_wait ${S.scaleAckWaitS} s`,
+  );
+  const runs: ScaleRun[] = [];
+  const last = S.scaleProcesses[S.scaleProcesses.length - 1] as number;
+  // k = 1, 2, 3 undisturbed, then k = 3 again with one process SIGKILLed and restarted
+  const plan = [...S.scaleProcesses.map((k) => ({ k, kill: false })), { k: last, kill: true }];
+  for (const { k, kill } of plan) {
+    const one = runs[0]?.eventsPerS ?? 0;
+    const run = await scaleRun(env, nc, spoolParent, k, kill, one);
+    runs.push(run);
+    say(
+      `scale, ${k} process${k > 1 ? 'es' : ''}${run.killed ? ' (one SIGKILLed + restarted)' : ''}: ` +
+        `${fmt(run.eventsPerS)} ev/s (${run.xOfOne.toFixed(2)} x), lost ${fmt(run.lost)}, duplicates ${fmt(run.duplicates)}`,
+    );
+  }
+  return {
+    events: S.scaleEvents,
+    ackWaitS: S.scaleAckWaitS,
+    prepublishS: pub.seconds,
+    runs,
+    note:
+      `${nproc} cores: ${last} emitter processes (plus nats-server, the sink and this script) on ${nproc} cores ` +
+      `cannot scale linearly; the figures show how the stream is divided, not what ${last} machines would do`,
+  };
+}
+
+function scaleTable(r: ScaleResult): string {
+  const head = [
+    'processes',
+    'events/s aggregate',
+    'after 20%',
+    'x of 1 process',
+    'emitters CPU',
+    'machine busy',
+    'lost',
+    'duplicates',
+  ];
+  const body = r.runs.map((x) => [
+    `${x.processes}${x.killed ? ' (1 SIGKILLed at 30%, restarted)' : ''}`,
+    fmt(x.eventsPerS),
+    fmt(x.steadyEventsPerS),
+    `${x.xOfOne.toFixed(2)} x`,
+    `${fmt(x.emittersCpuPct)}%`,
+    `${fmt(x.machineBusyPct)}%`,
+    fmt(x.lost),
+    `${fmt(x.duplicates)}${x.duplicateBatches > 0 ? ` (+${fmt(x.duplicateBatches)} batch re-sent)` : ''}`,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(w[i] as number) : c.padStart(w[i] as number))).join(' | ')} |`;
+  const lines = [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)];
+  const detail = r.runs.map(
+    (x) =>
+      `  ${x.processes}${x.killed ? ' (kill)' : ''}: ${fmt(x.seconds, 1)} s, delivered per process ${x.deliveredByProcess.map((d) => fmt(d)).join(' / ')}` +
+      `${x.killed ? ' (the killed one: after its restart)' : ''}, start spread ${fmt(x.startSpreadS, 2)} s, ` +
+      `peak RSS ${fmt(x.peakRssMB)} MB, consumer drained ${x.consumerDrained ? 'yes' : 'NO'}, ` +
+      `exit codes ${x.exitCodes.join(',')}` +
+      (x.killed
+        ? `; killed at ${fmt(x.killedAtDelivered ?? NaN)} delivered (${fmt(x.killedAtS ?? NaN, 1)} s), restart ready at ${fmt(x.restartReadyS ?? NaN, 1)} s`
+        : ''),
+  );
+  return [
+    `scale-out: ${fmt(r.events)} pre-published events, one durable consumer shared by the processes of a run, ` +
+      `one spool each; events/s from the first process ready until the sink holds all ${fmt(r.events)}`,
+    ...lines,
+    ...detail,
+    '  duplicates: event rows received twice in different batches; "batch re-sent": a batch posted again with ' +
+      'an idempotency-key already seen (its rows are not counted again). emitters CPU: % of one core, summed; ' +
+      'machine busy: % of all cores.',
+    `note: ${r.note}; the killed run includes waiting for ack_wait (${r.ackWaitS} s) before the killed process's unacked messages are redelivered`,
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
 // report
 
 interface Row {
@@ -971,10 +1306,13 @@ async function main(): Promise<number> {
   const nats = await startNats({ readyTimeoutMs: 10_000 });
   const natsVersion = /Version:\s+(\S+)/.exec(nats.logs())?.[1] ?? 'unknown';
   const machine = machineInfo(natsVersion, root);
-  say(
-    `batch-emitter bench${QUICK ? ' --quick' : ''}: ${fmt(S.events)} events of ~${EVENT_BYTES} B, batch ${S.batchSize}, gzip ${GZIP_LEVEL}, ` +
-      `concurrency ${S.concurrency}, synced LevelDB spool, loopback sink; emitter: ${emitterCommand().what}`,
-  );
+  if (ONLY !== undefined)
+    say(`batch-emitter bench${QUICK ? ' --quick' : ''} --only ${ONLY}; emitter: ${emitterCommand().what}`);
+  else
+    say(
+      `batch-emitter bench${QUICK ? ' --quick' : ''}: ${fmt(S.events)} events of ~${EVENT_BYTES} B, batch ${S.batchSize}, gzip ${GZIP_LEVEL}, ` +
+        `concurrency ${S.concurrency}, synced LevelDB spool, loopback sink; emitter: ${emitterCommand().what}`,
+    );
   say(
     `machine: ${machine.nproc} x ${machine.model}, ${machine.memGB} GB, Linux ${machine.kernel}, Node ${machine.node}, nats-server ${natsVersion}; ` +
       `load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}`,
@@ -982,6 +1320,41 @@ async function main(): Promise<number> {
   const sink = await Sink.start();
   const env: Env = { nats, sink, logDir };
   const nc = await connect({ servers: nats.url, name: 'bench-publisher', noAsyncTraces: true });
+  if (ONLY === 'scale') {
+    const scale = await scaleOut(env, nc, root, machine.nproc);
+    progress.stop();
+    await nc.close();
+    await sink.close();
+    await nats.stop();
+    const loadEnd = loadAverage();
+    process.stdout.write(`\n${scaleTable(scale)}\n`);
+    process.stdout.write(
+      `load average: start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, end ${loadEnd.map((v) => v.toFixed(2)).join(' ')} ` +
+        `(${machine.nproc} cores; other work on the machine skews every figure)\n`,
+    );
+    // keep the other parts of an earlier run's bench.json; replace only "scale"
+    const jsonPath = join(OUT_DIR, 'bench.json');
+    let previous: Record<string, unknown> = {};
+    try {
+      previous = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>;
+    } catch {
+      // none yet
+    }
+    const merged = {
+      ...previous,
+      scale: {
+        ...scale,
+        at: new Date().toISOString(),
+        quick: QUICK,
+        emitter: emitterCommand().what,
+        machine,
+        loadAverage: { start: loadStart, end: loadEnd },
+      },
+    };
+    writeFileSync(jsonPath, `${JSON.stringify(merged, null, 2)}\n`);
+    process.stdout.write(`\nwrote "scale" into ${join('bench-results', 'bench.json')} (--only scale)\n`);
+    return 0;
+  }
   await ensureStream(nc, 'APPROVED', ['approved.>']);
 
   const pub = await prepublish(nc, 'approved.bench', S.events);
@@ -1026,6 +1399,8 @@ async function main(): Promise<number> {
     `outage ${out.outageS} s at ${fmt(out.offeredRate)}/s:     RSS ${fmt(out.rssAtOutageStartMB)} -> max ${fmt(out.rssMaxMB)} MB, ` +
       `spool ${fmt(out.spoolAtOutageStartMB, 1)} -> ${fmt(out.spoolAtOutageEndMB, 1)} MB, drain ${fmt(out.drainRate)} ev/s`,
   );
+
+  const scale = SCALE ? await scaleOut(env, nc, root, machine.nproc) : undefined;
 
   let prof: E2EResult | undefined;
   if (PROFILE) {
@@ -1187,6 +1562,7 @@ async function main(): Promise<number> {
     `spool: disk = ${root} (${machine.spoolDiskFs}), tmpfs = ${shmParent}; both LevelDB with sync writes. ` +
       `Outage = sink answers 503; retry 0.5 s..2 s, breaker reset 2 s.\n`,
   );
+  if (scale) process.stdout.write(`\n${scaleTable(scale)}\n`);
   if (prof?.profile) process.stdout.write(`\n${formatProfile(prof.profile)}\n`);
 
   // ------------------------------------------------------------------ files
@@ -1211,6 +1587,7 @@ async function main(): Promise<number> {
     latency: strip(lat),
     latencyLow: strip(low),
     outage: strip(out),
+    scale,
     profiledRun: prof ? { ...strip(prof), profile: prof.profile } : undefined,
     ratios: {
       e2eOverRawConsumeAck: e2eOverRaw,

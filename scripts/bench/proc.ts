@@ -112,3 +112,25 @@ export function machineInfo(natsVersion: string, spoolDiskDir: string): MachineI
     spoolDiskFs: fsType(spoolDiskDir),
   };
 }
+
+/** Jiffies of all CPUs from /proc/stat: busy (everything but idle and iowait) and total. */
+export function machineCpuTimes(): { busy: number; total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of all CPUs busy between two machineCpuTimes() readings, in % (100 = every core busy). */
+export function machineBusyPct(
+  a: ReturnType<typeof machineCpuTimes>,
+  b: ReturnType<typeof machineCpuTimes>,
+): number {
+  if (!a || !b || b.total <= a.total) return NaN;
+  return ((b.busy - a.busy) / (b.total - a.total)) * 100;
+}

@@ -70,8 +70,7 @@ describe('the emitter process', () => {
       const duplicated = [...carriers.values()].filter((ids) => ids.size > 1);
       expect(duplicated).toEqual([]);
     } finally {
-      second.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      expect(await second.stop()).toBe(0);
       await spool.remove();
       sink.clear();
     }
@@ -104,8 +103,7 @@ describe('the emitter process', () => {
         60_000,
       );
     } finally {
-      second.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      expect(await second.stop()).toBe(0);
       await spool.remove();
       sink.clear();
     }
@@ -144,8 +142,7 @@ describe('backpressure', () => {
         60_000,
       );
     } finally {
-      second.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      expect(await second.stop()).toBe(0);
       await spool.remove();
       sink.clear();
     }

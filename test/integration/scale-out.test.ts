@@ -46,10 +46,8 @@ describe('scale-out', () => {
       expect(a.output()).toContain('batch delivered');
       expect(b.output() + b2.output()).toContain('batch delivered');
     } finally {
-      a.kill('SIGTERM');
-      b2.kill('SIGTERM');
-      expect(await a.exited).toBe(0);
-      expect(await b2.exited).toBe(0);
+      expect(await a.stop()).toBe(0);
+      expect(await b2.stop()).toBe(0);
       for (const s of spools) await s.remove();
     }
   });

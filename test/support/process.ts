@@ -18,6 +18,8 @@ export interface EmitterProcess {
   /** resolves once the log says the emitter is running */
   ready: Promise<void>;
   kill(signal: NodeJS.Signals): void;
+  /** SIGTERM once it is running (a signal during start-up would find no handler yet); resolves with the exit */
+  stop(): Promise<number | string>;
 }
 
 export function spawnEmitter(env: Record<string, string>, args: string[] = ['run']): EmitterProcess {
@@ -47,5 +49,10 @@ export function spawnEmitter(env: Record<string, string>, args: string[] = ['run
       resolve(code ?? signal ?? -1);
     }),
   );
-  return { child, output: () => out, exited, ready, kill: (signal) => child.kill(signal) };
+  const stop = async () => {
+    await Promise.race([ready, exited]);
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return { child, output: () => out, exited, ready, kill: (signal) => child.kill(signal), stop };
 }
