@@ -141,12 +141,16 @@ export class Intake {
     const reason = this.pauseReason();
     if (reason === undefined) return undefined;
     this.resume ??= deferred();
-    if (reason !== this.pausedFor) {
-      this.pausedFor = reason;
-      this.options.events.emit('intake', { paused: true, reason });
-      this.options.logger.warn({ reason }, 'intake paused');
-    }
+    this.notePause(reason);
     return this.resume.promise;
+  }
+
+  /** Report a pause, or a change of its reason, once. */
+  private notePause(reason: PauseReason): void {
+    if (reason === this.pausedFor) return;
+    this.pausedFor = reason;
+    this.options.events.emit('intake', { paused: true, reason });
+    this.options.logger.warn({ reason }, 'intake paused');
   }
 
   /** On close: let paused callers go on (their offers are refused once the intake is closed). */
@@ -160,8 +164,13 @@ export class Intake {
   /** Called when spool bytes shrink or a write completes. */
   recheck(): void {
     if (!this.resume) return;
-    const belowLowMark = this.options.spool.bytes < this.options.spoolMaxBytes * RESUME_FRACTION;
-    if (!this.writeFailing && belowLowMark && this.pendingSeals.size < MAX_PENDING_SEALS) {
+    // hysteresis only for a full spool: resume below the low mark, not just under the limit
+    const spoolStillFull =
+      this.pausedFor === 'spool_full' &&
+      this.options.spool.bytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
+    const reason = this.pauseReason();
+    if (reason !== undefined) this.notePause(reason);
+    if (reason === undefined && !spoolStillFull) {
       const r = this.resume;
       this.resume = undefined;
       r.resolve();
