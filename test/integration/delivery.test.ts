@@ -1,6 +1,4 @@
 import pg from 'pg';
-
-const { Client: PgClient } = pg;
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
@@ -11,6 +9,24 @@ import { getTestPki, type TestPki } from '../harness/pki.js';
 import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { tempDir } from '../support/workload.js';
+
+const { Client: PgClient } = pg;
+const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';
+
+async function pgReachable(): Promise<boolean> {
+  const client = new PgClient({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const pgAvailable = await pgReachable();
+if (!pgAvailable) console.warn(`delivery: no PostgreSQL at ${PG_URL}; the PostgreSQL ledger test is skipped`);
 
 /** Delivery rules end to end: an in-process emitter, a real loopback HTTPS sink with a test CA. */
 
@@ -74,29 +90,33 @@ describe('delivery through the statecharts to a real HTTPS endpoint', () => {
     await finish();
   });
 
-  it('with TRANSMITTER_DATABASE_URL the ledger is one row per batch in PostgreSQL, updated in place', async () => {
-    const emitter = await emitterFor(sink, {
-      TRANSMITTER_DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
-    });
-    sink.failNext(1, 503);
-    await emitter.add('approved.finding', finding(1));
-    await emitter.flush();
-    await emitter.wait();
-    const id = String(sink.requests[0]?.headers['idempotency-key']);
-    await emitter.batchLedger?.flush();
-    const pg = new PgClient({ connectionString: 'postgresql://postgres@127.0.0.1:5432/test' });
-    await pg.connect();
-    try {
-      const { rows } = await pg.query(
-        'SELECT status, retry_count, http_status, item_count FROM transmitter.batches WHERE id = $1',
-        [id],
-      );
-      expect(rows).toEqual([{ status: 'success', retry_count: 2, http_status: 200, item_count: 1 }]);
-    } finally {
-      await pg.end();
-    }
-    await finish();
-  });
+  // PostgreSQL is a prerequisite of the CI machine, not of a newcomer's: without it this one is skipped (with a warning)
+  it.skipIf(!pgAvailable)(
+    'with TRANSMITTER_DATABASE_URL the ledger is one row per batch in PostgreSQL, updated in place',
+    async () => {
+      const emitter = await emitterFor(sink, {
+        TRANSMITTER_DATABASE_URL: PG_URL,
+      });
+      sink.failNext(1, 503);
+      await emitter.add('approved.finding', finding(1));
+      await emitter.flush();
+      await emitter.wait();
+      const id = String(sink.requests[0]?.headers['idempotency-key']);
+      await emitter.batchLedger?.flush();
+      const pg = new PgClient({ connectionString: PG_URL });
+      await pg.connect();
+      try {
+        const { rows } = await pg.query(
+          'SELECT status, retry_count, http_status, item_count FROM transmitter.batches WHERE id = $1',
+          [id],
+        );
+        expect(rows).toEqual([{ status: 'success', retry_count: 2, http_status: 200, item_count: 1 }]);
+      } finally {
+        await pg.end();
+      }
+      await finish();
+    },
+  );
 
   it('429 with Retry-After: 2 holds the whole origin until the deadline', async () => {
     const emitter = await emitterFor(sink, { TRANSMITTER_RETRY_MAX_DELAY_S: '5' });
