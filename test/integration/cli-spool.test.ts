@@ -6,27 +6,13 @@ import { Emitter } from '../../src/emitter.js';
 import { createLogger } from '../../src/logger.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter } from '../support/process.js';
+import { runCli } from '../support/cli-process.js';
 import { tempDir } from '../support/workload.js';
 
 /** `batch-emitter spool ...` as a real child process against real LevelDB spools. */
 
-interface CliResult {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI with only TRANSMITTER_SPOOL_DIR set (no destination URL: the commands must not need one). */
-async function cli(spoolDir: string, ...args: string[]): Promise<CliResult> {
-  const proc = spawnEmitter({ TRANSMITTER_SPOOL_DIR: spoolDir }, args);
-  let stdout = '';
-  let stderr = '';
-  proc.child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-  proc.child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await proc.exited;
-  return { code, stdout, stderr };
-}
+const cli = (spoolDir: string, ...args: string[]) => runCli({ TRANSMITTER_SPOOL_DIR: spoolDir }, args);
 
 let sink: Sink;
 

@@ -3,7 +3,7 @@ import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { spawnEmitter } from '../support/process.js';
-import { deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { allDelivered, deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
 
 let nats: NatsServerHandle;
 let sink: Sink;
@@ -61,11 +61,7 @@ describe('the emitter process', () => {
     await publishing;
     const second = spawnEmitter(env);
     try {
-      const wanted = new Set(messages.map((m) => m.key));
-      await sink.waitFor(
-        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
-        60_000,
-      );
+      await sink.waitFor(allDelivered(messages), 60_000);
       const carriers = duplicateCarriers(sink.requests);
       const duplicated = [...carriers.values()].filter((ids) => ids.size > 1);
       expect(duplicated).toEqual([]);
@@ -97,11 +93,7 @@ describe('the emitter process', () => {
     await sink.up();
     const second = spawnEmitter(env);
     try {
-      const wanted = new Set(messages.map((m) => m.key));
-      await sink.waitFor(
-        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
-        60_000,
-      );
+      await sink.waitFor(allDelivered(messages), 60_000);
     } finally {
       expect(await second.stop()).toBe(0);
       await spool.remove();
@@ -136,11 +128,7 @@ describe('backpressure', () => {
     await sink.up();
     const second = spawnEmitter(env);
     try {
-      const wanted = new Set(messages.map((m) => m.key));
-      await sink.waitFor(
-        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
-        60_000,
-      );
+      await sink.waitFor(allDelivered(messages), 60_000);
     } finally {
       expect(await second.stop()).toBe(0);
       await spool.remove();

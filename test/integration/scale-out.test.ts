@@ -3,7 +3,7 @@ import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { spawnEmitter } from '../support/process.js';
-import { deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { allDelivered, publishAll, sampleMessages, tempDir } from '../support/workload.js';
 
 /** Two emitter processes share one durable consumer, each with its own spool; one is killed. */
 
@@ -37,11 +37,7 @@ describe('scale-out', () => {
     await publishing;
     const b2 = spawnEmitter(envFor(1));
     try {
-      const wanted = new Set(messages.map((m) => m.key));
-      await sink.waitFor(
-        (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size,
-        60_000,
-      );
+      await sink.waitFor(allDelivered(messages), 60_000);
       // both instances delivered a share of the stream
       expect(a.output()).toContain('batch delivered');
       expect(b.output() + b2.output()).toContain('batch delivered');

@@ -131,3 +131,9 @@ export async function tempDir(name: string): Promise<{ path: string; remove(): P
   const path = await mkdtemp(join(tmpdir(), `be-${name}-`));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
+
+/** A sink.waitFor predicate: every one of `messages` has been delivered at least once. */
+export function allDelivered(messages: Published[]): (requests: SinkRequest[]) => boolean {
+  const wanted = new Set(messages.map((m) => m.key));
+  return (rs) => new Set(deliveredKeys(rs).filter((k) => wanted.has(k))).size === wanted.size;
+}
