@@ -109,19 +109,12 @@ function toRow(u: LedgerUpdate): Record<string, unknown> {
   };
 }
 
-interface Row {
-  id: string;
-  status: LedgerRecord['status'];
-  item_count: number;
-  payload_size: number;
-  destination_url: string;
-  http_status: number | null;
-  error_message: string | null;
-  retry_count: number;
+/** A row as pg returns it: the record with its timestamps as Dates. */
+type Row = Omit<LedgerRecord, 'created_at' | 'sent_at' | 'completed_at'> & {
   created_at: Date | null;
   sent_at: Date | null;
   completed_at: Date | null;
-}
+};
 
 function fromRow(row: Row): LedgerRecord {
   return {
