@@ -7,7 +7,8 @@ import { SECTIONS, type Item, type Section } from './model.js';
  */
 
 interface Entry {
-  item: Item;
+  /** kept only where a later duplicate merges into it (see MERGES): the JSON is all the body needs */
+  item?: Item;
   json: string;
   subject?: string;
 }
@@ -42,6 +43,9 @@ function emptySections(): Record<Section, Map<string, Entry>> {
     events: new Map(),
   };
 }
+
+/** Sections whose duplicates merge; in the others the first item stays as it came. */
+const MERGES: ReadonlySet<Section> = new Set(['nodes_domain', 'nodes_ip', 'edges']);
 
 const earlier = (a: string, b: string) => (b < a ? b : a);
 const later = (a: string, b: string) => (b > a ? b : a);
@@ -118,12 +122,12 @@ export class BatchBuilder<S> {
     const existing = section.get(item.key);
     if (source !== undefined) this.sources.push(source);
     if (existing) {
-      const merged = merge(existing.item, item);
-      if (merged !== existing.item)
+      const merged = existing.item && merge(existing.item, item);
+      if (merged && merged !== existing.item)
         section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
       return false;
     }
-    const entry: Entry = { item, json, subject };
+    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json, subject };
     section.set(item.key, entry);
     this.count += 1;
     return true;

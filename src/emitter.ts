@@ -189,7 +189,7 @@ export class Emitter {
     let refused = decoded.ok ? undefined : decoded.reason;
     if (decoded.ok) {
       try {
-        void intake.offer(decoded.item, msg, msg.subject);
+        void intake.offer(decoded.item, this.requireSource().ackFor(msg), msg.subject);
         this.events.emit('received', { section: decoded.item.section, source: 'jetstream' });
       } catch (error) {
         refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;
@@ -226,6 +226,11 @@ export class Emitter {
     if (this.closing) throw new IntakeClosedError();
     if (!this.intake) throw new EmitterNotStartedError();
     return this.intake;
+  }
+
+  private requireSource(): JetStreamSource {
+    if (!this.source) throw new EmitterNotStartedError();
+    return this.source;
   }
 
   private requireSpool(): Spool {

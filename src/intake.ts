@@ -19,8 +19,8 @@ import type { BatchState, Spool } from './spool.js';
 
 export interface Acknowledgeable {
   ack(): void;
-  /** when the source published it (JetStream messages have it) */
-  readonly time?: Date;
+  /** when the source published it, epoch ms (JetStream messages have it) */
+  readonly publishedMs?: number;
   /** stream sequence (JetStream messages have it) */
   readonly seq?: number;
 }
@@ -273,7 +273,7 @@ export class Intake {
     await this.writeUntilDurable(state, body, seqsOf(batch));
     for (const source of batch.sources) source.ack();
     // sources arrive in stream order: the first is (nearly always) the oldest
-    const oldestPublishedMs = batch.sources[0]?.time?.getTime();
+    const oldestPublishedMs = batch.sources[0]?.publishedMs;
     this.options.events.emit('sealed', {
       batchId: state.id,
       trigger,

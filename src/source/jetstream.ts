@@ -14,6 +14,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config.js';
+import type { Acknowledgeable } from '../intake.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -42,6 +43,29 @@ export interface SourceOptions {
 }
 
 export type MessageHandler = (msg: JsMsg) => void | Promise<void>;
+
+const ACK = new TextEncoder().encode('+ACK');
+
+/**
+ * What a message waiting in a batch keeps until that batch is durable: its ack subject, not the
+ * message itself, whose payload is a view into the connection's read buffer and would pin it.
+ */
+export class JetStreamAck implements Acknowledgeable {
+  private acked = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly reply: string,
+    readonly seq: number,
+    readonly publishedMs: number,
+  ) {}
+
+  ack(): void {
+    if (this.acked) return;
+    this.acked = true;
+    this.nc.publish(this.reply, ACK);
+  }
+}
 
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
@@ -201,6 +225,17 @@ export class JetStreamSource {
         this.options.logger.warn({ event: status.type }, `NATS ${status.type}`);
       }
     }
+  }
+
+  /** The message's acknowledgement, detached from the message. */
+  ackFor(msg: JsMsg): Acknowledgeable {
+    const info = msg.info;
+    const publishedMs = Math.floor(info.timestampNanos / 1e6);
+    // nats.js keeps the ack subject as `reply` on its message class without typing it
+    const reply = (msg as { reply?: unknown }).reply;
+    if (typeof reply === 'string' && reply.startsWith('$JS.ACK.'))
+      return new JetStreamAck(this.nc, reply, info.streamSequence, publishedMs);
+    return { seq: info.streamSequence, publishedMs, ack: () => msg.ack() };
   }
 
   /** Start delivering messages to `handler` until stop(). Re-binds after consumer errors. */

@@ -79,6 +79,13 @@ describe('core pipeline against a real nats-server, LevelDB and HTTP sink', () =
         expect(typeof e.seq).toBe('number');
       }
       expect(emitter.stats.spool.batches).toBe(0);
+      // every message was acknowledged (acks travel detached from their messages)
+      let consumer = await emitter.statusSource().jetstreamPending?.();
+      for (let i = 0; i < 50 && consumer?.ackPending !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        consumer = await emitter.statusSource().jetstreamPending?.();
+      }
+      expect(consumer).toMatchObject({ pending: 0, ackPending: 0 });
     } finally {
       await emitter.close();
       await spool.remove();
