@@ -10,14 +10,16 @@
  *   4. a sink outage (503) at 5,000 events/s offered, then recovery: RSS, spool growth, drain rate
  *   5. durability cost: the e2e run with the spool on tmpfs (/dev/shm) vs on disk
  *   6. a CPU profile of the emitter under the e2e load (node --cpu-prof), summarised
- *   7. scale-out (full run, `--scale`, or `--only scale`): N pre-published events shared by 1, 2 and 3
- *      emitter processes on one durable consumer (a fresh one per run, one spool per process):
- *      aggregate events/s; then 3 again with one SIGKILLed at 30 % and restarted: lost, duplicates
+ *   7. scale-out (full run, `--scale`, or `--only scale`): on its own 3-node nats-server cluster on
+ *      loopback, N events pre-published into a stream with 3 replicas, shared by 1, 2 and 3 emitter
+ *      processes (given all three server URLs) on one durable consumer (a fresh one per run, R3 like
+ *      the stream; one spool per process): aggregate events/s; then 3 again with one SIGKILLed at
+ *      30 % and restarted: lost, duplicates
  *
  * Prints a table against the targets, writes bench-results/bench.json and bench-results/bench.svg.
- * Everything it starts (its own nats-server, the sink, emitters, temp dirs) is removed at the end.
+ * Everything it starts (its own nats-server and cluster, the sink, emitters, temp dirs) is removed at the end.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
@@ -32,13 +34,26 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AckPolicy, DeliverPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ClusterInfo,
+} from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { GZIP_LEVEL } from '../src/batch-codec.js';
 import { consumerSettings } from '../src/source/jetstream.js';
 import { atProcessEnd } from '../test/harness/cleanup.js';
-import { freePort, startNats, type NatsServerHandle } from '../test/harness/nats.js';
+import {
+  freePort,
+  startNats,
+  startNatsCluster,
+  type NatsClusterHandle,
+  type NatsServerHandle,
+} from '../test/harness/nats.js';
 import { buildEmitter } from './bench/build.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from './bench/cpuprofile.js';
 import { renderChart, type ChartPanel, type ChartPoint } from './bench/svg.js';
@@ -69,7 +84,8 @@ const ONLY = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1] ?? '') 
 const USAGE =
   'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale] [--emitter <path to bin.js>]\n' +
   '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
-  '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable; in the full run by default)\n' +
+  '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable, 3-node cluster, R3 stream;\n' +
+  '                in the full run by default)\n' +
   '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n';
 if (argv.includes('--help')) {
   process.stdout.write(USAGE);
@@ -103,6 +119,9 @@ const S = {
   e2eTimeoutS: 600,
   /** scale-out: events pre-published into their own stream, shared by 1, 2, 3 emitter processes */
   scaleEvents: QUICK ? 60_000 : 200_000,
+  /** scale-out: nats-server cluster nodes on loopback, and the replicas of the SCALE stream */
+  scaleClusterNodes: 3,
+  scaleStreamReplicas: 3,
   scaleProcesses: [1, 2, 3],
   /** in the 3-process run one process is SIGKILLed when this share of the events is delivered */
   scaleKillAt: 0.3,
@@ -138,6 +157,16 @@ function tempDir(parent: string, prefix: string): string {
   const dir = mkdtempSync(join(parent, prefix));
   tempDirs.push(dir);
   return dir;
+}
+
+/** `nats-server --version` ("nats-server: v2.9.10") as the server logs it ("2.9.10") */
+function natsServerVersion(): string {
+  try {
+    const out = execFileSync('nats-server', ['--version'], { encoding: 'utf8', timeout: 5000 });
+    return /v?(\d+\.\d+\.\S+)/.exec(out)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -975,7 +1004,104 @@ async function outage(env: Env, nc: NatsConnection, spoolParent: string): Promis
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. scale-out: 1, 2, 3 emitter processes sharing one durable consumer
+// 7. scale-out: 1, 2, 3 emitter processes sharing one durable consumer, on a 3-node cluster
+
+/** a clustered stream's or consumer's RAFT group */
+interface ReplicaSet {
+  /** server name of the leader ('' while there is none) */
+  leader: string;
+  /** server names of the followers */
+  replicas: string[];
+  /** how many followers are current (caught up with the leader) */
+  current: number;
+}
+
+function replicaSet(c: ClusterInfo | undefined): ReplicaSet {
+  const replicas = c?.replicas ?? [];
+  return {
+    leader: c?.leader ?? '',
+    replicas: replicas.map((r) => r.name),
+    current: replicas.filter((r) => r.current).length,
+  };
+}
+
+/** leader + followers: the replicas that hold the data */
+const copies = (r: ReplicaSet) => (r.leader ? 1 : 0) + r.replicas.length;
+
+/**
+ * Retries `probe` (which creates the asset if need be and returns its cluster info) until the asset
+ * has a leader and `replicas - 1` current followers. Right after the nodes are ready the JetStream
+ * meta leader is not elected yet, so creating fails or times out for a moment.
+ */
+async function untilReplicated(
+  what: string,
+  replicas: number,
+  probe: () => Promise<ClusterInfo | undefined>,
+  timeoutS = 30,
+): Promise<ReplicaSet> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const set = replicaSet(await probe());
+      last = `leader ${set.leader || 'none'}, ${set.current} of ${set.replicas.length} followers current`;
+      if (set.leader && set.current === replicas - 1) return set;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what} (R${replicas}) not ready within ${timeoutS} s: ${last}`);
+}
+
+/** A file stream with `replicas` replicas, once it has a leader and current followers. */
+function ensureReplicatedStream(
+  nc: NatsConnection,
+  name: string,
+  subjects: string[],
+  replicas: number,
+): Promise<ReplicaSet> {
+  return untilReplicated(`stream ${name}`, replicas, async () => {
+    const jsm = await jetstreamManager(nc, { timeout: 3000 });
+    await jsm.streams.add({ name, subjects, storage: StorageType.File, num_replicas: replicas });
+    return (await jsm.streams.info(name)).cluster;
+  });
+}
+
+/**
+ * The durable of a scale-out run, created as the emitter would create it (same ack_wait and
+ * max_ack_pending, so the emitter keeps it as it is; replicas inherited from the stream) once its
+ * RAFT group has a leader and current followers. Left to the emitters, a process that starts
+ * while another's create is still being replicated finds the consumer, binds, and its first pull
+ * requests go unanswered: in several runs one of 2 or 3 processes received nothing for the whole
+ * (~10 s) run, so the figures showed one process doing all the work.
+ */
+function ensureScaleConsumer(nc: NatsConnection, durable: string, replicas: number): Promise<ReplicaSet> {
+  const { ackWaitMs, maxAckPending } = consumerSettings(
+    S.batchSize,
+    S.intervalS * 1000,
+    S.scaleAckWaitS * 1000,
+  );
+  return untilReplicated(`consumer ${durable}`, replicas, async () => {
+    const jsm = await jetstreamManager(nc, { timeout: 3000 });
+    await jsm.consumers.add('SCALE', {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(ackWaitMs),
+      max_ack_pending: maxAckPending,
+    });
+    return (await jsm.consumers.info('SCALE', durable)).cluster;
+  });
+}
+
+interface ScaleEnv {
+  sink: Sink;
+  logDir: string;
+  cluster: NatsClusterHandle;
+  /** connected to every node of the cluster */
+  nc: NatsConnection;
+}
 
 interface ScaleRun {
   processes: number;
@@ -1010,6 +1136,10 @@ interface ScaleRun {
   restartReadyS?: number;
   /** the consumer had nothing pending or unacknowledged at the end */
   consumerDrained: boolean;
+  /** the durable's RAFT group when the emitters were started (created by the bench) */
+  consumerAtStart: ReplicaSet;
+  /** the durable's RAFT group at the end of the run (it inherits the stream's replicas) */
+  consumer: ReplicaSet;
   exitCodes: Array<number | null>;
 }
 
@@ -1024,17 +1154,17 @@ async function itemsDelivered(port: number): Promise<number> {
 }
 
 async function scaleRun(
-  env: Env,
-  nc: NatsConnection,
+  env: ScaleEnv,
   spoolParent: string,
   k: number,
   kill: boolean,
   oneProcessRate: number,
 ): Promise<ScaleRun> {
-  const { sink } = env;
+  const { sink, nc } = env;
   const n = S.scaleEvents;
   const durable = `scale_${k}${kill ? '_kill' : ''}`;
   const label = `${k} proc${kill ? ' kill' : ''}`;
+  const consumerAtStart = await ensureScaleConsumer(nc, durable, S.scaleStreamReplicas);
   await sink.reset();
   const trace: Array<{ atMs: number; delivered: number }> = [];
   const offTrace = sink.onStats((s) => trace.push({ atMs: s.atMs, delivered: s.distinct }));
@@ -1044,7 +1174,8 @@ async function scaleRun(
   const launch = (i: number, suffix = '') =>
     startEmitter({
       label: `${durable}-${i}${suffix}`,
-      nats: env.nats.url,
+      // every node: the emitter's nats.js client picks one and fails over to the others
+      nats: env.cluster.urls,
       sinkUrl: sink.url,
       stream: 'SCALE',
       subjects: 'scale.>',
@@ -1116,12 +1247,14 @@ async function scaleRun(
   // 1.5 s, so that late duplicates (redelivered messages a dead process had spooled) are counted
   const jsm = await jetstreamManager(nc);
   let consumerDrained = false;
+  let consumer = replicaSet(undefined);
   const settleUntil = Date.now() + (S.scaleAckWaitS + 20) * 1000;
   let lastEvents = -1;
   let quietSince = Date.now();
   while (Date.now() < settleUntil) {
     const info = await jsm.consumers.info('SCALE', durable);
     consumerDrained = info.num_pending === 0 && info.num_ack_pending === 0;
+    consumer = replicaSet(info.cluster);
     if (sink.latest.events !== lastEvents) {
       lastEvents = sink.latest.events;
       quietSince = Date.now();
@@ -1172,11 +1305,35 @@ async function scaleRun(
     killedAtS,
     restartReadyS,
     consumerDrained,
+    consumerAtStart,
+    consumer,
     exitCodes,
   };
 }
 
+/** where the scale-out part ran (bench.json "scale".topology) */
+interface ScaleTopology {
+  description: string;
+  natsServer: string;
+  /** nats-server processes on loopback, clustered with routes */
+  clusterNodes: number;
+  /** their server names */
+  servers: string[];
+  stream: string;
+  /** num_replicas of the stream (its durables inherit it) */
+  streamReplicas: number;
+  /** the stream's RAFT group once created, before publishing */
+  streamAtStart: ReplicaSet;
+  /** the stream's RAFT group after the last run */
+  streamAtEnd?: ReplicaSet;
+  /** each run's durable is created (and replicated) by the bench before its emitters start */
+  durablesPrecreated: boolean;
+  /** how many server URLs each emitter got in TRANSMITTER_NATS_URL */
+  emitterNatsUrls: number;
+}
+
 interface ScaleResult {
+  topology: ScaleTopology;
   events: number;
   ackWaitS: number;
   prepublishS: number;
@@ -1184,40 +1341,83 @@ interface ScaleResult {
   note: string;
 }
 
+/**
+ * Starts its own cluster (S.scaleClusterNodes nats-servers on loopback) and stream SCALE with
+ * S.scaleStreamReplicas replicas, pre-publishes S.scaleEvents events, runs 1, 2, 3 processes and then
+ * 3 with one killed, and stops the cluster.
+ */
 async function scaleOut(
-  env: Env,
-  nc: NatsConnection,
+  sink: Sink,
+  logDir: string,
   spoolParent: string,
   nproc: number,
 ): Promise<ScaleResult> {
-  await ensureStream(nc, 'SCALE', ['scale.>']);
-  const pub = await prepublish(nc, 'scale.bench', S.scaleEvents);
-  say(
-    `scale: pre-published ${fmt(S.scaleEvents)} messages into stream SCALE in ${pub.seconds.toFixed(1)} s; ` +
-      `each run: a fresh durable shared by its processes, one spool each, ack_wait ${S.scaleAckWaitS} s`,
-  );
-  const runs: ScaleRun[] = [];
-  const last = S.scaleProcesses[S.scaleProcesses.length - 1] as number;
-  // k = 1, 2, 3 undisturbed, then k = 3 again with one process SIGKILLed and restarted
-  const plan = [...S.scaleProcesses.map((k) => ({ k, kill: false })), { k: last, kill: true }];
-  for (const { k, kill } of plan) {
-    const one = runs[0]?.eventsPerS ?? 0;
-    const run = await scaleRun(env, nc, spoolParent, k, kill, one);
-    runs.push(run);
+  const nodes = S.scaleClusterNodes;
+  const replicas = S.scaleStreamReplicas;
+  const cluster = await startNatsCluster(nodes, { name: 'bench' });
+  const natsVersion = /Version:\s+(\S+)/.exec(cluster.nodes[0]?.logs() ?? '')?.[1] ?? 'unknown';
+  const nc = await connect({
+    servers: cluster.nodes.map((node) => node.url),
+    name: 'bench-scale-publisher',
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+  });
+  try {
+    const streamAtStart = await ensureReplicatedStream(nc, 'SCALE', ['scale.>'], replicas);
+    const topology: ScaleTopology = {
+      description:
+        `${nodes}-node nats-server cluster on loopback, stream SCALE R${replicas}, ` +
+        `durables R${replicas} (inherited; created and replicated before the emitters start), ` +
+        `each emitter given all ${nodes} server URLs`,
+      natsServer: natsVersion,
+      clusterNodes: nodes,
+      servers: cluster.names,
+      stream: 'SCALE',
+      streamReplicas: replicas,
+      streamAtStart,
+      durablesPrecreated: true,
+      emitterNatsUrls: cluster.nodes.length,
+    };
     say(
-      `scale, ${k} process${k > 1 ? 'es' : ''}${run.killed ? ' (one SIGKILLed + restarted)' : ''}: ` +
-        `${fmt(run.eventsPerS)} ev/s (${run.xOfOne.toFixed(2)} x), lost ${fmt(run.lost)}, duplicates ${fmt(run.duplicates)}`,
+      `scale: ${topology.description}; stream leader ${streamAtStart.leader}, ` +
+        `${streamAtStart.current} of ${streamAtStart.replicas.length} followers current`,
     );
+    const pub = await prepublish(nc, 'scale.bench', S.scaleEvents);
+    say(
+      `scale: pre-published ${fmt(S.scaleEvents)} messages into stream SCALE (R${replicas}) in ${pub.seconds.toFixed(1)} s; ` +
+        `each run: a fresh durable shared by its processes, one spool each, ack_wait ${S.scaleAckWaitS} s`,
+    );
+    const env: ScaleEnv = { sink, logDir, cluster, nc };
+    const runs: ScaleRun[] = [];
+    const last = S.scaleProcesses[S.scaleProcesses.length - 1] as number;
+    // k = 1, 2, 3 undisturbed, then k = 3 again with one process SIGKILLed and restarted
+    const plan = [...S.scaleProcesses.map((k) => ({ k, kill: false })), { k: last, kill: true }];
+    for (const { k, kill } of plan) {
+      const one = runs[0]?.eventsPerS ?? 0;
+      const run = await scaleRun(env, spoolParent, k, kill, one);
+      runs.push(run);
+      say(
+        `scale, ${k} process${k > 1 ? 'es' : ''}${run.killed ? ' (one SIGKILLed + restarted)' : ''}: ` +
+          `${fmt(run.eventsPerS)} ev/s (${run.xOfOne.toFixed(2)} x), lost ${fmt(run.lost)}, duplicates ${fmt(run.duplicates)}`,
+      );
+    }
+    const after = await (await jetstreamManager(nc)).streams.info('SCALE').catch(() => undefined);
+    if (after) topology.streamAtEnd = replicaSet(after.cluster);
+    return {
+      topology,
+      events: S.scaleEvents,
+      ackWaitS: S.scaleAckWaitS,
+      prepublishS: pub.seconds,
+      runs,
+      note:
+        `${nproc} cores: ${last} emitter processes (plus ${nodes} nats-servers, the sink and this script) on ${nproc} cores ` +
+        `cannot scale linearly; the figures show how the stream is divided, not what ${last} machines would do`,
+    };
+  } finally {
+    await nc.close().catch(() => undefined);
+    await cluster.stop();
   }
-  return {
-    events: S.scaleEvents,
-    ackWaitS: S.scaleAckWaitS,
-    prepublishS: pub.seconds,
-    runs,
-    note:
-      `${nproc} cores: ${last} emitter processes (plus nats-server, the sink and this script) on ${nproc} cores ` +
-      `cannot scale linearly; the figures show how the stream is divided, not what ${last} machines would do`,
-  };
 }
 
 function scaleTable(r: ScaleResult): string {
@@ -1249,15 +1449,21 @@ function scaleTable(r: ScaleResult): string {
     (x) =>
       `  ${x.processes}${x.killed ? ' (kill)' : ''}: ${fmt(x.seconds, 1)} s, delivered per process ${x.deliveredByProcess.map((d) => fmt(d)).join(' / ')}` +
       `${x.killed ? ' (the killed one: after its restart)' : ''}, start spread ${fmt(x.startSpreadS, 2)} s, ` +
-      `peak RSS ${fmt(x.peakRssMB)} MB, consumer drained ${x.consumerDrained ? 'yes' : 'NO'}, ` +
+      `peak RSS ${fmt(x.peakRssMB)} MB, consumer drained ${x.consumerDrained ? 'yes' : 'NO'} ` +
+      `(R${copies(x.consumer)}, leader ${x.consumer.leader || 'none'}), ` +
       `exit codes ${x.exitCodes.join(',')}` +
       (x.killed
         ? `; killed at ${fmt(x.killedAtDelivered ?? NaN)} delivered (${fmt(x.killedAtS ?? NaN, 1)} s), restart ready at ${fmt(x.restartReadyS ?? NaN, 1)} s`
         : ''),
   );
+  const t = r.topology;
+  const stream = (x: ReplicaSet | undefined) =>
+    x ? `leader ${x.leader || 'none'}, ${x.current} of ${x.replicas.length} followers current` : '?';
   return [
     `scale-out: ${fmt(r.events)} pre-published events, one durable consumer shared by the processes of a run, ` +
       `one spool each; events/s from the first process ready until the sink holds all ${fmt(r.events)}`,
+    `topology: ${t.description} (nats-server ${t.natsServer}, servers ${t.servers.join(', ')}); ` +
+      `stream at start: ${stream(t.streamAtStart)}; at the end: ${stream(t.streamAtEnd)}`,
     ...lines,
     ...detail,
     '  duplicates: event rows received twice in different batches; "batch re-sent": a batch posted again with ' +
@@ -1303,8 +1509,9 @@ async function main(): Promise<number> {
   const shmParent = tempDir('/dev/shm', 'batch-emitter-bench-');
   const logDir = join(root, 'logs');
   mkdirSync(logDir);
-  const nats = await startNats({ readyTimeoutMs: 10_000 });
-  const natsVersion = /Version:\s+(\S+)/.exec(nats.logs())?.[1] ?? 'unknown';
+  // --only scale needs no single server: the scale-out part starts its own cluster
+  const nats = ONLY === 'scale' ? undefined : await startNats({ readyTimeoutMs: 10_000 });
+  const natsVersion = nats ? (/Version:\s+(\S+)/.exec(nats.logs())?.[1] ?? 'unknown') : natsServerVersion();
   const machine = machineInfo(natsVersion, root);
   if (ONLY !== undefined)
     say(`batch-emitter bench${QUICK ? ' --quick' : ''} --only ${ONLY}; emitter: ${emitterCommand().what}`);
@@ -1318,14 +1525,11 @@ async function main(): Promise<number> {
       `load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}`,
   );
   const sink = await Sink.start();
-  const env: Env = { nats, sink, logDir };
-  const nc = await connect({ servers: nats.url, name: 'bench-publisher', noAsyncTraces: true });
-  if (ONLY === 'scale') {
-    const scale = await scaleOut(env, nc, root, machine.nproc);
+  if (nats === undefined) {
+    // --only scale
+    const scale = await scaleOut(sink, logDir, root, machine.nproc);
     progress.stop();
-    await nc.close();
     await sink.close();
-    await nats.stop();
     const loadEnd = loadAverage();
     process.stdout.write(`\n${scaleTable(scale)}\n`);
     process.stdout.write(
@@ -1355,6 +1559,8 @@ async function main(): Promise<number> {
     process.stdout.write(`\nwrote "scale" into ${join('bench-results', 'bench.json')} (--only scale)\n`);
     return 0;
   }
+  const env: Env = { nats, sink, logDir };
+  const nc = await connect({ servers: nats.url, name: 'bench-publisher', noAsyncTraces: true });
   await ensureStream(nc, 'APPROVED', ['approved.>']);
 
   const pub = await prepublish(nc, 'approved.bench', S.events);
@@ -1400,7 +1606,7 @@ async function main(): Promise<number> {
       `spool ${fmt(out.spoolAtOutageStartMB, 1)} -> ${fmt(out.spoolAtOutageEndMB, 1)} MB, drain ${fmt(out.drainRate)} ev/s`,
   );
 
-  const scale = SCALE ? await scaleOut(env, nc, root, machine.nproc) : undefined;
+  const scale = SCALE ? await scaleOut(sink, logDir, root, machine.nproc) : undefined;
 
   let prof: E2EResult | undefined;
   if (PROFILE) {

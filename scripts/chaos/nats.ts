@@ -1,6 +1,6 @@
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { freePort, startNats, type NatsServerHandle } from '../../test/harness/nats.js';
+import { startNats, startNatsCluster } from '../../test/harness/nats.js';
 import { sampleMessages } from '../../test/support/workload.js';
 import {
   chaosEnv,
@@ -116,26 +116,14 @@ export interface NatsClusterParams {
   drainTimeoutMs: number;
 }
 
-async function startCluster(): Promise<NatsServerHandle[]> {
-  const clusterPorts = await Promise.all([freePort(), freePort(), freePort()]);
-  const configFor = (i: number) =>
-    [
-      `server_name: chaos-n${i + 1}`,
-      'cluster {',
-      '  name: chaos',
-      `  listen: 127.0.0.1:${clusterPorts[i]}`,
-      '  routes: [',
-      ...clusterPorts.filter((_, j) => j !== i).map((port) => `    nats-route://127.0.0.1:${port}`),
-      '  ]',
-      '}',
-    ].join('\n');
-  return Promise.all([0, 1, 2].map((i) => startNats({ extraConfig: configFor(i), readyTimeoutMs: 15_000 })));
-}
-
 export async function natsClusterScenario(p: NatsClusterParams): Promise<ScenarioResult> {
   const started = Date.now();
-  const [nodes, sink, spool] = await Promise.all([startCluster(), startChaosSink(), tempDir('cluster')]);
-  const urls = nodes.map((n) => n.url);
+  const [cluster, sink, spool] = await Promise.all([
+    startNatsCluster(3, { name: 'chaos' }),
+    startChaosSink(),
+    tempDir('cluster'),
+  ]);
+  const urls = cluster.nodes.map((n) => n.url);
   const notes: string[] = [];
   const failures: string[] = [];
   let pub: Publisher | undefined;
@@ -167,7 +155,7 @@ export async function natsClusterScenario(p: NatsClusterParams): Promise<Scenari
       'the R3 stream APPROVED on the 3-node cluster',
       250,
     );
-    proc = startEmitter(chaosEnv({ natsUrl: urls.join(','), sinkUrl: sink.url, spoolDir: spool.path }));
+    proc = startEmitter(chaosEnv({ natsUrl: cluster.urls, sinkUrl: sink.url, spoolDir: spool.path }));
     await proc.running;
     const consumer = await (
       await jetstreamManager(admin, { timeout: 3000 })
@@ -184,7 +172,7 @@ export async function natsClusterScenario(p: NatsClusterParams): Promise<Scenari
       deadlineMs: 120_000,
     });
     await sleep(((p.messages / p.ratePerS) * 1000) / 3);
-    const victim = nodes.find((_, i) => `chaos-n${i + 1}` === leader) ?? nodes[0];
+    const victim = cluster.node(leader) ?? cluster.nodes[0];
     await victim?.kill();
     notes.push(`R3 stream; killed the stream leader ${leader} (SIGKILL) mid-stream, left down`);
     await publishing;
@@ -212,7 +200,7 @@ export async function natsClusterScenario(p: NatsClusterParams): Promise<Scenari
     proc?.kill('SIGKILL');
     await pub?.close();
     await admin.close().catch(() => undefined);
-    await Promise.all([...nodes.map((n) => n.kill()), sink.close()]);
+    await Promise.all([cluster.kill(), sink.close()]);
     await spool.remove();
   }
 }

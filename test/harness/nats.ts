@@ -214,3 +214,86 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     logs: () => log,
   };
 }
+
+export interface NatsClusterHandle {
+  /** the servers, in order; node i has server_name `names[i]` */
+  readonly nodes: NatsServerHandle[];
+  /** server_name of each node: `<name>-n1`, `<name>-n2`, ... (what stream/consumer info calls them) */
+  readonly names: string[];
+  /** every node's client URL joined with commas: a TRANSMITTER_NATS_URL or `connect({ servers })` value */
+  readonly urls: string;
+  /** the node whose server_name is `name` (e.g. a stream's `cluster.leader`) */
+  node(name: string): NatsServerHandle | undefined;
+  /** SIGTERM every node and wait for the exits */
+  stop(): Promise<void>;
+  /** SIGKILL every node and wait for the exits */
+  kill(): Promise<void>;
+}
+
+export interface StartNatsClusterOptions {
+  /** cluster name, also the prefix of the server names (default "test") */
+  name?: string;
+  /** nats.conf text appended to every node's config, after the cluster block */
+  extraConfig?: string;
+  /** how long to wait for each server to be ready (default 15000 ms: routes take a moment) */
+  readyTimeoutMs?: number;
+}
+
+/** `n` distinct free loopback ports (freePort probes one at a time, so two probes may agree) */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Spawns an `n`-node nats-server cluster on loopback (each node a {@link startNats} server with
+ * JetStream, its own store dir and client port, and a `cluster {}` block routing to every other
+ * node), for streams with `num_replicas` up to `n`. Resolves when every node logged "Server is
+ * ready"; the JetStream meta leader is elected a moment later, so callers creating a replicated
+ * stream retry until it has a leader and its replicas (see scripts/chaos/nats.ts). Cleanup at
+ * process end is that of startNats.
+ */
+export async function startNatsCluster(
+  n = 3,
+  opts: StartNatsClusterOptions = {},
+): Promise<NatsClusterHandle> {
+  const name = opts.name ?? 'test';
+  const routePorts = await freePorts(n);
+  const names = routePorts.map((_, i) => `${name}-n${i + 1}`);
+  const configFor = (i: number) =>
+    [
+      `server_name: ${names[i]}`,
+      'cluster {',
+      `  name: ${name}`,
+      `  listen: 127.0.0.1:${routePorts[i]}`,
+      '  routes: [',
+      ...routePorts.filter((_, j) => j !== i).map((port) => `    nats-route://127.0.0.1:${port}`),
+      '  ]',
+      '}',
+      ...(opts.extraConfig ? [opts.extraConfig] : []),
+    ].join('\n');
+  const started = await Promise.allSettled(
+    routePorts.map((_, i) =>
+      startNats({ extraConfig: configFor(i), readyTimeoutMs: opts.readyTimeoutMs ?? 15_000 }),
+    ),
+  );
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((node) => node.kill()));
+    throw failed.reason;
+  }
+  return {
+    nodes,
+    names,
+    urls: nodes.map((node) => node.url).join(','),
+    node: (serverName) => nodes[names.indexOf(serverName)],
+    stop: async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+    },
+    kill: async () => {
+      await Promise.all(nodes.map((node) => node.kill()));
+    },
+  };
+}
