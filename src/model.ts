@@ -177,18 +177,19 @@ export function parseEventData(data: unknown): Record<string, unknown> {
 
 export type SubjectRoute = 'nodes_domain' | 'nodes_ip' | 'nodes_cert' | 'edges' | 'events';
 
-const ROUTES: Record<string, SubjectRoute> = {
-  domain: 'nodes_domain',
-  ip: 'nodes_ip',
-  cert: 'nodes_cert',
-  edge: 'edges',
-};
+// a Map, not an object literal: `approved.constructor` must not find Object.prototype's members
+const ROUTES: ReadonlyMap<string, SubjectRoute> = new Map([
+  ['domain', 'nodes_domain'],
+  ['ip', 'nodes_ip'],
+  ['cert', 'nodes_cert'],
+  ['edge', 'edges'],
+]);
 
-/** `approved.domain` -> nodes_domain, ... ; any other subject -> events. */
+/** `approved.domain` -> nodes_domain, ... ; any other subject (other or more tokens) -> events. */
 export function routeSubject(subject: string): SubjectRoute {
-  const tokens = subject.split('.');
-  if (tokens.length !== 2) return 'events';
-  return ROUTES[tokens[1] as string] ?? 'events';
+  const dot = subject.indexOf('.');
+  if (dot < 0 || subject.includes('.', dot + 1)) return 'events';
+  return ROUTES.get(subject.slice(dot + 1)) ?? 'events';
 }
 
 export interface SourceMeta {

@@ -339,6 +339,20 @@ function acceptedCases(): AcceptedCase[] {
       key: 'v:more-tokens',
     },
     {
+      name: 'approved.constructor (an Object.prototype name) goes to events',
+      subject: 'approved.constructor',
+      payload: json({ id: 'subject-constructor' }),
+      expect: 'delivered',
+      key: 'v:subject-constructor',
+    },
+    {
+      name: 'approved.__proto__ goes to events',
+      subject: 'approved.__proto__',
+      payload: json({ id: 'subject-proto' }),
+      expect: 'delivered',
+      key: 'v:subject-proto',
+    },
+    {
       name: 'approved.DOMAIN (case differs) goes to events',
       subject: 'approved.DOMAIN',
       payload: json({ id: 'upper-case-subject' }),
