@@ -34,19 +34,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  StorageType,
-  jetstream,
-  jetstreamManager,
-  type ClusterInfo,
-} from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { GZIP_LEVEL } from '../src/batch-codec.js';
 import { consumerSettings } from '../src/source/jetstream.js';
 import { atProcessEnd } from '../test/harness/cleanup.js';
+import { copies, ensureReplicatedStream, replicaSet, type ReplicaSet } from '../test/harness/replicated.js';
 import {
   freePort,
   startNats,
@@ -1006,95 +1000,6 @@ async function outage(env: Env, nc: NatsConnection, spoolParent: string): Promis
 // ---------------------------------------------------------------------------------------------
 // 7. scale-out: 1, 2, 3 emitter processes sharing one durable consumer, on a 3-node cluster
 
-/** a clustered stream's or consumer's RAFT group */
-interface ReplicaSet {
-  /** server name of the leader ('' while there is none) */
-  leader: string;
-  /** server names of the followers */
-  replicas: string[];
-  /** how many followers are current (caught up with the leader) */
-  current: number;
-}
-
-function replicaSet(c: ClusterInfo | undefined): ReplicaSet {
-  const replicas = c?.replicas ?? [];
-  return {
-    leader: c?.leader ?? '',
-    replicas: replicas.map((r) => r.name),
-    current: replicas.filter((r) => r.current).length,
-  };
-}
-
-/** leader + followers: the replicas that hold the data */
-const copies = (r: ReplicaSet) => (r.leader ? 1 : 0) + r.replicas.length;
-
-/**
- * Retries `probe` (which creates the asset if need be and returns its cluster info) until the asset
- * has a leader and `replicas - 1` current followers. Right after the nodes are ready the JetStream
- * meta leader is not elected yet, so creating fails or times out for a moment.
- */
-async function untilReplicated(
-  what: string,
-  replicas: number,
-  probe: () => Promise<ClusterInfo | undefined>,
-  timeoutS = 30,
-): Promise<ReplicaSet> {
-  const deadline = Date.now() + timeoutS * 1000;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      const set = replicaSet(await probe());
-      last = `leader ${set.leader || 'none'}, ${set.current} of ${set.replicas.length} followers current`;
-      if (set.leader && set.current === replicas - 1) return set;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} (R${replicas}) not ready within ${timeoutS} s: ${last}`);
-}
-
-/** A file stream with `replicas` replicas, once it has a leader and current followers. */
-function ensureReplicatedStream(
-  nc: NatsConnection,
-  name: string,
-  subjects: string[],
-  replicas: number,
-): Promise<ReplicaSet> {
-  return untilReplicated(`stream ${name}`, replicas, async () => {
-    const jsm = await jetstreamManager(nc, { timeout: 3000 });
-    await jsm.streams.add({ name, subjects, storage: StorageType.File, num_replicas: replicas });
-    return (await jsm.streams.info(name)).cluster;
-  });
-}
-
-/**
- * The durable of a scale-out run, created as the emitter would create it (same ack_wait and
- * max_ack_pending, so the emitter keeps it as it is; replicas inherited from the stream) once its
- * RAFT group has a leader and current followers. Left to the emitters, a process that starts
- * while another's create is still being replicated finds the consumer, binds, and its first pull
- * requests go unanswered: in several runs one of 2 or 3 processes received nothing for the whole
- * (~10 s) run, so the figures showed one process doing all the work.
- */
-function ensureScaleConsumer(nc: NatsConnection, durable: string, replicas: number): Promise<ReplicaSet> {
-  const { ackWaitMs, maxAckPending } = consumerSettings(
-    S.batchSize,
-    S.intervalS * 1000,
-    S.scaleAckWaitS * 1000,
-  );
-  return untilReplicated(`consumer ${durable}`, replicas, async () => {
-    const jsm = await jetstreamManager(nc, { timeout: 3000 });
-    await jsm.consumers.add('SCALE', {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(ackWaitMs),
-      max_ack_pending: maxAckPending,
-    });
-    return (await jsm.consumers.info('SCALE', durable)).cluster;
-  });
-}
-
 interface ScaleEnv {
   sink: Sink;
   logDir: string;
@@ -1136,8 +1041,6 @@ interface ScaleRun {
   restartReadyS?: number;
   /** the consumer had nothing pending or unacknowledged at the end */
   consumerDrained: boolean;
-  /** the durable's RAFT group when the emitters were started (created by the bench) */
-  consumerAtStart: ReplicaSet;
   /** the durable's RAFT group at the end of the run (it inherits the stream's replicas) */
   consumer: ReplicaSet;
   exitCodes: Array<number | null>;
@@ -1164,7 +1067,6 @@ async function scaleRun(
   const n = S.scaleEvents;
   const durable = `scale_${k}${kill ? '_kill' : ''}`;
   const label = `${k} proc${kill ? ' kill' : ''}`;
-  const consumerAtStart = await ensureScaleConsumer(nc, durable, S.scaleStreamReplicas);
   await sink.reset();
   const trace: Array<{ atMs: number; delivered: number }> = [];
   const offTrace = sink.onStats((s) => trace.push({ atMs: s.atMs, delivered: s.distinct }));
@@ -1305,7 +1207,6 @@ async function scaleRun(
     killedAtS,
     restartReadyS,
     consumerDrained,
-    consumerAtStart,
     consumer,
     exitCodes,
   };
@@ -1326,8 +1227,6 @@ interface ScaleTopology {
   streamAtStart: ReplicaSet;
   /** the stream's RAFT group after the last run */
   streamAtEnd?: ReplicaSet;
-  /** each run's durable is created (and replicated) by the bench before its emitters start */
-  durablesPrecreated: boolean;
   /** how many server URLs each emitter got in TRANSMITTER_NATS_URL */
   emitterNatsUrls: number;
 }
@@ -1368,7 +1267,7 @@ async function scaleOut(
     const topology: ScaleTopology = {
       description:
         `${nodes}-node nats-server cluster on loopback, stream SCALE R${replicas}, ` +
-        `durables R${replicas} (inherited; created and replicated before the emitters start), ` +
+        `durables R${replicas} (inherited; created by the emitters as they start), ` +
         `each emitter given all ${nodes} server URLs`,
       natsServer: natsVersion,
       clusterNodes: nodes,
@@ -1376,7 +1275,6 @@ async function scaleOut(
       stream: 'SCALE',
       streamReplicas: replicas,
       streamAtStart,
-      durablesPrecreated: true,
       emitterNatsUrls: cluster.nodes.length,
     };
     say(

@@ -1,6 +1,7 @@
-import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startNats, startNatsCluster } from '../../test/harness/nats.js';
+import { ensureReplicatedStream } from '../../test/harness/replicated.js';
 import { sampleMessages } from '../../test/support/workload.js';
 import {
   chaosEnv,
@@ -17,7 +18,6 @@ import {
   tally,
   tempDir,
   toRaw,
-  waitUntil,
   type ScenarioResult,
 } from './common.js';
 
@@ -130,31 +130,8 @@ export async function natsClusterScenario(p: NatsClusterParams): Promise<Scenari
   let proc: ReturnType<typeof startEmitter> | undefined;
   const admin = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   try {
-    // the meta leader is elected a moment after the nodes are up: retry until the stream exists
-    let leader = '';
-    await waitUntil(
-      async () => {
-        try {
-          const jsm = await jetstreamManager(admin, { timeout: 3000 });
-          await jsm.streams.add({
-            name: 'APPROVED',
-            subjects: ['approved.>'],
-            storage: StorageType.File,
-            num_replicas: 3,
-          });
-          const info = await jsm.streams.info('APPROVED');
-          leader = info.cluster?.leader ?? '';
-          return (
-            info.config.num_replicas === 3 && leader !== '' && (info.cluster?.replicas?.length ?? 0) === 2
-          );
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      'the R3 stream APPROVED on the 3-node cluster',
-      250,
-    );
+    // the meta leader is elected a moment after the nodes are up: retried until the stream has one
+    const { leader } = await ensureReplicatedStream(admin, 'APPROVED', ['approved.>'], 3);
     proc = startEmitter(chaosEnv({ natsUrl: cluster.urls, sinkUrl: sink.url, spoolDir: spool.path }));
     await proc.running;
     const consumer = await (

@@ -7,6 +7,7 @@ import {
   jetstream,
   jetstreamManager,
   StorageType,
+  type ClusterInfo,
   type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamManager,
@@ -85,6 +86,22 @@ export function consumerSettings(
   };
 }
 
+/** How long start-up waits for a new consumer's RAFT group to settle. */
+const CONSUMER_SETTLE_MS = 10_000;
+/**
+ * A pull request lives this long (the client's default is 30 s); heartbeats come at half of it,
+ * and two missed ones make the client pull again, so a pull lost (e.g. to a leader change on a
+ * cluster) stalls this instance about this long, not a minute.
+ */
+const PULL_EXPIRES_MS = 5_000;
+
+/** A single server reports no replicas; a cluster's group needs a leader and every follower current. */
+export function consumerSettled(cluster: ClusterInfo | undefined): boolean {
+  if (!cluster) return true;
+  if (!cluster.leader) return false;
+  return (cluster.replicas ?? []).every((r) => r.current);
+}
+
 export class JetStreamSource {
   private messages?: ConsumerMessages;
   private running?: Promise<void>;
@@ -149,6 +166,7 @@ export class JetStreamSource {
     const jsm = await jetstreamManager(this.nc);
     await this.ensureStream(jsm);
     await this.ensureConsumer(jsm);
+    await this.untilConsumerLed(jsm);
     void this.watchStatus();
   }
 
@@ -217,6 +235,28 @@ export class JetStreamSource {
     }
   }
 
+  /**
+   * On a cluster a new consumer answers `info` before its RAFT group has a leader and current
+   * replicas; pulls sent in that moment go unanswered, and the client only pulls again once two
+   * idle heartbeats are missed. So wait for the group (bounded: a consumer that never settles is
+   * consumed anyway, and PULL_EXPIRES_MS bounds any stall).
+   */
+  private async untilConsumerLed(jsm: JetStreamManager): Promise<void> {
+    const { stream, durable } = this.config;
+    const deadline = Date.now() + CONSUMER_SETTLE_MS;
+    let cluster: ClusterInfo | undefined;
+    for (;;) {
+      cluster = (await jsm.consumers.info(stream, durable)).cluster;
+      if (consumerSettled(cluster)) return;
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.options.logger.warn(
+      { stream, durable, leader: cluster?.leader ?? null },
+      `consumer has no leader with current replicas after ${CONSUMER_SETTLE_MS / 1000} s; consuming anyway`,
+    );
+  }
+
   private async watchStatus(): Promise<void> {
     for await (const status of this.nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnecting') this.reconnecting = true;
@@ -249,7 +289,7 @@ export class JetStreamSource {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(this.config.stream, this.config.durable);
-        this.messages = await consumer.consume({ max_messages: maxMessages });
+        this.messages = await consumer.consume({ max_messages: maxMessages, expires: PULL_EXPIRES_MS });
         this.consumerBound = true;
         for await (const msg of this.messages) {
           const pending = handler(msg);

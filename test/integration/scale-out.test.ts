@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
+import { connect } from '@nats-io/transport-node';
+import { startNats, startNatsCluster, type NatsServerHandle } from '../harness/nats.js';
+import { ensureReplicatedStream } from '../harness/replicated.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { spawnEmitter } from '../support/process.js';
@@ -44,6 +46,43 @@ describe('scale-out', () => {
     } finally {
       expect(await a.stop()).toBe(0);
       expect(await b2.stop()).toBe(0);
+      for (const s of spools) await s.remove();
+    }
+  });
+
+  it('on a 3-node cluster with an R3 stream, instances started together on a new durable all take a share', async () => {
+    const cluster = await startNatsCluster(3, { name: 'scale' });
+    const admin = await connect({ servers: cluster.nodes.map((n) => n.url) });
+    // the stream first (an emitter creates a missing one with one replica)
+    await ensureReplicatedStream(admin, 'APPROVED', ['approved.>'], 3);
+    const spools = [await tempDir('cluster-a'), await tempDir('cluster-b'), await tempDir('cluster-c')];
+    sink.clear();
+    // all three create or find the new durable at the same moment
+    const emitters = spools.map((spool) =>
+      spawnEmitter(
+        testEnv({
+          natsUrl: cluster.urls,
+          sinkUrl: sink.url,
+          spoolDir: spool.path,
+          extra: { TRANSMITTER_NATS_DURABLE: 'fresh', TRANSMITTER_BATCH_SIZE: '100' },
+        }),
+      ),
+    );
+    try {
+      await Promise.all(emitters.map((e) => e.ready));
+      const messages = sampleMessages(6_000, 'cluster');
+      await publishAll(cluster.nodes[0]!.url, messages, 100);
+      await sink.waitFor(allDelivered(messages), 60_000);
+      const delivered = emitters.map((e) => e.output().split('"msg":"batch delivered"').length - 1);
+      // a pull sent before the consumer's RAFT group had a leader used to leave an instance idle
+      expect(
+        delivered.every((n) => n > 0),
+        `batches delivered per instance: ${delivered.join(' / ')}`,
+      ).toBe(true);
+    } finally {
+      for (const e of emitters) expect(await e.stop()).toBe(0);
+      await admin.close();
+      await cluster.stop();
       for (const s of spools) await s.remove();
     }
   });
