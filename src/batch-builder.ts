@@ -111,7 +111,7 @@ export class BatchBuilder<S> {
 
   /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
   measure(item: Item): Measured & { json: string } {
-    const json = JSON.stringify(item.value);
+    const json = (item.section === 'events' && item.json) || JSON.stringify(item.value);
     const isNew = !this.sections[item.section].has(item.key);
     return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
   }

@@ -71,7 +71,8 @@ export type Item =
   | { section: 'nodes_ip'; key: string; value: NodeIP }
   | { section: 'nodes_cert'; key: string; value: NodeCert }
   | { section: 'edges'; key: string; value: Edge }
-  | { section: 'events'; key: string; value: EventRecord };
+  /** `json`: the record already serialised (see eventJson); without it the builder serialises `value` */
+  | { section: 'events'; key: string; value: EventRecord; json?: string };
 
 export const BatchDocumentSchema = z.object({
   batch_id: z.string(),
@@ -107,8 +108,19 @@ export function itemFromEdge(value: Edge): Item {
   return { section: 'edges', key: `${value.type}\u0000${value.source}\u0000${value.target}`, value };
 }
 /** Events dedup by stream sequence; in-process events (no sequence) by their own id. */
-export function itemFromEvent(value: EventRecord): Item {
-  return { section: 'events', key: value.seq === null ? `id:${value.msg_id}` : `seq:${value.seq}`, value };
+export function itemFromEvent(value: EventRecord, json?: string): Item {
+  const key = value.seq === null ? `id:${value.msg_id}` : `seq:${value.seq}`;
+  return { section: 'events', key, value, json };
+}
+
+/**
+ * The record's JSON as JSON.stringify writes it, but with `data` as the publisher's own text (valid
+ * JSON: it was parsed to be checked): no second serialisation per event, and numbers beyond double
+ * precision stay as they were sent.
+ */
+export function eventJson(record: Omit<EventRecord, 'data'>, dataText: string): string {
+  const { subject, seq, msg_id, published_at } = record;
+  return `{"subject":${JSON.stringify(subject)},"seq":${seq},"msg_id":${JSON.stringify(msg_id)},"published_at":${JSON.stringify(published_at)},"data":${dataText}}`;
 }
 
 /** Why an input was refused: the field path and the problem, ready for a dead letter or an error. */
@@ -167,9 +179,32 @@ function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
-export function parseEventData(data: unknown): Record<string, unknown> {
+/**
+ * The same limit on a JSON text (valid JSON: brackets outside strings). Checked on the text that is
+ * sent, not the parsed value: a duplicate key may hide a deep value from JSON.parse, not from the
+ * receiver.
+ */
+export function textDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/** `text`, when given, is the JSON the data was parsed from and what will be sent. */
+export function parseEventData(data: unknown, text?: string): Record<string, unknown> {
   if (!isPlainObject(data)) throw new InvalidItemError('expected a JSON object', 'data');
-  if (depthExceeds(data, MAX_EVENT_DEPTH)) {
+  if (text === undefined ? depthExceeds(data, MAX_EVENT_DEPTH) : textDepthExceeds(text, MAX_EVENT_DEPTH)) {
     throw new InvalidItemError(`nested deeper than ${MAX_EVENT_DEPTH} levels`, 'data');
   }
   return data;
@@ -199,8 +234,11 @@ export interface SourceMeta {
   publishedAt: string;
 }
 
-/** Turn a decoded message body into a batch item according to its subject. Throws InvalidItemError. */
-export function itemFromMessage(data: unknown, meta: SourceMeta): Item {
+/**
+ * Turn a decoded message body into a batch item according to its subject; an event keeps `text`
+ * (the body `data` was parsed from) as its data. Throws InvalidItemError.
+ */
+export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string): Item {
   switch (routeSubject(meta.subject)) {
     case 'nodes_domain':
       return itemFromNodeDomain(parseNodeDomain(data));
@@ -210,13 +248,15 @@ export function itemFromMessage(data: unknown, meta: SourceMeta): Item {
       return itemFromNodeCert(parseNodeCert(data));
     case 'edges':
       return itemFromEdge(parseEdge(data));
-    case 'events':
-      return itemFromEvent({
+    case 'events': {
+      const record = {
         subject: meta.subject,
         seq: meta.seq,
         msg_id: meta.msgId,
         published_at: meta.publishedAt,
-        data: parseEventData(data),
-      });
+        data: parseEventData(data, text),
+      };
+      return itemFromEvent(record, text === undefined ? undefined : eventJson(record, text));
+    }
   }
 }

@@ -25,13 +25,17 @@ export function decodeMessage(msg: JsMsg, stream: string): Decoded {
     return { ok: false, reason: `invalid_json: ${(error as Error).message}` };
   }
   try {
-    const item = itemFromMessage(data, {
-      subject: msg.subject,
-      seq: msg.seq,
-      msgId: messageId(msg, stream),
-      // only generic events carry it: skip the Date for graph items
-      publishedAt: routeSubject(msg.subject) === 'events' ? msg.time.toISOString() : '',
-    });
+    const item = itemFromMessage(
+      data,
+      {
+        subject: msg.subject,
+        seq: msg.seq,
+        msgId: messageId(msg, stream),
+        // only generic events carry it: skip the Date for graph items
+        publishedAt: routeSubject(msg.subject) === 'events' ? msg.time.toISOString() : '',
+      },
+      text,
+    );
     return { ok: true, item };
   } catch (error) {
     if (error instanceof InvalidItemError) return { ok: false, reason: `invalid_item: ${error.message}` };

@@ -274,6 +274,12 @@ function hostileCases(): HostileCase[] {
     /depth|nest|call stack|ITEM_TOO_LARGE/i,
   );
   dead(
+    'depth 100 hidden by a duplicate key (generic)',
+    'approved.finding',
+    utf8(`{"id":"dup-deep","d":${deepObject(100)},"d":1}`),
+    /^invalid_item: data: nested deeper than 64 levels/,
+  );
+  dead(
     'deeply nested host (domain)',
     'approved.domain',
     utf8(`{"host":${'['.repeat(10_000)}${']'.repeat(10_000)}}`),
