@@ -73,14 +73,15 @@ const PROFILE = !argv.includes('--no-profile');
 /** `--emitter <bin.js>`: run another build of the emitter (e.g. a patched copy, for a what-if) */
 const EMITTER_ARG = argv.includes('--emitter') ? argv[argv.indexOf('--emitter') + 1] : undefined;
 /** `--only <part>`: run just that part (and merge its figures into an existing bench.json) */
-const PARTS = ['scale'] as const;
+const PARTS = ['scale', 'latency'] as const;
 const ONLY = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1] ?? '') : undefined;
 const USAGE =
-  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale] [--emitter <path to bin.js>]\n' +
+  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency] [--emitter <path to bin.js>]\n' +
   '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
   '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable, 3-node cluster, R3 stream;\n' +
   '                in the full run by default)\n' +
-  '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n';
+  '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n' +
+  '  --only latency  run only the latency part (10,000/s and 2,000/s offered); replaces "latency" likewise\n';
 if (argv.includes('--help')) {
   process.stdout.write(USAGE);
   process.exit(0);
@@ -1399,6 +1400,25 @@ function table(rows: Row[]): string {
 // ---------------------------------------------------------------------------------------------
 // main
 
+/** a run's figures for bench.json: samples without their wall-clock times */
+function strip<T extends { samples: Sample[] }>(r: T) {
+  return { ...r, samples: r.samples.map(({ atMs: _a, ...s }) => s) };
+}
+
+/** --only: keep the other parts of an earlier run's bench.json and replace only `part`. */
+function mergePart(part: string, figures: Record<string, unknown>): void {
+  const jsonPath = join(OUT_DIR, 'bench.json');
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // none yet
+  }
+  const stamped = { ...figures, at: new Date().toISOString(), quick: QUICK, emitter: emitterCommand().what };
+  writeFileSync(jsonPath, `${JSON.stringify({ ...previous, [part]: stamped }, null, 2)}\n`);
+  process.stdout.write(`wrote "${part}" into ${join('bench-results', 'bench.json')}\n`);
+}
+
 async function main(): Promise<number> {
   mkdirSync(OUT_DIR, { recursive: true });
   builtBin = await buildEmitter(REPO, join(OUT_DIR, 'build'));
@@ -1434,31 +1454,32 @@ async function main(): Promise<number> {
       `load average: start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, end ${loadEnd.map((v) => v.toFixed(2)).join(' ')} ` +
         `(${machine.nproc} cores; other work on the machine skews every figure)\n`,
     );
-    // keep the other parts of an earlier run's bench.json; replace only "scale"
-    const jsonPath = join(OUT_DIR, 'bench.json');
-    let previous: Record<string, unknown> = {};
-    try {
-      previous = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>;
-    } catch {
-      // none yet
-    }
-    const merged = {
-      ...previous,
-      scale: {
-        ...scale,
-        at: new Date().toISOString(),
-        quick: QUICK,
-        emitter: emitterCommand().what,
-        machine,
-        loadAverage: { start: loadStart, end: loadEnd },
-      },
-    };
-    writeFileSync(jsonPath, `${JSON.stringify(merged, null, 2)}\n`);
-    process.stdout.write(`\nwrote "scale" into ${join('bench-results', 'bench.json')} (--only scale)\n`);
+    mergePart('scale', { ...scale, machine, loadAverage: { start: loadStart, end: loadEnd } });
     return 0;
   }
   const env: Env = { nats, sink, logDir };
   const nc = await connect({ servers: nats.url, name: 'bench-publisher', noAsyncTraces: true });
+  if (ONLY === 'latency') {
+    const lat = await latency(env, nc, root, S.latencyRate, S.latencyS, 'lat');
+    const low = await latency(env, nc, root, S.lowLatencyRate, S.lowLatencyS, 'low');
+    progress.stop();
+    await nc.close();
+    await sink.close();
+    await nats.stop();
+    const loadEnd = loadAverage();
+    for (const r of [lat, low])
+      process.stdout.write(
+        `latency at ${fmt(r.offeredRate)}/s, flush interval ${S.intervalS} s: p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ` +
+          `max ${fmt(r.max)} ms (n=${fmt(r.n)}, delivered ${fmt(r.deliveredRate)}/s, emitter CPU ${fmt(r.cpuPct)}%)\n`,
+      );
+    process.stdout.write(
+      `load average: start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}\n`,
+    );
+    const loadAverages = { start: loadStart, end: loadEnd };
+    mergePart('latency', { ...strip(lat), machine, loadAverage: loadAverages });
+    mergePart('latencyLow', { ...strip(low), machine, loadAverage: loadAverages });
+    return 0;
+  }
   await ensureStream(nc, 'APPROVED', ['approved.>']);
 
   const pub = await prepublish(nc, 'approved.bench', S.events);
@@ -1670,10 +1691,6 @@ async function main(): Promise<number> {
   if (prof?.profile) process.stdout.write(`\n${formatProfile(prof.profile)}\n`);
 
   // ------------------------------------------------------------------ files
-  const strip = <T extends { samples: Sample[] }>(r: T) => ({
-    ...r,
-    samples: r.samples.map(({ atMs: _a, ...s }) => s),
-  });
   const results = {
     at: new Date().toISOString(),
     quick: QUICK,
