@@ -7,10 +7,14 @@ import { setFlagsFromString } from 'node:v8';
  * peak RSS bounded for a few more (short) full collections. The V8 flag is read at every GC, so
  * setting it at start-up takes effect; a value given on the command line wins.
  */
-export const HEAP_GROWING_PERCENT = 50;
+export const HEAP_GROWING_FLAG = `--heap-growing-percent=50`;
 
-export function boundHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) return false;
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+export function boundHeapGrowth(
+  execArgv: readonly string[] = process.execArgv,
+  setFlags: (flags: string) => void = setFlagsFromString,
+): boolean {
+  // V8 takes either spelling: --heap-growing-percent or --heap_growing_percent
+  if (execArgv.some((arg) => arg.replaceAll('_', '-').startsWith('--heap-growing-percent'))) return false;
+  setFlags(HEAP_GROWING_FLAG);
   return true;
 }

@@ -271,7 +271,7 @@ export class Intake {
       crc32: crc32(body),
     };
     await this.writeUntilDurable(state, body, seqsOf(batch));
-    for (const source of batch.sources) source.ack();
+    this.acknowledge(batch);
     // sources arrive in stream order: the first is (nearly always) the oldest
     const oldestPublishedMs = batch.sources[0]?.publishedMs;
     this.options.events.emit('sealed', {
@@ -283,6 +283,23 @@ export class Intake {
       oldestPublishedMs,
     });
     this.options.onDurable(state);
+  }
+
+  /**
+   * The batch is durable whatever happens to its acks: one that fails (a closed connection) only
+   * means JetStream redelivers that message, which the sequence index then recognises.
+   */
+  private acknowledge(batch: SealedBatch<Acknowledgeable>): void {
+    let failed = 0;
+    for (const source of batch.sources) {
+      try {
+        source.ack();
+      } catch {
+        failed += 1;
+      }
+    }
+    if (failed > 0)
+      this.options.logger.warn({ batchId: batch.id, failed }, 'acks not sent; JetStream will redeliver');
   }
 
   /** After the spool's sequence index was rebound to another stream incarnation. */

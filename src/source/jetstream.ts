@@ -61,10 +61,18 @@ export class JetStreamAck implements Acknowledgeable {
     readonly publishedMs: number,
   ) {}
 
+  /**
+   * Never throws: on a closed or draining connection the ack is lost, JetStream redelivers the
+   * message after ack_wait, and the spool's sequence index recognises it (acked, not sent again).
+   */
   ack(): void {
-    if (this.acked) return;
+    if (this.acked || this.nc.isClosed()) return;
     this.acked = true;
-    this.nc.publish(this.reply, ACK);
+    try {
+      this.nc.publish(this.reply, ACK);
+    } catch {
+      // draining: as above
+    }
   }
 }
 
@@ -95,11 +103,14 @@ const CONSUMER_SETTLE_MS = 10_000;
  */
 const PULL_EXPIRES_MS = 5_000;
 
-/** A single server reports no replicas; a cluster's group needs a leader and every follower current. */
+/** A single server reports no cluster; a cluster's group needs a leader and a current quorum. */
 export function consumerSettled(cluster: ClusterInfo | undefined): boolean {
   if (!cluster) return true;
   if (!cluster.leader) return false;
-  return (cluster.replicas ?? []).every((r) => r.current);
+  // a quorum, not every follower: with a node down its replica is never current
+  const replicas = cluster.replicas ?? [];
+  const current = 1 + replicas.filter((r) => r.current).length;
+  return current > (replicas.length + 1) / 2;
 }
 
 export class JetStreamSource {
@@ -166,7 +177,7 @@ export class JetStreamSource {
     const jsm = await jetstreamManager(this.nc);
     await this.ensureStream(jsm);
     await this.ensureConsumer(jsm);
-    await this.untilConsumerLed(jsm);
+    await this.untilConsumerLed();
     void this.watchStatus();
   }
 
@@ -241,19 +252,25 @@ export class JetStreamSource {
    * idle heartbeats are missed. So wait for the group (bounded: a consumer that never settles is
    * consumed anyway, and PULL_EXPIRES_MS bounds any stall).
    */
-  private async untilConsumerLed(jsm: JetStreamManager): Promise<void> {
+  private async untilConsumerLed(): Promise<void> {
     const { stream, durable } = this.config;
     const deadline = Date.now() + CONSUMER_SETTLE_MS;
-    let cluster: ClusterInfo | undefined;
-    for (;;) {
-      cluster = (await jsm.consumers.info(stream, durable)).cluster;
-      if (consumerSettled(cluster)) return;
-      if (Date.now() >= deadline) break;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      try {
+        // a leaderless group answers "cluster not available" or not at all: not settled yet
+        const jsm = await jetstreamManager(this.nc, { timeout: 2000, checkAPI: false });
+        const { cluster } = await jsm.consumers.info(stream, durable);
+        if (consumerSettled(cluster)) return;
+        last = `leader ${cluster?.leader || 'none'}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     this.options.logger.warn(
-      { stream, durable, leader: cluster?.leader ?? null },
-      `consumer has no leader with current replicas after ${CONSUMER_SETTLE_MS / 1000} s; consuming anyway`,
+      { stream, durable, last },
+      `consumer has no leader with a current quorum after ${CONSUMER_SETTLE_MS / 1000} s; consuming anyway`,
     );
   }
 

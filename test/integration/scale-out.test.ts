@@ -80,10 +80,11 @@ describe('scale-out', () => {
         `batches delivered per instance: ${delivered.join(' / ')}`,
       ).toBe(true);
     } finally {
-      for (const e of emitters) expect(await e.stop()).toBe(0);
+      const codes = await Promise.all(emitters.map((e) => e.stop()));
       await admin.close();
       await cluster.stop();
       for (const s of spools) await s.remove();
+      expect(codes).toEqual([0, 0, 0]);
     }
   });
 });

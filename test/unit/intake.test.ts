@@ -77,6 +77,26 @@ describe('intake', () => {
     }
   });
 
+  it('acks every other source and schedules the batch when one ack throws', async () => {
+    const { intake, sealed, triggers } = await intakeWith(3, 1 << 20);
+    const acked: number[] = [];
+    const source = (seq: number, fails = false) => ({
+      seq,
+      ack: () => {
+        if (fails) throw new Error('connection closed');
+        acked.push(seq);
+      },
+    });
+    await Promise.all([
+      intake.offer(event(1), source(1)),
+      intake.offer(event(2), source(2, true)),
+      intake.offer(event(3), source(3)),
+    ]);
+    expect(acked).toEqual([1, 3]);
+    expect(sealed.map((s) => s.itemCount)).toEqual([3]);
+    expect(triggers).toEqual(['size']);
+  });
+
   it('refuses an item no batch can hold', async () => {
     const { intake } = await intakeWith(10, 1024);
     expect(() => intake.offer(event(1, 2000))).toThrow(/can never fit a batch/);
