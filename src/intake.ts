@@ -145,12 +145,16 @@ export class Intake {
     return this.resume.promise;
   }
 
-  /** Report a pause, or a change of its reason, once. */
+  /**
+   * Report a pause, or a change of its reason, once. Waiting for seals is the normal pace at full
+   * speed (the disk syncs slower than NATS delivers), so only the spool's troubles are warnings.
+   */
   private notePause(reason: PauseReason): void {
     if (reason === this.pausedFor) return;
     this.pausedFor = reason;
     this.options.events.emit('intake', { paused: true, reason });
-    this.options.logger.warn({ reason }, 'intake paused');
+    if (reason === 'seals_pending') this.options.logger.debug({ reason }, 'intake paused');
+    else this.options.logger.warn({ reason }, 'intake paused');
   }
 
   /** On close: let paused callers go on (their offers are refused once the intake is closed). */
@@ -174,9 +178,11 @@ export class Intake {
       const r = this.resume;
       this.resume = undefined;
       r.resolve();
+      const pausedFor = this.pausedFor;
       this.pausedFor = undefined;
       this.options.events.emit('intake', { paused: false });
-      this.options.logger.info('intake resumed');
+      if (pausedFor === 'seals_pending') this.options.logger.debug('intake resumed');
+      else this.options.logger.info({ pausedFor }, 'intake resumed');
     }
   }
 
