@@ -18,6 +18,7 @@ import {
   tally,
   tempDir,
   toRaw,
+  type ChaosSink,
   type ScenarioResult,
 } from './common.js';
 
@@ -29,6 +30,31 @@ import {
  *     emitter starts), TRANSMITTER_NATS_URL listing all three; the stream leader is killed with
  *     SIGKILL mid-stream and stays down.
  */
+
+interface Run {
+  proc: ReturnType<typeof startEmitter>;
+  pub: Publisher;
+  sink: ChaosSink;
+  started: number;
+  notes: string[];
+  failures: string[];
+}
+
+/** Stop the emitter, then count what the sink holds against what was published. */
+async function finish(name: string, r: Run): Promise<ScenarioResult> {
+  const { proc, pub, notes, failures } = r;
+  await sleep(300);
+  const code = await proc.stop();
+  if (code !== 0) failures.push(`emitter exited ${code} on SIGTERM`);
+  const errors = logMessages(proc.logs());
+  if (errors.length > 0) notes.push(`logged errors: ${[...new Set(errors)].slice(0, 3).join('; ')}`);
+  if (pub.failed.size > 0) notes.push(`${pub.failed.size} publishes never acknowledged (not counted)`);
+  notes.push(`publisher retried ${pub.retries} publishes`);
+  const t = tally(pub.published, r.sink.stored);
+  if (t.duplicates > 0)
+    notes.push(`duplicates: ${t.dupSameKey} same idempotency-key, ${t.dupDiffKey} in two batches`);
+  return resultFrom(name, t, r.started, notes, failures);
+}
 
 export interface NatsRestartParams {
   messages: number;
@@ -91,17 +117,8 @@ export async function natsRestartScenario(p: NatsRestartParams): Promise<Scenari
       notes.push(`consumer at the deadline: ${JSON.stringify(st)}`);
       await nc.close();
     }
-    await sleep(300);
-    const code = await proc.stop();
-    if (code !== 0) failures.push(`emitter exited ${code} on SIGTERM`);
-    const errors = logMessages(proc.logs());
-    if (errors.length > 0) notes.push(`logged errors: ${[...new Set(errors)].slice(0, 3).join('; ')}`);
-    if (pub.failed.size > 0) notes.push(`${pub.failed.size} publishes never acknowledged (not counted)`);
-    notes.push(`publisher retried ${pub.retries} publishes`);
-    const t = tally(pub.published, sink.stored);
-    if (t.duplicates > 0)
-      notes.push(`duplicates: ${t.dupSameKey} same idempotency-key, ${t.dupDiffKey} in two batches`);
-    return resultFrom(`2a nats restart x${p.outages}`, t, started, notes, failures);
+    const name = `2a nats restart x${p.outages}`;
+    return await finish(name, { proc, pub, sink, started, notes, failures });
   } finally {
     proc.kill('SIGKILL');
     await pub?.close();
@@ -162,17 +179,7 @@ export async function natsClusterScenario(p: NatsClusterParams): Promise<Scenari
     const jsm = await jetstreamManager(admin, { timeout: 3000 }).catch(() => undefined);
     const after = await jsm?.streams.info('APPROVED').catch(() => undefined);
     if (after) notes.push(`new stream leader ${after.cluster?.leader ?? '?'}`);
-    await sleep(300);
-    const code = await proc.stop();
-    if (code !== 0) failures.push(`emitter exited ${code} on SIGTERM`);
-    const errors = logMessages(proc.logs());
-    if (errors.length > 0) notes.push(`logged errors: ${[...new Set(errors)].slice(0, 3).join('; ')}`);
-    if (pub.failed.size > 0) notes.push(`${pub.failed.size} publishes never acknowledged (not counted)`);
-    notes.push(`publisher retried ${pub.retries} publishes`);
-    const t = tally(pub.published, sink.stored);
-    if (t.duplicates > 0)
-      notes.push(`duplicates: ${t.dupSameKey} same idempotency-key, ${t.dupDiffKey} in two batches`);
-    return resultFrom('2b nats cluster, node killed', t, started, notes, failures);
+    return await finish('2b nats cluster, node killed', { proc, pub, sink, started, notes, failures });
   } finally {
     proc?.kill('SIGKILL');
     await pub?.close();
