@@ -32,6 +32,10 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
   batch-emitter spool stats [--json]                   totals: batches, bytes, oldest, dead letters, quarantined
   batch-emitter spool verify                           decode every record, print each problem, change nothing;
                                                        exit 0 when clean, 3 when any record does not decode
+  batch-emitter spool quarantine list [--json] | show <id> | purge <id> | --all [--yes]
+                                                       batches set aside as unreadable (never sent): list,
+                                                       one with what was kept of it, or delete them (without
+                                                       --yes only a dry run)
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);

@@ -118,11 +118,27 @@ export function seqRanges(seqs: readonly number[]): Array<[number, number]> {
   return runs;
 }
 
-function quarantineReason(text: string): string {
+/** A batch set aside because it could not be read, as quarantineBatch kept it. */
+export interface QuarantinedBatch {
+  id: string;
+  reason: string;
+  /** the state record's text, when there was one */
+  state?: string;
+  /** the stored body, when there was one */
+  bodyBase64?: string;
+}
+
+function parseQuarantined(id: string, text: string): QuarantinedBatch {
   try {
-    return String((JSON.parse(text) as { reason?: unknown }).reason);
+    const kept = JSON.parse(text) as { reason?: unknown; state?: unknown; bodyBase64?: unknown };
+    return {
+      id,
+      reason: String(kept.reason ?? 'unknown'),
+      state: typeof kept.state === 'string' ? kept.state : undefined,
+      bodyBase64: typeof kept.bodyBase64 === 'string' ? kept.bodyBase64 : undefined,
+    };
   } catch {
-    return 'unknown';
+    return { id, reason: 'unknown' };
   }
 }
 
@@ -497,9 +513,23 @@ export class Spool {
       );
     }
     for await (const [key, text] of this.quarantine.iterator()) {
-      problems.push({ key, reason: `quarantined earlier: ${quarantineReason(text)}` });
+      problems.push({ key, reason: `quarantined earlier: ${parseQuarantined(key, text).reason}` });
     }
     return problems;
+  }
+
+  /** The batches set aside, oldest id first, with what was kept of them. */
+  async quarantinedBatches(): Promise<QuarantinedBatch[]> {
+    const kept: QuarantinedBatch[] = [];
+    for await (const [id, text] of this.quarantine.iterator()) kept.push(parseQuarantined(id, text));
+    return kept;
+  }
+
+  /** Delete what was kept of a quarantined batch (an operator's decision: it is never sent). */
+  async purgeQuarantined(id: string): Promise<void> {
+    await this.db.batch<string, string | Buffer>([{ type: 'del', sublevel: this.quarantine, key: id }], {
+      sync: true,
+    });
   }
 
   /** Set an unreadable batch aside (kept for inspection) so the rest can flow. */

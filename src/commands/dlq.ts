@@ -19,11 +19,6 @@ import {
  * are kept for inspection only: replay skips them and never deletes them.
  */
 
-export const DLQ_USAGE = `batch-emitter dlq list [--json]
-  batch-emitter dlq show <id> [--body]
-  batch-emitter dlq replay <id> | --all | --reason <substring>
-  batch-emitter dlq purge <id> | --all | --reason <substring> [--yes]`;
-
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 function listLine(d: DeadLetter): string {

@@ -12,13 +12,13 @@ import {
 } from './common.js';
 
 /**
- * `batch-emitter spool list|stats|verify`: read-only views of the spooled (undelivered) batches.
- * None of them writes a record: undecodable records are reported, not quarantined.
+ * `batch-emitter spool list|stats|verify`: read-only views of the spooled (undelivered) batches;
+ * undecodable records are reported, not quarantined. `spool quarantine list|show|purge`: the
+ * batches the emitter set aside as unreadable; purge (with --yes) is the only command here that
+ * writes.
  */
 
-export const SPOOL_USAGE = `batch-emitter spool list [--json]
-  batch-emitter spool stats [--json]
-  batch-emitter spool verify`;
+const QUARANTINE_PURGE_USAGE = 'batch-emitter spool quarantine purge <id> | --all [--yes]';
 
 type Prepared = (spool: Spool) => Promise<number>;
 
@@ -97,11 +97,86 @@ function verify(args: string[]): Prepared {
       return EXIT_OK;
     }
     out(`spool ${spool.dir}: ${problems.length} problem(s) in ${records} batch record(s) and the quarantine`);
+    if (problems.some((p) => p.reason.startsWith('quarantined earlier')))
+      out('quarantined batches are never sent: inspect them with `batch-emitter spool quarantine show <id>`');
     return EXIT_CORRUPT;
   };
 }
 
-const SUBCOMMANDS: Record<string, (args: string[]) => Prepared> = { list, stats, verify };
+function quarantineList(args: string[]): Prepared {
+  const usage = 'batch-emitter spool quarantine list [--json]';
+  const { positional, flags } = parseArgs(args, { flags: ['--json'] }, usage);
+  if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
+  return async (spool) => {
+    const kept = await spool.quarantinedBatches();
+    const rows = kept.map(({ id, reason, bodyBase64 }) => ({
+      id,
+      reason,
+      hasBody: bodyBase64 !== undefined,
+    }));
+    if (flags.has('--json')) out(JSON.stringify(rows, null, 2));
+    else if (rows.length === 0) out('no quarantined batches');
+    else
+      out(
+        ...rows.map(
+          (r) => `${r.id}  body=${r.hasBody ? 'kept' : 'none'}  reason=${JSON.stringify(r.reason)}`,
+        ),
+      );
+    return EXIT_OK;
+  };
+}
+
+function quarantineShow(args: string[]): Prepared {
+  const { positional } = parseArgs(args, {}, 'batch-emitter spool quarantine show <id>');
+  const [id, extra] = positional;
+  if (id === undefined || extra !== undefined) throw new CommandError('quarantine show needs one batch id');
+  return async (spool) => {
+    const found = (await spool.quarantinedBatches()).find((q) => q.id === id);
+    if (!found) throw new CommandError(`no quarantined batch ${id}`);
+    out(JSON.stringify(found, null, 2));
+    return EXIT_OK;
+  };
+}
+
+function quarantinePurge(args: string[]): Prepared {
+  const { positional, flags } = parseArgs(args, { flags: ['--all', '--yes'] }, QUARANTINE_PURGE_USAGE);
+  const all = flags.has('--all');
+  if (all === (positional.length === 1) || positional.length > 1)
+    throw new CommandError(`give one batch id or --all; usage: ${QUARANTINE_PURGE_USAGE}`);
+  return async (spool) => {
+    const chosen = (await spool.quarantinedBatches()).filter((q) => all || q.id === positional[0]);
+    if (chosen.length === 0) {
+      out('no quarantined batches match; nothing to delete');
+      return EXIT_OK;
+    }
+    if (!flags.has('--yes')) {
+      out(...chosen.map((q) => `would delete ${q.id}  reason=${JSON.stringify(q.reason)}`));
+      out(`dry run: ${chosen.length} quarantined batch(es) would be deleted; add --yes to delete`);
+      return EXIT_OK;
+    }
+    for (const q of chosen) {
+      await spool.purgeQuarantined(q.id);
+      out(`deleted ${q.id}`);
+    }
+    return EXIT_OK;
+  };
+}
+
+const QUARANTINE: Record<string, (args: string[]) => Prepared> = {
+  list: quarantineList,
+  show: quarantineShow,
+  purge: quarantinePurge,
+};
+
+function quarantine(args: string[]): Prepared {
+  const [sub, ...rest] = args;
+  const prepare = sub === undefined ? undefined : QUARANTINE[sub];
+  if (!prepare)
+    throw new CommandError('spool quarantine needs list, show or purge; see batch-emitter --help');
+  return prepare(rest);
+}
+
+const SUBCOMMANDS: Record<string, (args: string[]) => Prepared> = { list, stats, verify, quarantine };
 
 export async function spoolCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [sub, ...rest] = args;
@@ -109,7 +184,7 @@ export async function spoolCommand(args: string[], env: NodeJS.ProcessEnv = proc
   if (!prepare) {
     throw new CommandError(
       sub === undefined
-        ? `spool needs a command: list, stats or verify; see batch-emitter --help`
+        ? `spool needs a command: list, stats, verify or quarantine; see batch-emitter --help`
         : `unknown spool command ${JSON.stringify(sub)}; see batch-emitter --help`,
     );
   }

@@ -133,4 +133,60 @@ describe('batch-emitter spool', () => {
       await spool.remove();
     }
   });
+
+  it('quarantine: lists, shows and (only with --yes) purges what the emitter set aside; verify is clean after', async () => {
+    const spool = await tempDir('cli-spool-quarantine');
+    try {
+      const first = await startEmitter(spool.path);
+      try {
+        await spoolBatches(first, [2, 3]);
+      } finally {
+        await first.close();
+      }
+      const [bad, good] = JSON.parse((await cli(spool.path, 'spool', 'list', '--json')).stdout) as Row[];
+      const db = new Level<string, string>(spool.path, { valueEncoding: 'utf8' });
+      await db.sublevel<string, string>('s', { valueEncoding: 'utf8' }).put(bad!.id, 'garbage{');
+      await db.close();
+      // the emitter sets the unreadable record aside when it opens the spool
+      await (await startEmitter(spool.path)).close();
+
+      const listed = await cli(spool.path, 'spool', 'quarantine', 'list', '--json');
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([
+        { id: bad!.id, reason: 'state record does not decode', hasBody: true },
+      ]);
+      const shown = await cli(spool.path, 'spool', 'quarantine', 'show', bad!.id);
+      expect(shown.code).toBe(0);
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        id: bad!.id,
+        state: 'garbage{',
+        bodyBase64: expect.any(String),
+      });
+      const verifyBefore = await cli(spool.path, 'spool', 'verify');
+      expect(verifyBefore.code).toBe(3);
+      expect(verifyBefore.stdout).toContain(`${bad!.id}: quarantined earlier: state record does not decode`);
+      expect(verifyBefore.stdout).toContain('batch-emitter spool quarantine show <id>');
+
+      const dry = await cli(spool.path, 'spool', 'quarantine', 'purge', '--all');
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toContain(`would delete ${bad!.id}`);
+      expect(
+        JSON.parse((await cli(spool.path, 'spool', 'quarantine', 'list', '--json')).stdout),
+      ).toHaveLength(1);
+
+      const usage = await cli(spool.path, 'spool', 'quarantine', 'purge', bad!.id, '--all', '--yes');
+      expect(usage).toMatchObject({ code: 1, stdout: '' });
+      expect(usage.stderr).toContain('give one batch id or --all');
+      const purged = await cli(spool.path, 'spool', 'quarantine', 'purge', bad!.id, '--yes');
+      expect(purged).toMatchObject({ code: 0, stdout: `deleted ${bad!.id}\n` });
+
+      const verifyAfter = await cli(spool.path, 'spool', 'verify');
+      expect(verifyAfter.code).toBe(0);
+      expect(verifyAfter.stdout).toContain('1 batch record(s), all decode');
+      const rows = JSON.parse((await cli(spool.path, 'spool', 'list', '--json')).stdout) as Row[];
+      expect(rows.map((r) => r.id)).toEqual([good!.id]);
+    } finally {
+      await spool.remove();
+    }
+  });
 });
