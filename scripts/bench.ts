@@ -73,15 +73,16 @@ const PROFILE = !argv.includes('--no-profile');
 /** `--emitter <bin.js>`: run another build of the emitter (e.g. a patched copy, for a what-if) */
 const EMITTER_ARG = argv.includes('--emitter') ? argv[argv.indexOf('--emitter') + 1] : undefined;
 /** `--only <part>`: run just that part (and merge its figures into an existing bench.json) */
-const PARTS = ['scale', 'latency'] as const;
+const PARTS = ['scale', 'latency', 'e2e'] as const;
 const ONLY = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1] ?? '') : undefined;
 const USAGE =
-  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency] [--emitter <path to bin.js>]\n' +
+  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e] [--emitter <path to bin.js>]\n' +
   '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
   '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable, 3-node cluster, R3 stream;\n' +
   '                in the full run by default)\n' +
   '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n' +
-  '  --only latency  run only the latency part (10,000/s and 2,000/s offered); replaces "latency" likewise\n';
+  '  --only latency  run only the latency part (10,000/s and 2,000/s offered); replaces "latency" likewise\n' +
+  '  --only e2e    raw consume + ack, then end to end with the spool on disk (compare builds with --emitter)\n';
 if (argv.includes('--help')) {
   process.stdout.write(USAGE);
   process.exit(0);
@@ -1459,6 +1460,27 @@ async function main(): Promise<number> {
   }
   const env: Env = { nats, sink, logDir };
   const nc = await connect({ servers: nats.url, name: 'bench-publisher', noAsyncTraces: true });
+  if (ONLY === 'e2e') {
+    await ensureStream(nc, 'APPROVED', ['approved.>']);
+    await prepublish(nc, 'approved.bench', S.events);
+    const raw = await rawConsume(nats.url, 'APPROVED', 'raw_ack', S.events, false);
+    const disk = await e2e(env, 'disk', 'e2e_disk', root);
+    progress.stop();
+    await nc.close();
+    await sink.close();
+    await nats.stop();
+    const loadEnd = loadAverage();
+    process.stdout.write(
+      `raw consume + ack: ${fmt(raw.eventsPerS)} ev/s (${fmt(raw.cpuSPerM, 1)} CPU s/1M)\n` +
+        `end to end, spool on disk: ${fmt(disk.eventsPerS)} ev/s, ${fmt(disk.steadyEventsPerS)} after 20%; ` +
+        `${fmt(disk.cpuSPerM, 1)} CPU s/1M; peak RSS ${fmt(disk.peakRssMB)} MB\n` +
+        `end to end / raw: ${(disk.eventsPerS / raw.eventsPerS).toFixed(2)} x (after 20%: ` +
+        `${(disk.steadyEventsPerS / raw.eventsPerS).toFixed(2)} x)\n` +
+        `load average: start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}\n`,
+    );
+    mergePart('e2eDisk', { ...strip(disk), raw, machine, loadAverage: { start: loadStart, end: loadEnd } });
+    return 0;
+  }
   if (ONLY === 'latency') {
     const lat = await latency(env, nc, root, S.latencyRate, S.latencyS, 'lat');
     const low = await latency(env, nc, root, S.lowLatencyRate, S.lowLatencyS, 'low');
