@@ -205,6 +205,11 @@ class Sink {
     });
   }
 
+  /** the sink process (its CPU shares the machine with the emitter) */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   static async start(): Promise<Sink> {
     const child = fork(join(HERE, 'sink.ts'), [], {
       execArgv: ['--import', 'tsx'],
@@ -663,6 +668,8 @@ interface E2EResult {
   wireMBps: number;
   cpuSPerM: number;
   cpuPct: number;
+  /** the loopback sink's CPU (gunzip, JSON.parse, counting) over the same run: it shares the cores */
+  sinkCpuSPerM: number;
   peakRssMB: number;
   duplicates: number;
   exitCode: number | null;
@@ -714,6 +721,7 @@ async function e2e(
     cpuProfDir,
   });
   const ready = await em.waitReady();
+  const sinkCpuFrom = sink.pid === undefined ? NaN : (cpuSeconds(sink.pid) ?? NaN);
   const sampling = sampler(em.pid, spoolDir, sink, ready.atMs);
   const doneAt = await sink.until(S.events, S.e2eTimeoutS, (s) => {
     const secs = (Date.now() - ready.atMs) / 1000;
@@ -727,6 +735,7 @@ async function e2e(
     });
   });
   const cpuDone = cpuSeconds(em.pid) ?? NaN;
+  const sinkCpuDone = sink.pid === undefined ? NaN : (cpuSeconds(sink.pid) ?? NaN);
   const mem = memoryMB(em.pid);
   const stats = sink.latest;
   const samples = sampling.stop();
@@ -760,6 +769,7 @@ async function e2e(
     wireMBps: stats.wireBytes / 1e6 / seconds,
     cpuSPerM: ((cpuDone - ready.cpuS) / S.events) * 1e6,
     cpuPct: ((cpuDone - ready.cpuS) / seconds) * 100,
+    sinkCpuSPerM: ((sinkCpuDone - sinkCpuFrom) / S.events) * 1e6,
     peakRssMB: mem?.hwm ?? NaN,
     duplicates: stats.events - stats.distinct,
     exitCode: stopped.code,
@@ -1473,7 +1483,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `raw consume + ack: ${fmt(raw.eventsPerS)} ev/s (${fmt(raw.cpuSPerM, 1)} CPU s/1M)\n` +
         `end to end, spool on disk: ${fmt(disk.eventsPerS)} ev/s, ${fmt(disk.steadyEventsPerS)} after 20%; ` +
-        `${fmt(disk.cpuSPerM, 1)} CPU s/1M; peak RSS ${fmt(disk.peakRssMB)} MB\n` +
+        `${fmt(disk.cpuSPerM, 1)} CPU s/1M (the sink: ${fmt(disk.sinkCpuSPerM, 1)}); peak RSS ${fmt(disk.peakRssMB)} MB\n` +
         `end to end / raw: ${(disk.eventsPerS / raw.eventsPerS).toFixed(2)} x (after 20%: ` +
         `${(disk.steadyEventsPerS / raw.eventsPerS).toFixed(2)} x)\n` +
         `load average: start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}\n`,
@@ -1597,6 +1607,10 @@ async function main(): Promise<number> {
     {
       measure: 'e2e, spool on disk: CPU s per 1M events (CPU %)',
       value: `${fmt(disk.cpuSPerM, 1)} s (${fmt(disk.cpuPct)}%)`,
+    },
+    {
+      measure: 'e2e: CPU s per 1M events of the loopback sink (same cores)',
+      value: `${fmt(disk.sinkCpuSPerM, 1)} s`,
     },
     {
       measure: 'e2e, spool on disk: peak RSS (VmHWM)',
