@@ -7,7 +7,15 @@ import { Intake, IntakeClosedError } from './intake.js';
 import { Redactor } from './redact.js';
 import { attachLedger, openLedger, type Ledger } from './ledger/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { itemFromEdge, itemFromEvent, parseEdge, parseEventData, parseNode, type Item } from './model.js';
+import {
+  itemFromEdge,
+  itemFromEvent,
+  parseEdge,
+  parseEventData,
+  parseNode,
+  type Item,
+  type Section,
+} from './model.js';
 import { decodeMessage } from './source/decode.js';
 import { JetStreamSource } from './source/jetstream.js';
 import { Spool, type DeadLetter } from './spool.js';
@@ -45,6 +53,7 @@ export class Emitter {
   private ledger?: Ledger;
   private detachLedger?: () => void;
   private closing?: Promise<void>;
+  private readonly arrivals = new Map<Section, number>();
   private readonly counters = {
     received: 0,
     rejected: 0,
@@ -60,7 +69,7 @@ export class Emitter {
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.events.on('finished', (e) => (this.counters[e.result] += 1));
-    this.events.on('received', () => (this.counters.received += 1));
+    this.events.on('received', (e) => (this.counters.received += e.count));
     this.events.on('rejected', () => (this.counters.rejected += 1));
     // any answer other than a retryable failure means the destination is reachable
     this.events.on('attempt', ({ outcome }) => {
@@ -190,13 +199,25 @@ export class Emitter {
     if (decoded.ok) {
       try {
         void intake.offer(decoded.item, this.requireSource().ackFor(msg), msg.subject);
-        this.events.emit('received', { section: decoded.item.section, source: 'jetstream' });
+        this.countArrival(decoded.item.section);
       } catch (error) {
         refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;
       }
     }
     if (refused !== undefined) return this.deadLetterMessage(msg, refused);
     return intake.whenAccepting();
+  }
+
+  /** JetStream arrivals, counted per section and reported once per turn of the event loop. */
+  private countArrival(section: Section): void {
+    if (this.arrivals.size === 0) setImmediate(() => this.reportArrivals());
+    this.arrivals.set(section, (this.arrivals.get(section) ?? 0) + 1);
+  }
+
+  private reportArrivals(): void {
+    for (const [section, count] of this.arrivals)
+      this.events.emit('received', { section, source: 'jetstream', count });
+    this.arrivals.clear();
   }
 
   private async deadLetterMessage(msg: JsMsg, reason: string): Promise<void> {
@@ -244,7 +265,7 @@ export class Emitter {
     const waiting = intake.whenAccepting();
     if (waiting) await waiting;
     const durable = intake.offer(item);
-    this.events.emit('received', { section: item.section, source: 'api' });
+    this.events.emit('received', { section: item.section, source: 'api', count: 1 });
     await durable;
   }
 
@@ -341,6 +362,7 @@ export class Emitter {
     // a handler paused by backpressure (e.g. spool full while the sink is down) must not hold the stop
     this.intake?.releaseWaiters();
     await pulling;
+    this.reportArrivals();
     await this.intake?.close();
     const timeoutMs = this.config.shutdownTimeoutMs;
     const outcome = await Promise.race([

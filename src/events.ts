@@ -9,8 +9,11 @@ import type { Section } from './model.js';
  * subscribe here instead of being called from the pipeline's code.
  */
 export interface EmitterEventMap {
-  /** an item was accepted into the open batch (from JetStream or an in-process add) */
-  received: { section: Section; source: 'jetstream' | 'api' };
+  /**
+   * `count` items were accepted into the open batch: one add, or the JetStream messages of one
+   * section handled in one turn of the event loop (one event per message cost 4% of the CPU)
+   */
+  received: { section: Section; source: 'jetstream' | 'api'; count: number };
   /** a message or an add was refused; `reason` is the code before the first ':' */
   rejected: { reason: string; detail: string };
   /** a sealed batch is durable in the spool */

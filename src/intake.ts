@@ -47,7 +47,9 @@ export interface HeldSeq {
 }
 
 function seqsOf(batch: SealedBatch<Acknowledgeable>): number[] {
-  return batch.sources.flatMap((s) => (s.seq === undefined ? [] : [s.seq]));
+  const seqs: number[] = [];
+  for (const source of batch.sources) if (source.seq !== undefined) seqs.push(source.seq);
+  return seqs;
 }
 
 export class IntakeClosedError extends Error {
@@ -86,8 +88,8 @@ export class Intake {
   /** the pause reason last reported (a pause may change reason before it ends) */
   private pausedFor?: PauseReason;
   private closed = false;
-  /** stream sequence -> batch id, for batches sealed but not yet durable */
-  private readonly sealingSeqs = new Map<number, HeldSeq>();
+  /** batches sealed but not yet durable, with their stream sequences (searched only for redeliveries) */
+  private readonly sealing = new Set<{ held: HeldSeq; seqs: number[] }>();
   /** highest stream sequence ever sealed: a message at or below it may already be spooled */
   private highestSealedSeq: number;
   private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
@@ -237,20 +239,18 @@ export class Intake {
     this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
-    const work = this.persist(batch, event.trigger).then(
+    const seqs = seqsOf(batch);
+    const work = this.persist(batch, seqs, event.trigger).then(
       () => holder.resolve(),
       (error: unknown) => holder.reject(error),
     );
     this.pendingSeals.add(work);
     this.lastSeal = work;
-    const seqs = seqsOf(batch);
-    const held: HeldSeq = { batchId: batch.id, durable: holder.promise };
-    for (const seq of seqs) {
-      this.sealingSeqs.set(seq, held);
-      if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
-    }
+    const entry = { held: { batchId: batch.id, durable: holder.promise }, seqs };
+    this.sealing.add(entry);
+    for (const seq of seqs) if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
     void work.finally(() => {
-      for (const seq of seqs) if (this.sealingSeqs.get(seq) === held) this.sealingSeqs.delete(seq);
+      this.sealing.delete(entry);
       this.pendingSeals.delete(work);
       this.recheck();
     });
@@ -261,7 +261,11 @@ export class Intake {
   }
 
   /** Encode, write synced (retrying while the disk refuses), then acknowledge the sources. */
-  private async persist(batch: SealedBatch<Acknowledgeable>, trigger: SealTrigger): Promise<void> {
+  private async persist(
+    batch: SealedBatch<Acknowledgeable>,
+    seqs: number[],
+    trigger: SealTrigger,
+  ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding);
     const state: BatchState = {
@@ -276,7 +280,7 @@ export class Intake {
       attempts: 0,
       crc32: crc32(body),
     };
-    await this.writeUntilDurable(state, body, seqsOf(batch));
+    await this.writeUntilDurable(state, body, seqs);
     this.acknowledge(batch);
     // sources arrive in stream order: the first is (nearly always) the oldest
     const oldestPublishedMs = batch.sources[0]?.publishedMs;
@@ -324,8 +328,7 @@ export class Intake {
    * be acknowledged until it is.
    */
   async findSeq(seq: number): Promise<HeldSeq | undefined> {
-    const sealing = this.sealingSeqs.get(seq);
-    if (sealing) return sealing;
+    for (const { held, seqs } of this.sealing) if (seqs.includes(seq)) return held;
     const batchId = await this.options.spool.batchOfSeq(seq);
     return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }

@@ -324,7 +324,7 @@ export function createMetrics(
   // ---- events ------------------------------------------------------------------------------
   const published = new Map<string, number>();
   const handlers: { [K in keyof EmitterEventMap]?: (event: EmitterEventMap[K]) => void } = {
-    received: (e) => received.inc({ section: e.section, source: e.source }),
+    received: (e) => received.inc({ section: e.section, source: e.source }, e.count),
     rejected: (e) => rejected.inc({ reason: reasonLabel(e.reason) }),
     sealed: (e) => {
       sealed.inc({ trigger: e.trigger });

@@ -206,10 +206,10 @@ export class StatsCollector {
 
   private onReceived(e: EmitterEventMap['received']): void {
     const t = this.totals;
-    t.received += 1;
-    increment(t.receivedBySection, e.section);
-    increment(t.receivedBySource, e.source);
-    this.bucket().itemsReceived += 1;
+    t.received += e.count;
+    increment(t.receivedBySection, e.section, e.count);
+    increment(t.receivedBySource, e.source, e.count);
+    this.bucket().itemsReceived += e.count;
   }
 
   private onRejected(e: EmitterEventMap['rejected']): void {
@@ -285,8 +285,8 @@ function record(): Record<string, number> {
   return Object.create(null) as Record<string, number>;
 }
 
-function increment(record: Record<string, number>, key: string): void {
-  record[key] = (record[key] ?? 0) + 1;
+function increment(record: Record<string, number>, key: string, by = 1): void {
+  record[key] = (record[key] ?? 0) + by;
 }
 
 function withStatus(reason: string, status: number | undefined): string {

@@ -79,6 +79,7 @@ describe('core pipeline against a real nats-server, LevelDB and HTTP sink', () =
         expect(typeof e.seq).toBe('number');
       }
       expect(emitter.stats.spool.batches).toBe(0);
+      expect(emitter.stats.received).toBe(messages.length);
       // every message was acknowledged (acks travel detached from their messages)
       let consumer = await emitter.statusSource().jetstreamPending?.();
       for (let i = 0; i < 50 && consumer?.ackPending !== 0; i++) {

@@ -209,8 +209,9 @@ describe('HTTP server', () => {
     expect(before.status).toBe(200);
     expect(before.json?.successRate).toBeNull();
 
-    for (let i = 0; i < 30; i += 1) events.emit('received', { section: 'edges', source: 'jetstream' });
-    events.emit('received', { section: 'nodes_domain', source: 'api' });
+    for (let i = 0; i < 30; i += 1)
+      events.emit('received', { section: 'edges', source: 'jetstream', count: 1 });
+    events.emit('received', { section: 'nodes_domain', source: 'api', count: 1 });
     events.emit('rejected', { reason: 'invalid_json', detail: 'invalid_json: Unexpected token' });
     events.emit('sealed', { batchId: 'b1', trigger: 'size', items: 20, rawBytes: 4000, storedBytes: 800 });
     events.emit('sealed', { batchId: 'b2', trigger: 'manual', items: 11, rawBytes: 2000, storedBytes: 500 });

@@ -260,9 +260,8 @@ describe('createMetrics', () => {
     let status = baseStatus();
     const metrics = createMetrics(events, () => status, { now: () => clock });
 
-    events.emit('received', { section: 'edges', source: 'jetstream' });
-    events.emit('received', { section: 'edges', source: 'jetstream' });
-    events.emit('received', { section: 'nodes_ip', source: 'api' });
+    events.emit('received', { section: 'edges', source: 'jetstream', count: 2 });
+    events.emit('received', { section: 'nodes_ip', source: 'api', count: 1 });
     events.emit('rejected', { reason: 'invalid_json', detail: 'invalid_json: Unexpected token' });
     events.emit('rejected', { reason: 'invalid_json', detail: 'invalid_json: x' });
     events.emit('rejected', { reason: 'invalid item!', detail: 'weird' });
@@ -430,7 +429,7 @@ describe('createMetrics', () => {
     // its own registry: nothing in prom-client's global one
     expect(await globalRegister.metrics()).not.toContain('batch_emitter_');
     metrics.close();
-    events.emit('received', { section: 'edges', source: 'jetstream' });
+    events.emit('received', { section: 'edges', source: 'jetstream', count: 1 });
     const h = parseExposition(await metrics.metrics());
     expect(value(h, 'batch_emitter_items_received_total', { section: 'edges', source: 'jetstream' })).toBe(2);
   });
