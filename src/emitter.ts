@@ -17,6 +17,7 @@ import {
   type Section,
 } from './model.js';
 import { decodeMessage } from './source/decode.js';
+import type { Delivery } from './source/delivery.js';
 import { JetStreamSource } from './source/jetstream.js';
 import { Spool, type DeadLetter } from './spool.js';
 import { createHttpTransport, type HttpTransport } from './transport/http-transport.js';
@@ -144,7 +145,7 @@ export class Emitter {
       });
       await spool.bindSeqIndex(this.source.incarnation);
       this.intake.resetSeqs();
-      this.source.start((msg) => this.onMessage(msg));
+      this.source.start((msg, delivery) => this.onMessage(msg, delivery));
       this.pruneTimer = setInterval(() => void this.pruneSeqIndex(), SEQ_PRUNE_INTERVAL_MS);
       this.pruneTimer.unref();
       logger.info(
@@ -173,32 +174,32 @@ export class Emitter {
    * between the spool write and the ack) is only acknowledged: the spooled batch, with its own
    * idempotency-key, carries it.
    */
-  private onMessage(msg: JsMsg): Promise<void> | undefined {
+  private onMessage(msg: JsMsg, delivery: Delivery): Promise<void> | undefined {
     // a restarted server may redeliver with a delivery count of 1: check any sequence not above
     // the highest one sealed, which costs nothing for the normal, in-order stream
-    if (msg.info.deliveryCount > 1 || this.requireIntake().maySpooled(msg.seq))
-      return this.onRedelivered(msg);
-    return this.accept(msg);
+    if (delivery.deliveryCount > 1 || this.requireIntake().maySpooled(delivery.seq))
+      return this.onRedelivered(msg, delivery);
+    return this.accept(msg, delivery);
   }
 
-  private async onRedelivered(msg: JsMsg): Promise<void> {
-    const held = await this.requireIntake().findSeq(msg.seq);
-    if (held === undefined) return this.accept(msg);
+  private async onRedelivered(msg: JsMsg, delivery: Delivery): Promise<void> {
+    const held = await this.requireIntake().findSeq(delivery.seq);
+    if (held === undefined) return this.accept(msg, delivery);
     // ack only once that batch is durable (it may still be waiting for disk space)
     void held.durable.then(
       () => msg.ack(),
       () => undefined,
     );
-    this.logger.debug({ seq: msg.seq, batchId: held.batchId }, 'redelivered message already in a batch');
+    this.logger.debug({ seq: delivery.seq, batchId: held.batchId }, 'redelivered message already in a batch');
   }
 
-  private accept(msg: JsMsg): Promise<void> | undefined {
+  private accept(msg: JsMsg, delivery: Delivery): Promise<void> | undefined {
     const intake = this.requireIntake();
-    const decoded = decodeMessage(msg, this.config.nats?.stream ?? '');
+    const decoded = decodeMessage(msg, delivery, this.config.nats?.stream ?? '');
     let refused = decoded.ok ? undefined : decoded.reason;
     if (decoded.ok) {
       try {
-        void intake.offer(decoded.item, this.requireSource().ackFor(msg), msg.subject);
+        void intake.offer(decoded.item, this.requireSource().ackFor(msg, delivery), msg.subject);
         this.countArrival(decoded.item.section);
       } catch (error) {
         refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;

@@ -1,5 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
+import type { Delivery } from './delivery.js';
 
 /** Decoding a JetStream message into a batch item; failures are values with a reason. */
 
@@ -7,11 +8,11 @@ export type Decoded = { ok: true; item: Item } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function messageId(msg: JsMsg, stream: string): string {
-  return msg.headers?.get('Nats-Msg-Id') || `${stream}:${msg.seq}`;
+export function messageId(msg: JsMsg, seq: number, stream: string): string {
+  return msg.headers?.get('Nats-Msg-Id') || `${stream}:${seq}`;
 }
 
-export function decodeMessage(msg: JsMsg, stream: string): Decoded {
+export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): Decoded {
   let text: string;
   try {
     text = utf8.decode(msg.data);
@@ -29,10 +30,11 @@ export function decodeMessage(msg: JsMsg, stream: string): Decoded {
       data,
       {
         subject: msg.subject,
-        seq: msg.seq,
-        msgId: messageId(msg, stream),
+        seq: delivery.seq,
+        msgId: messageId(msg, delivery.seq, stream),
         // only generic events carry it: skip the Date for graph items
-        publishedAt: routeSubject(msg.subject) === 'events' ? msg.time.toISOString() : '',
+        publishedAt:
+          routeSubject(msg.subject) === 'events' ? new Date(delivery.publishedMs).toISOString() : '',
       },
       text,
     );

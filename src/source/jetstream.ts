@@ -16,6 +16,7 @@ import {
 import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config.js';
 import type { Acknowledgeable } from '../intake.js';
+import { deliveryOf, type Delivery } from './delivery.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -43,7 +44,7 @@ export interface SourceOptions {
   logger: Logger;
 }
 
-export type MessageHandler = (msg: JsMsg) => void | Promise<void>;
+export type MessageHandler = (msg: JsMsg, delivery: Delivery) => void | Promise<void>;
 
 const ACK = new TextEncoder().encode('+ACK');
 
@@ -285,14 +286,10 @@ export class JetStreamSource {
   }
 
   /** The message's acknowledgement, detached from the message. */
-  ackFor(msg: JsMsg): Acknowledgeable {
-    const info = msg.info;
-    const publishedMs = Math.floor(info.timestampNanos / 1e6);
-    // nats.js keeps the ack subject as `reply` on its message class without typing it
-    const reply = (msg as { reply?: unknown }).reply;
-    if (typeof reply === 'string' && reply.startsWith('$JS.ACK.'))
-      return new JetStreamAck(this.nc, reply, info.streamSequence, publishedMs);
-    return { seq: info.streamSequence, publishedMs, ack: () => msg.ack() };
+  ackFor(msg: JsMsg, delivery: Delivery): Acknowledgeable {
+    const { reply, seq, publishedMs } = delivery;
+    if (reply !== '') return new JetStreamAck(this.nc, reply, seq, publishedMs);
+    return { seq, publishedMs, ack: () => msg.ack() };
   }
 
   /** Start delivering messages to `handler` until stop(). Re-binds after consumer errors. */
@@ -309,7 +306,7 @@ export class JetStreamSource {
         this.messages = await consumer.consume({ max_messages: maxMessages, expires: PULL_EXPIRES_MS });
         this.consumerBound = true;
         for await (const msg of this.messages) {
-          const pending = handler(msg);
+          const pending = handler(msg, deliveryOf(msg));
           if (pending) await pending;
           if (this.stopped) break;
         }

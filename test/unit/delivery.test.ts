@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { parseAckSubject } from '../../src/source/delivery.js';
+
+// 2026-11-26T05:00:00.123456789Z in nanoseconds
+const NANOS = '1795669200123456789';
+const facts = (reply: string) => ({ reply, seq: 4711, deliveryCount: 2, publishedMs: 1795669200123 });
+
+describe('parseAckSubject', () => {
+  it('reads the three fields the emitter needs from every ack subject format', () => {
+    const old = `$JS.ACK.APPROVED.batch-emitter.2.4711.99.${NANOS}.17`;
+    const withDomain = `$JS.ACK._.ACCHASH.APPROVED.batch-emitter.2.4711.99.${NANOS}.17`;
+    const withRandom = `$JS.ACK.hub.ACCHASH.APPROVED.batch-emitter.2.4711.99.${NANOS}.17.x9Yz`;
+    for (const reply of [old, withDomain, withRandom]) expect(parseAckSubject(reply)).toEqual(facts(reply));
+  });
+
+  it('refuses anything else, so the caller falls back to the client library', () => {
+    expect(parseAckSubject('_INBOX.abc.def')).toBeUndefined();
+    expect(parseAckSubject('$JS.ACK.APPROVED.c.2.4711')).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.two.4711.99.${NANOS}.17`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m`)).toBeUndefined();
+  });
+});
