@@ -95,7 +95,7 @@ if (ONLY !== undefined && !(PARTS as readonly string[]).includes(ONLY)) {
 const SCALE = ONLY === 'scale' || argv.includes('--scale') || (!QUICK && ONLY === undefined);
 
 const S = {
-  events: QUICK ? 50_000 : 200_000,
+  events: QUICK ? 50_000 : 1_000_000,
   batchSize: 1000,
   intervalS: 1,
   concurrency: 4,
