@@ -55,6 +55,24 @@ const SCAN_PAGE = 1000;
 
 type DeliveryActor = Actor<typeof deliveryMachine>;
 
+export interface DeliverySummary {
+  batchId: string;
+  state: unknown;
+  attempts: number;
+  nextDelayMs?: number;
+}
+
+/** A delivery actor as /debug and the stats show it. */
+export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
+  const s = actor.getSnapshot();
+  return {
+    batchId: s.context.batchId,
+    state: s.value,
+    attempts: s.context.attempts,
+    nextDelayMs: s.context.nextDelayMs,
+  };
+}
+
 export class Dispatcher {
   readonly breaker;
   private readonly active = new Map<string, DeliveryActor>();
@@ -124,16 +142,8 @@ export class Dispatcher {
     return this.queue.length;
   }
 
-  deliveries(): Array<{ batchId: string; state: unknown; attempts: number; nextDelayMs?: number }> {
-    return [...this.active.values()].map((a) => {
-      const s = a.getSnapshot();
-      return {
-        batchId: s.context.batchId,
-        state: s.value,
-        attempts: s.context.attempts,
-        nextDelayMs: s.context.nextDelayMs,
-      };
-    });
+  deliveries(): DeliverySummary[] {
+    return [...this.active.values()].map(summariseDelivery);
   }
 
   /** Resolves when no batch is queued, active, or waiting to be scanned from the spool. */

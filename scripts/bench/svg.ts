@@ -118,24 +118,16 @@ function panel(p: ChartPanel, y0: number): string {
       COLORS.rss,
     ),
   );
-  const spool = p.points.filter((q) => q.spoolMB !== undefined);
-  if (spool.length > 0)
-    out.push(
-      line(
-        spool.map((q) => [x(q.t), yM(q.spoolMB as number)]),
-        COLORS.spool,
-        '4 3',
-      ),
-    );
-  const heap = p.points.filter((q) => q.heapMB !== undefined);
-  if (heap.length > 0)
-    out.push(
-      line(
-        heap.map((q) => [x(q.t), yM(q.heapMB as number)]),
-        COLORS.heap,
-        '2 2',
-      ),
-    );
+  // optional series: only the points that carry them (line() draws nothing for none)
+  const optional = (key: 'spoolMB' | 'heapMB') =>
+    p.points.flatMap((q): Array<[number, number]> => {
+      const v = q[key];
+      return v === undefined ? [] : [[x(q.t), yM(v)]];
+    });
+  const spool = optional('spoolMB');
+  const heap = optional('heapMB');
+  out.push(line(spool, COLORS.spool, '4 3'));
+  out.push(line(heap, COLORS.heap, '2 2'));
   // legend
   const ly = y0 + 14;
   const legend: Array<[string, string, string]> = [

@@ -139,7 +139,12 @@ export function resultFrom(
   };
 }
 
-export function skippedResult(name: string, why: string, startedMs: number): ScenarioResult {
+/** A row with nothing counted: for a scenario that was skipped or did not get to count. */
+export function uncountedResult(
+  name: string,
+  startedMs: number,
+  outcome: Pick<ScenarioResult, 'failures' | 'notes' | 'skipped'>,
+): ScenarioResult {
   return {
     name,
     published: 0,
@@ -149,11 +154,13 @@ export function skippedResult(name: string, why: string, startedMs: number): Sce
     dupSameKey: 0,
     dupDiffKey: 0,
     quarantined: 0,
-    skipped: why,
-    failures: [],
-    notes: [`SKIPPED: ${why}`],
+    ...outcome,
     durationMs: Date.now() - startedMs,
   };
+}
+
+export function skippedResult(name: string, why: string, startedMs: number): ScenarioResult {
+  return uncountedResult(name, startedMs, { skipped: why, failures: [], notes: [`SKIPPED: ${why}`] });
 }
 
 // ---------------------------------------------------------------- time and randomness

@@ -1,4 +1,4 @@
-import type { Profile, ScenarioResult } from './common.js';
+import { uncountedResult, type Profile, type ScenarioResult } from './common.js';
 import { corruptScenario } from './corrupt.js';
 import { enospcScenario } from './enospc.js';
 import { hostileScenario } from './hostile.js';
@@ -115,19 +115,10 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   try {
     return await s.run();
   } catch (error) {
-    return {
-      name: s.id,
-      published: 0,
-      deliveredUnique: 0,
-      lost: 0,
-      duplicates: 0,
-      dupSameKey: 0,
-      dupDiffKey: 0,
-      quarantined: 0,
+    return uncountedResult(s.id, started, {
       failures: [`scenario error: ${(error as Error).stack ?? String(error)}`],
       notes: [`ERROR: ${(error as Error).message}`],
-      durationMs: Date.now() - started,
-    };
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine, type SendInput } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
+import { summariseDelivery } from '../../src/dispatcher.js';
 import { EmitterEvents } from '../../src/events.js';
 import { machinesView } from '../../src/http/machines-view.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
@@ -107,15 +108,7 @@ beforeAll(async () => {
           value: actors.buffer.getSnapshot().value,
           context: { count: 3, bytes: 300, maxItems: 100, maxItemBytes: 4096, intervalMs: 60_000 },
         },
-        deliveries: actors.deliveries.map((a) => {
-          const s = a.getSnapshot();
-          return {
-            batchId: s.context.batchId,
-            state: s.value,
-            attempts: s.context.attempts,
-            nextDelayMs: s.context.nextDelayMs,
-          };
-        }),
+        deliveries: actors.deliveries.map(summariseDelivery),
         breaker: actors.breaker.getSnapshot(),
       }),
       note: `Bearer ${SECRET}`,
