@@ -5,28 +5,42 @@ import { z } from 'zod';
  * and subject routing (DESIGN.md "Subjects and payloads").
  */
 
-/** RFC 3339 timestamp, normalised to a fixed-width UTC ISO string so merges never change sizes. */
+/** Both reasons a timestamp is refused; neither quotes the value (see contentFreeIssue). */
+const NOT_RFC3339 = 'expected an RFC 3339 timestamp';
+const OUTSIDE_YEARS = 'outside years 0000-9999 in UTC';
+
+/**
+ * RFC 3339 timestamp, normalised to a fixed-width UTC ISO string so merges never change sizes and
+ * two timestamps compare as strings. An offset can carry a valid time out of years 0000-9999 in
+ * UTC, which that form cannot write.
+ */
 const timestamp = z.iso
-  .datetime({ offset: true, error: 'expected an RFC 3339 timestamp' })
-  .transform((v) => new Date(v).toISOString())
-  .refine((v) => v.length === 24, { error: 'expected a year between 0000 and 9999' });
+  .datetime({ offset: true, error: (issue) => (issue.input === undefined ? 'missing' : NOT_RFC3339) })
+  .transform((v, ctx) => {
+    const ms = Date.parse(v);
+    const iso = Number.isNaN(ms) ? '' : new Date(ms).toISOString();
+    if (iso.length === 24) return iso;
+    ctx.issues.push({ code: 'custom', input: v, message: iso === '' ? NOT_RFC3339 : OUTSIDE_YEARS });
+    return z.NEVER;
+  });
 
 const label = (max: number) => z.string().min(1).max(max);
 
-export const NodeDomainSchema = z.object({
+/** The shapes as a batch document holds them; input adds the order of its times (below). */
+const NodeDomainFields = z.object({
   host: label(253),
   apex: label(253),
   first_seen: timestamp,
   last_seen: timestamp,
 });
 
-export const NodeIPSchema = z.object({
+const NodeIPFields = z.object({
   ip: z.union([z.ipv4(), z.ipv6()], { error: 'expected an IPv4 or IPv6 address' }),
   first_seen: timestamp,
   last_seen: timestamp,
 });
 
-export const NodeCertSchema = z.object({
+const NodeCertFields = z.object({
   spki_sha256: z
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{16,128}$/, { error: 'expected a SHA-256 hash (hex or base64)' }),
@@ -34,6 +48,21 @@ export const NodeCertSchema = z.object({
   issuer_cn: z.string().max(1024),
   not_before: timestamp,
   not_after: timestamp,
+});
+
+export const NodeDomainSchema = NodeDomainFields.refine((v) => v.first_seen <= v.last_seen, {
+  path: ['first_seen'],
+  error: 'later than last_seen',
+});
+
+export const NodeIPSchema = NodeIPFields.refine((v) => v.first_seen <= v.last_seen, {
+  path: ['first_seen'],
+  error: 'later than last_seen',
+});
+
+export const NodeCertSchema = NodeCertFields.refine((v) => v.not_before <= v.not_after, {
+  path: ['not_after'],
+  error: 'earlier than not_before',
 });
 
 export const EDGE_TYPES = ['RESOLVES_TO', 'USES_NS', 'ALIAS_OF', 'USES_MX', 'LINKS_TO', 'USES_CERT'] as const;
@@ -79,9 +108,10 @@ export const BatchDocumentSchema = z.object({
   probe_id: z.string(),
   run_id: z.string(),
   created_at: z.string(),
-  nodes_domain: z.array(NodeDomainSchema),
-  nodes_ip: z.array(NodeIPSchema),
-  nodes_cert: z.array(NodeCertSchema),
+  // not the input rules: a batch spooled before a rule was added must still decode
+  nodes_domain: z.array(NodeDomainFields),
+  nodes_ip: z.array(NodeIPFields),
+  nodes_cert: z.array(NodeCertFields),
   edges: z.array(EdgeSchema),
   events: z.array(
     z.object({
@@ -135,8 +165,36 @@ export class InvalidItemError extends Error {
   }
 }
 
+/** A value's JSON kind, the most a reason says about the value itself. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'array' : typeof value;
+}
+
+/**
+ * Zod's own messages for the issues our schemas leave to it, reworded from the issue's shape only:
+ * a reason reaches logs, stats and dead letters, and must never quote input (it may hold secrets).
+ */
+const contentFreeIssue: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'missing' : `expected ${issue.expected}, got ${kindOf(issue.input)}`;
+    case 'too_big':
+      return issue.origin === 'string'
+        ? `longer than ${issue.maximum} characters`
+        : `too big (at most ${issue.maximum})`;
+    case 'too_small':
+      if (issue.origin === 'string')
+        return issue.minimum === 1 ? 'empty' : `shorter than ${issue.minimum} characters`;
+      return `too small (at least ${issue.minimum})`;
+    default:
+      return `invalid (${issue.code})`;
+  }
+};
+const PARSE_OPTIONS = { error: contentFreeIssue };
+
 function parseWith<S extends z.ZodType>(schema: S, data: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(data);
+  const result = schema.safeParse(data, PARSE_OPTIONS);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue && issue.path.length > 0 ? `${what}.${issue.path.join('.')}` : what;

@@ -1,8 +1,13 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
 import type { Delivery } from './delivery.js';
+import { firstInvalidUtf8, jsonFault } from './locate.js';
 
-/** Decoding a JetStream message into a batch item; failures are values with a reason. */
+/**
+ * Decoding a JetStream message into a batch item; failures are values with a reason. A reason is
+ * the kind of fault and where (byte offset or field path) with the body's size: it goes to logs,
+ * /api/v1/stats and metrics, so it never carries the body's bytes.
+ */
 
 export type Decoded = { ok: true; item: Item } | { ok: false; reason: string };
 
@@ -17,13 +22,13 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
   try {
     text = utf8.decode(msg.data);
   } catch {
-    return { ok: false, reason: 'invalid_utf8: body is not valid UTF-8' };
+    return { ok: false, reason: `invalid_utf8: at byte ${firstInvalidUtf8(msg.data)} of ${msg.data.length}` };
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    return { ok: false, reason: `invalid_json: ${(error as Error).message}` };
+    return { ok: false, reason: jsonReason(msg.data, text, error) };
   }
   try {
     const item = itemFromMessage(
@@ -43,4 +48,16 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
     if (error instanceof InvalidItemError) return { ok: false, reason: `invalid_item: ${error.message}` };
     throw error;
   }
+}
+
+const BOM = [0xef, 0xbb, 0xbf];
+
+/** Where the text stops being JSON, as a byte offset into the body (the decoder drops a leading BOM). */
+function jsonReason(body: Uint8Array, text: string, error: unknown): string {
+  const fault = jsonFault(text);
+  if (!fault)
+    return `invalid_json: not parsable (${error instanceof Error ? error.name : 'error'}), ${body.length} bytes`;
+  const bom = BOM.every((b, i) => body[i] === b) ? BOM.length : 0;
+  const offset = bom + Buffer.byteLength(text.slice(0, fault.index));
+  return `invalid_json: ${fault.problem} at byte ${offset} of ${body.length}`;
 }
