@@ -202,7 +202,9 @@ export class Emitter {
         void intake.offer(decoded.item, this.requireSource().ackFor(msg, delivery), msg.subject);
         this.countArrival(decoded.item.section);
       } catch (error) {
-        refused = `${(error as { code?: string }).code ?? 'invalid'}: ${(error as Error).message}`;
+        // our own errors (ITEM_TOO_LARGE) say sizes only; anything else is named, not quoted
+        const code = (error as { code?: string }).code;
+        refused = code ? `${code}: ${(error as Error).message}` : `internal: ${(error as Error).name}`;
       }
     }
     if (refused !== undefined) return this.deadLetterMessage(msg, refused);
@@ -222,7 +224,13 @@ export class Emitter {
   }
 
   private async deadLetterMessage(msg: JsMsg, reason: string): Promise<void> {
-    this.events.emit('rejected', { reason: reason.split(':')[0] ?? reason, detail: reason });
+    this.events.emit('rejected', {
+      reason: reason.split(':')[0] ?? reason,
+      detail: reason,
+      subject: msg.subject,
+      seq: msg.seq,
+      bytes: msg.data.length,
+    });
     const raw = Buffer.from(msg.data.subarray(0, RAW_EXCERPT_BYTES));
     const letter: DeadLetter = {
       id: uuidv7(),
@@ -241,7 +249,10 @@ export class Emitter {
     await this.requireSpool().deadLetterMessage(letter);
     // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason (the reason is in the dead letter)
     msg.term();
-    this.logger.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
+    this.logger.warn(
+      { subject: msg.subject, seq: msg.seq, bytes: msg.data.length, reason },
+      'message dead-lettered',
+    );
   }
 
   private requireIntake(): Intake {

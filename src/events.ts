@@ -14,8 +14,11 @@ export interface EmitterEventMap {
    * section handled in one turn of the event loop (one event per message cost 4% of the CPU)
    */
   received: { section: Section; source: 'jetstream' | 'api'; count: number };
-  /** a message or an add was refused; `reason` is the code before the first ':' */
-  rejected: { reason: string; detail: string };
+  /**
+   * a message or an add was refused; `reason` is the code before the first ':'. Neither it nor
+   * `detail` carries message content; the message's subject, sequence and size come apart.
+   */
+  rejected: { reason: string; detail: string; subject?: string; seq?: number; bytes?: number };
   /** a sealed batch is durable in the spool */
   sealed: {
     batchId: string;

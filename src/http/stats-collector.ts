@@ -21,6 +21,10 @@ export interface LastError {
   /** 'delivery' | 'rejected' | 'dead_letter' | ... */
   source: string;
   batchId?: string;
+  /** of a refused message (its content is never shown) */
+  subject?: string;
+  seq?: number;
+  bytes?: number;
 }
 
 export interface CollectedStats {
@@ -190,12 +194,18 @@ export class StatsCollector {
     return b;
   }
 
-  private setError(message: string, source: string, batchId?: string): void {
+  private setError(
+    message: string,
+    source: string,
+    batchId?: string,
+    about?: Pick<LastError, 'subject' | 'seq' | 'bytes'>,
+  ): void {
     this.lastError = {
       message,
       at: new Date(this.now()).toISOString(),
       source,
       ...(batchId !== undefined ? { batchId } : {}),
+      ...about,
     };
   }
 
@@ -215,7 +225,13 @@ export class StatsCollector {
   private onRejected(e: EmitterEventMap['rejected']): void {
     this.totals.rejected += 1;
     increment(this.totals.rejectedByReason, e.reason);
-    this.setError(e.detail, 'rejected');
+    const { subject, seq, bytes } = e;
+    this.setError(
+      e.detail,
+      'rejected',
+      undefined,
+      subject === undefined ? undefined : { subject, seq, bytes },
+    );
   }
 
   private onSealed(e: EmitterEventMap['sealed']): void {
