@@ -21,10 +21,6 @@ export interface LastError {
   /** 'delivery' | 'rejected' | 'dead_letter' | ... */
   source: string;
   batchId?: string;
-  /** of a refused message (its content is never shown) */
-  subject?: string;
-  seq?: number;
-  bytes?: number;
 }
 
 export interface CollectedStats {
@@ -194,18 +190,12 @@ export class StatsCollector {
     return b;
   }
 
-  private setError(
-    message: string,
-    source: string,
-    batchId?: string,
-    about?: Pick<LastError, 'subject' | 'seq' | 'bytes'>,
-  ): void {
+  private setError(message: string, source: string, batchId?: string): void {
     this.lastError = {
       message,
       at: new Date(this.now()).toISOString(),
       source,
       ...(batchId !== undefined ? { batchId } : {}),
-      ...about,
     };
   }
 
@@ -225,13 +215,9 @@ export class StatsCollector {
   private onRejected(e: EmitterEventMap['rejected']): void {
     this.totals.rejected += 1;
     increment(this.totals.rejectedByReason, e.reason);
-    const { subject, seq, bytes } = e;
-    this.setError(
-      e.detail,
-      'rejected',
-      undefined,
-      subject === undefined ? undefined : { subject, seq, bytes },
-    );
+    // which message, by its place and size: its content is never shown
+    const about = e.subject === undefined ? '' : `${e.subject} seq ${e.seq}, ${e.bytes} bytes: `;
+    this.setError(`${about}${e.detail}`, 'rejected');
   }
 
   private onSealed(e: EmitterEventMap['sealed']): void {

@@ -2,7 +2,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
+import { startServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import type { DeadLetter } from '../../src/spool.js';
 import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { startSink, type Sink } from '../harness/sink.js';
@@ -202,6 +204,37 @@ function hostileCases(): HostileCase[] {
   ts('offset pushing past 9999', '9999-12-31T23:59:59-01:00');
   ts('date only', '2024-01-01');
   ts('leading space', ' 2024-01-01T00:00:00Z');
+  // times out of order, and a valid time whose UTC form leaves years 0000-9999 (issue 12, item 15)
+  dead(
+    'domain first_seen after last_seen',
+    'approved.domain',
+    json({ ...DOMAIN, first_seen: '2026-01-02T00:00:00Z' }),
+    /^invalid_item: node_domain\.first_seen: later than last_seen$/,
+  );
+  dead(
+    'ip first_seen after last_seen (by offset)',
+    'approved.ip',
+    json({ ...IP, first_seen: '2025-12-31T23:30:00-01:00' }),
+    /^invalid_item: node_ip\.first_seen: later than last_seen$/,
+  );
+  dead(
+    'cert not_after before not_before',
+    'approved.cert',
+    json({ ...CERT, not_after: '2025-12-31T23:59:59Z' }),
+    /^invalid_item: node_cert\.not_after: earlier than not_before$/,
+  );
+  dead(
+    'edge observed_at at year -1 in UTC',
+    'approved.edge',
+    json({ ...EDGE, observed_at: '0000-01-01T00:30:00+01:00' }),
+    /^invalid_item: edge\.observed_at: outside years 0000-9999 in UTC$/,
+  );
+  dead(
+    'domain last_seen at year 10000 in UTC',
+    'approved.domain',
+    json({ ...DOMAIN, last_seen: '9999-12-31T23:30:00-01:00' }),
+    /^invalid_item: node_domain\.last_seen: outside years 0000-9999 in UTC$/,
+  );
   const badIp = (value: string) =>
     dead(
       `invalid IP ${JSON.stringify(value)}`,
@@ -568,6 +601,145 @@ describe('hostile input on approved.* (issue 7, scenario 6)', () => {
       process.off('unhandledRejection', onCrash);
       await emitter.close();
       await spool.remove();
+      sink.clear();
+    }
+  });
+});
+
+/** A secret-looking marker, put into the body of a message in every shape that is refused. */
+const MARKER = 'hunter2SECRET';
+
+function secretMessages(): RawMessage[] {
+  const later = '2026-01-02T00:00:00Z';
+  const cases: Array<[string, Uint8Array]> = [
+    ['approved.finding', utf8(MARKER)], // not JSON: the whole body is the secret
+    ['approved.domain', utf8(`password=${MARKER}`)],
+    ['approved.finding', utf8(`{"password":${MARKER}}`)],
+    ['approved.edge', json({ ...EDGE, type: MARKER })], // not in the enum
+    ['approved.domain', json({ ...DOMAIN, last_seen: MARKER })], // not a time
+    ['approved.domain', json({ ...DOMAIN, host: MARKER, first_seen: later })], // times out of order
+    ['approved.ip', json({ ...IP, ip: MARKER })],
+    ['approved.domain', json({ ...DOMAIN, host: MARKER.repeat(30) })], // too long
+    ['approved.domain', json({ [MARKER]: DOMAIN })], // the secret as a key
+    ['approved.finding', utf8(`{"password":"${MARKER}","d":${deepObject(100)}}`)], // too deep
+    ['approved.finding', bytes(`{"password":"${MARKER}`, [0xff], '"}')], // not UTF-8
+    ['approved.finding', json(MARKER)], // not an object
+    ['approved.cert', json([MARKER])],
+    ['approved.finding', json({ password: MARKER, blob: 'x'.repeat(MAX_BYTES) })], // too large
+  ];
+  return cases.map(([subject, payload]) => ({ subject, payload }));
+}
+
+describe('refusals never show message content (issue 12, item 14)', () => {
+  it('keeps a secret in refused bodies out of /api/v1/stats, /metrics, the logs and dead-letter reasons', async () => {
+    const logText: string[] = [];
+    const logStream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logText.push(chunk.toString());
+        done();
+      },
+    });
+    // a server of its own: the stream starts empty, so every refusal counted here is one of these
+    const ownNats = await startNats();
+    const spool = await tempDir('hostile-secret');
+    const config = loadConfig(
+      testEnv({
+        natsUrl: ownNats.url,
+        sinkUrl: `${sink.url}/ingest`,
+        spoolDir: spool.path,
+        extra: { TRANSMITTER_NATS_DURABLE: 'hostile-secret', TRANSMITTER_BATCH_MAX_BYTES: String(MAX_BYTES) },
+      }),
+    );
+    const emitter = new Emitter(config, { logger: createLogger('debug', logStream) });
+    const status = emitter.statusSource();
+    const metrics = createMetrics(emitter.events, () => emitter.statusSnapshot(), {
+      jetstreamPending: () => status.jetstreamPending?.() ?? Promise.resolve(undefined),
+      spoolStats: () => status.spoolStats?.() ?? Promise.resolve(undefined),
+    });
+    const server = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      status,
+      events: emitter.events,
+      metrics,
+      debug: true,
+      logger: emitter.logger,
+    });
+    await emitter.start();
+    try {
+      const secret = secretMessages();
+      const good = sampleMessages(secret.length, 'secret-good');
+      const messages = secret.flatMap((m, i) => {
+        const g = good[i] as (typeof good)[number];
+        return [{ subject: g.subject, payload: json(g.data) }, m];
+      });
+      const seqs = await publishInOrder({ servers: ownNats.url }, messages);
+      await sink.waitFor((rs) => {
+        const got = new Set(deliveredKeys(rs));
+        return good.every((g) => got.has(g.key));
+      }, 20_000);
+      let letters: DeadLetter[] = [];
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+        letters = await emitter.deadLetters();
+        if (letters.length >= secret.length) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // every refused message is a dead letter that keeps its bytes for the operator ...
+      const secretSeqs = seqs.filter((_, i) => i % 2 === 1);
+      expect(letters.map((l) => l.message?.seq).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(secretSeqs);
+      for (const l of letters)
+        expect(Buffer.from(l.message?.rawBase64 ?? '', 'base64').toString('latin1')).toContain(MARKER);
+      // ... under a reason that names the fault, never the content
+      const reasons = letters.map((l) => l.reason);
+      console.table(reasons.map((reason, i) => ({ subject: letters[i]?.message?.subject, reason })));
+      expect(reasons.filter((r) => r.includes(MARKER) || r.includes('hunter'))).toEqual([]);
+      for (const r of reasons)
+        expect(r).toMatch(/^(invalid_json|invalid_utf8|invalid_item|ITEM_TOO_LARGE): /);
+
+      const served: Record<string, string> = {};
+      for (const path of ['/api/v1/stats', '/metrics', '/ready', '/debug/machines']) {
+        const res = await fetch(`${server.url}${path}`);
+        served[path] = await res.text();
+        expect.soft(served[path], path).not.toContain(MARKER);
+        expect.soft(served[path], path).not.toContain('hunter');
+      }
+      const stats = JSON.parse(served['/api/v1/stats'] as string) as {
+        items: { rejected: number; rejectedByReason: Record<string, number> };
+        lastError: { message: string };
+      };
+      expect(stats.items.rejected).toBe(secret.length);
+      // the last refusal names its message by subject, sequence and size
+      const last = letters.at(-1);
+      expect(stats.lastError.message).toBe(
+        `${last?.message?.subject} seq ${last?.message?.seq}, ${last?.message?.rawBytes} bytes: ${last?.reason}`,
+      );
+      const labels = [
+        ...(served['/metrics'] as string).matchAll(/items_rejected_total\{reason="([^"]*)"\}/g),
+      ];
+      expect(new Set(labels.map((m) => m[1]))).toEqual(
+        new Set(['invalid_json', 'invalid_utf8', 'invalid_item', 'ITEM_TOO_LARGE']),
+      );
+
+      const logs = logText.join('');
+      expect(logs).not.toContain(MARKER);
+      expect(logs).not.toContain('hunter');
+      const lines = logs
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const refusedLines = lines.filter((l) => l.msg === 'message dead-lettered');
+      expect(refusedLines).toHaveLength(secret.length);
+      for (const l of refusedLines)
+        expect(l).toMatchObject({
+          subject: expect.any(String),
+          seq: expect.any(Number),
+          bytes: expect.any(Number),
+        });
+    } finally {
+      await emitter.close();
+      await server.close();
+      metrics.close();
+      await Promise.all([spool.remove(), ownNats.stop()]);
       sink.clear();
     }
   });
