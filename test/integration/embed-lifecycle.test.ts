@@ -208,6 +208,12 @@ describe('embedded lifecycle (createEmitter, in-process input only)', () => {
       ).rejects.toMatchObject({
         field: 'node_ip.ip',
       });
+      await expect(
+        emitter.addNode({ host: 'a.test', apex: 'test', first_seen: iso(1), last_seen: iso(0) }),
+      ).rejects.toMatchObject({ field: 'node_domain.first_seen', reason: 'later than last_seen' });
+      await expect(
+        emitter.addEdge({ ...edge(1), observed_at: '9999-12-31T23:30:00-01:00' }),
+      ).rejects.toMatchObject({ field: 'edge.observed_at', reason: 'outside years 0000-9999 in UTC' });
       await expect(emitter.addNode({ name: 'x' })).rejects.toMatchObject({ field: 'node' });
       await expect(emitter.add('t.x', 'not an object')).rejects.toMatchObject({ field: 'data' });
       await emitter.flush();
