@@ -20,6 +20,7 @@ import type { EmitterEvents } from './events.js';
 import type { Redactor } from './redact.js';
 import type { Logger } from './logger.js';
 import type { BatchState, Spool } from './spool.js';
+import type { DestinationRejecting } from './status.js';
 import type { HttpTransport } from './transport/http-transport.js';
 
 /**
@@ -47,10 +48,13 @@ export interface DispatcherOptions {
   redactor: Redactor;
   /** how often parked batches are swept back in (default: the max retry delay) */
   sweepIntervalMs?: number;
+  /** consecutive permanent refusals (no success between) after which the destination counts as rejecting everything */
+  rejectingAfter?: number;
   onSpoolShrunk?(): void;
 }
 
 const QUEUE_LIMIT = 10_000;
+const REJECTING_AFTER = 5;
 const SCAN_PAGE = 1000;
 
 type DeliveryActor = Actor<typeof deliveryMachine>;
@@ -73,6 +77,17 @@ export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
   };
 }
 
+/** The log line of a dead-lettered batch: a refused credential says what to check. */
+export function deadLetterMessage(status: number | undefined): string {
+  if (status === 401 || status === 403) {
+    return (
+      `batch dead-lettered: destination refused the credentials (${status}): ` +
+      'check TRANSMITTER_AUTH_TOKEN / client certificate'
+    );
+  }
+  return 'batch dead-lettered (permanent failure)';
+}
+
 export class Dispatcher {
   readonly breaker;
   private readonly active = new Map<string, DeliveryActor>();
@@ -88,6 +103,9 @@ export class Dispatcher {
   private readonly maxActive: number;
   private readonly machine;
   private readonly lastDurationMs = new Map<string, number>();
+  /** permanent refusals since the last success */
+  private refusals = 0;
+  private lastRefusalStatus?: number;
 
   constructor(private readonly options: DispatcherOptions) {
     this.maxActive = Math.max(16, options.concurrency * 4);
@@ -140,6 +158,12 @@ export class Dispatcher {
 
   get queuedCount(): number {
     return this.queue.length;
+  }
+
+  /** Set while the destination refuses every batch (the last N outcomes permanent), until a success. */
+  rejecting(): DestinationRejecting | undefined {
+    if (this.refusals < (this.options.rejectingAfter ?? REJECTING_AFTER)) return undefined;
+    return { consecutive: this.refusals, lastStatus: this.lastRefusalStatus };
   }
 
   deliveries(): DeliverySummary[] {
@@ -309,6 +333,7 @@ export class Dispatcher {
     const durationMs = this.lastDurationMs.get(state.id) ?? 0;
     this.lastDurationMs.delete(state.id);
     this.options.events.emit('attempt', { batchId: state.id, attempt, outcome, durationMs, nextDelayMs });
+    this.noteRefusals(outcome);
     if (outcome.kind !== 'retryable') return;
     const log = this.options.logger;
     log.warn(
@@ -319,6 +344,22 @@ export class Dispatcher {
     await this.options.spool
       .updateState({ ...state, attempts: attempt, notBefore, lastError: outcome.reason })
       .catch((error: unknown) => log.error({ err: (error as Error).message }, 'cannot record attempt'));
+  }
+
+  private noteRefusals(outcome: Outcome): void {
+    if (outcome.kind === 'success') {
+      if (this.rejecting()) this.options.logger.info('the destination accepts batches again');
+      this.refusals = 0;
+    } else if (outcome.kind === 'permanent') {
+      this.refusals += 1;
+      this.lastRefusalStatus = outcome.status;
+      if (this.refusals === (this.options.rejectingAfter ?? REJECTING_AFTER)) {
+        this.options.logger.error(
+          { consecutive: this.refusals, status: outcome.status },
+          'the destination refuses every batch: each is dead-lettered; /ready fails until one is accepted',
+        );
+      }
+    }
   }
 
   private async finish(state: BatchState, output: DeliveryOutput): Promise<void> {
@@ -410,7 +451,7 @@ export class Dispatcher {
     }
     this.options.logger.error(
       { batchId: state.id, status: permanent?.status, reason: permanent?.reason },
-      'batch dead-lettered (permanent failure)',
+      deadLetterMessage(permanent?.status),
     );
     return true;
   }

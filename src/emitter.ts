@@ -305,6 +305,14 @@ export class Emitter {
         batches: this.spool?.count ?? 0,
         bytes: this.spool?.bytes ?? 0,
         maxBytes: this.config.spool.maxBytes,
+        ...(this.spool
+          ? {
+              deadLetters: this.spool.deadLetterCount,
+              deadLetterBytes: this.spool.deadLetterBytes,
+              quarantined: this.spool.quarantinedCount,
+              quarantinedBytes: this.spool.quarantinedBytes,
+            }
+          : {}),
       },
       intakePaused: this.intake?.pauseReason(),
       inFlight: this.dispatcher?.activeCount ?? 0,
@@ -318,6 +326,7 @@ export class Emitter {
       originUnreachableMs:
         this.unreachableSinceMs === undefined ? undefined : Date.now() - this.unreachableSinceMs,
       maxUnreachableMs: this.config.readyMaxUnreachableMs,
+      destinationRejecting: this.dispatcher?.rejecting(),
     };
   }
 
