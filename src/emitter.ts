@@ -75,7 +75,7 @@ export class Emitter {
     // any answer other than a retryable failure means the destination is reachable
     this.events.on('attempt', ({ outcome }) => {
       if (outcome.kind !== 'retryable') this.unreachableSinceMs = undefined;
-      else this.unreachableSinceMs ??= Date.now();
+      else this.unreachableSinceMs ??= performance.now();
     });
   }
 
@@ -324,7 +324,7 @@ export class Emitter {
       breaker: this.dispatcher ? breakerStatus(this.dispatcher.breaker.getSnapshot()) : undefined,
       shuttingDown: this.closing !== undefined,
       originUnreachableMs:
-        this.unreachableSinceMs === undefined ? undefined : Date.now() - this.unreachableSinceMs,
+        this.unreachableSinceMs === undefined ? undefined : performance.now() - this.unreachableSinceMs,
       maxUnreachableMs: this.config.readyMaxUnreachableMs,
       destinationRejecting: this.dispatcher?.rejecting(),
     };
