@@ -1,8 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { toSpoolRecord } from '../../src/batch-codec.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
+import { Dispatcher } from '../../src/dispatcher.js';
 import { Emitter } from '../../src/emitter.js';
+import { EmitterEvents } from '../../src/events.js';
+import { uuidv7 } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { Redactor } from '../../src/redact.js';
 import { Spool } from '../../src/spool.js';
+import { createHttpTransport } from '../../src/transport/http-transport.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { tempDir } from '../support/workload.js';
@@ -114,5 +121,80 @@ describe('retry waits use the monotonic clock', () => {
     expect(performance.now() - restartedAt).toBeLessThan(3_000);
     await second.wait();
     expect(second.stats).toMatchObject({ delivered: 1, spool: { batches: 0 } });
+  });
+});
+
+describe('the dispatcher with an injected clock', () => {
+  it('decides on monoMs: a wall clock set back an hour after parking does not hold the batch', async () => {
+    const dir = await tempDir('retry-clock');
+    cleanups.push(() => dir.remove());
+    const spool = await Spool.open(dir.path);
+    cleanups.push(() => spool.close());
+    const transport = createHttpTransport({
+      url: `${sink.url}/v1/batch`,
+      allowInsecureHttp: true,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 2000,
+      connections: 1,
+      userAgent: 'batch-emitter/test',
+    });
+    cleanups.push(() => transport.close());
+    let wallOffsetMs = 0;
+    const clock: Clock = { wallMs: () => Date.now() + wallOffsetMs, monoMs: () => performance.now() };
+    const events = new EmitterEvents();
+    const dispatcher = new Dispatcher({
+      spool,
+      transport,
+      logger: createLogger('silent'),
+      events,
+      policy: { maxAttempts: 1, initialDelayMs: 50, multiplier: 2, maxDelayMs: 600, jitter: 0 },
+      circuit: { failureThreshold: 5, resetTimeoutMs: 200 },
+      concurrency: 1,
+      compression: 'none',
+      bodyFormat: 'batch',
+      redactor: new Redactor([]),
+      clock,
+    });
+    cleanups.push(() => dispatcher.stop());
+    const doc = {
+      batch_id: uuidv7(),
+      probe_id: 'p',
+      run_id: 'r',
+      created_at: new Date().toISOString(),
+      nodes_domain: [],
+      nodes_ip: [],
+      nodes_cert: [],
+      edges: [],
+      events: [
+        {
+          subject: 'approved.x',
+          seq: 1,
+          msg_id: 'm1',
+          published_at: new Date().toISOString(),
+          data: { id: 'x' },
+        },
+      ],
+    };
+    const { state, body } = await toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
+    await spool.put(state, body);
+    sink.failNext(1, 503);
+    const parkedNow = new Promise<void>((resolve) =>
+      events.on('finished', (e) => {
+        if (e.result === 'parked') resolve();
+      }),
+    );
+    dispatcher.start();
+    await parkedNow;
+    const parkedAt = performance.now();
+    wallOffsetMs = -HOUR_MS;
+    expect((await spool.getState(state.id))?.notBefore).toBeGreaterThan(Date.now());
+
+    await until(() => sink.requests.length >= 2, 4_000);
+    const waited = performance.now() - parkedAt;
+    expect(sink.requests).toHaveLength(2);
+    expect(waited).toBeGreaterThan(450);
+    expect(waited).toBeLessThan(2_000);
+    await dispatcher.idle();
+    expect(spool.count).toBe(0);
   });
 });
