@@ -409,7 +409,8 @@ export class Dispatcher {
     if (outcome.kind === 'success') {
       if (this.rejecting()) this.options.logger.info('the destination accepts batches again');
       this.refusals = 0;
-    } else if (outcome.kind === 'permanent') {
+    } else if (outcome.kind === 'permanent' && outcome.status > 0) {
+      // status 0: not an answer of the destination (the batch left the spool meanwhile)
       this.refusals += 1;
       this.lastRefusalStatus = outcome.status;
       if (this.refusals === (this.options.rejectingAfter ?? REJECTING_AFTER)) {
