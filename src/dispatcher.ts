@@ -15,11 +15,13 @@ import {
   toDiscoveries,
   toSpoolRecord,
 } from './batch-codec.js';
+import { systemClock, type Clock } from './clock.js';
 import { uuidv7 } from './ids.js';
 import type { EmitterEvents } from './events.js';
 import type { Redactor } from './redact.js';
 import type { Logger } from './logger.js';
 import type { BatchState, Spool } from './spool.js';
+import type { DestinationRejecting } from './status.js';
 import type { HttpTransport } from './transport/http-transport.js';
 
 /**
@@ -47,10 +49,15 @@ export interface DispatcherOptions {
   redactor: Redactor;
   /** how often parked batches are swept back in (default: the max retry delay) */
   sweepIntervalMs?: number;
+  /** consecutive permanent refusals (no success between) after which the destination counts as rejecting everything */
+  rejectingAfter?: number;
+  /** waits are measured on `monoMs`; `wallMs` only stamps records (default: the system clocks) */
+  clock?: Clock;
   onSpoolShrunk?(): void;
 }
 
 const QUEUE_LIMIT = 10_000;
+const REJECTING_AFTER = 5;
 const SCAN_PAGE = 1000;
 
 type DeliveryActor = Actor<typeof deliveryMachine>;
@@ -73,6 +80,17 @@ export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
   };
 }
 
+/** The log line of a dead-lettered batch: a refused credential says what to check. */
+export function deadLetterMessage(status: number | undefined): string {
+  if (status === 401 || status === 403) {
+    return (
+      `batch dead-lettered: destination refused the credentials (${status}): ` +
+      'check TRANSMITTER_AUTH_TOKEN / client certificate'
+    );
+  }
+  return 'batch dead-lettered (permanent failure)';
+}
+
 export class Dispatcher {
   readonly breaker;
   private readonly active = new Map<string, DeliveryActor>();
@@ -88,9 +106,18 @@ export class Dispatcher {
   private readonly maxActive: number;
   private readonly machine;
   private readonly lastDurationMs = new Map<string, number>();
+  /** monotonic time at which a parked batch is due again (the spool's notBefore is wall-clock) */
+  private readonly dueAt = new Map<string, number>();
+  private wakeTimer?: NodeJS.Timeout;
+  private wakeAtMs?: number;
+  private readonly clock: Clock;
+  /** permanent refusals since the last success */
+  private refusals = 0;
+  private lastRefusalStatus?: number;
 
   constructor(private readonly options: DispatcherOptions) {
     this.maxActive = Math.max(16, options.concurrency * 4);
+    this.clock = options.clock ?? systemClock;
     this.breaker = createActor(breakerMachine, {
       input: {
         origin: options.transport.origin,
@@ -142,6 +169,12 @@ export class Dispatcher {
     return this.queue.length;
   }
 
+  /** Set while the destination refuses every batch (the last N outcomes permanent), until a success. */
+  rejecting(): DestinationRejecting | undefined {
+    if (this.refusals < (this.options.rejectingAfter ?? REJECTING_AFTER)) return undefined;
+    return { consecutive: this.refusals, lastStatus: this.lastRefusalStatus };
+  }
+
   deliveries(): DeliverySummary[] {
     return [...this.active.values()].map(summariseDelivery);
   }
@@ -169,6 +202,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const actor of this.active.values()) actor.stop();
     this.active.clear();
     this.breaker.stop();
@@ -208,16 +242,23 @@ export class Dispatcher {
   private async scan(): Promise<void> {
     this.scanning = true;
     this.needsScan = false;
+    let nextDue: number | undefined;
     try {
       let after: string | undefined;
-      const now = Date.now();
+      const now = this.clock.monoMs();
       while (!this.stopped && this.queue.length < QUEUE_LIMIT) {
         const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
         if (states.length === 0) break;
         for (const state of states) {
           if (this.active.has(state.id) || this.queued.has(state.id) || this.launching.has(state.id))
             continue;
-          if (state.parked && (state.notBefore ?? 0) > now) continue;
+          if (state.parked) {
+            const due = this.dueOf(state);
+            if (due > now) {
+              nextDue = Math.min(nextDue ?? due, due);
+              continue;
+            }
+          }
           if (this.queue.length >= QUEUE_LIMIT) {
             this.needsScan = true;
             break;
@@ -232,7 +273,48 @@ export class Dispatcher {
     } finally {
       this.scanning = false;
     }
+    if (nextDue !== undefined) this.wakeAt(nextDue);
     this.pump();
+  }
+
+  /**
+   * When a parked batch is due, on the monotonic clock. A batch parked by this process has its
+   * due time in memory; one read from the spool after a restart has only the wall-clock
+   * notBefore, trusted for at most the longest wait this dispatcher ever sets (a clock set back
+   * cannot hold a batch longer than that).
+   */
+  private dueOf(state: BatchState): number {
+    const known = this.dueAt.get(state.id);
+    if (known !== undefined) return known;
+    const left = Math.max(0, (state.notBefore ?? 0) - this.clock.wallMs());
+    const due = this.clock.monoMs() + Math.min(left, this.longestWaitMs());
+    this.dueAt.set(state.id, due);
+    return due;
+  }
+
+  private get parkDelayMs(): number {
+    return this.options.sweepIntervalMs ?? this.options.policy.maxDelayMs;
+  }
+
+  private longestWaitMs(): number {
+    return Math.max(this.options.policy.maxDelayMs, this.parkDelayMs);
+  }
+
+  /** Scan again when the earliest parked batch is due (sooner than the periodic sweep). */
+  private wakeAt(dueMs: number): void {
+    if (this.stopped || (this.wakeAtMs !== undefined && this.wakeAtMs <= dueMs)) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAtMs = dueMs;
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = undefined;
+        this.wakeAtMs = undefined;
+        this.needsScan = true;
+        this.pump();
+      },
+      Math.max(0, dueMs - this.clock.monoMs()),
+    );
+    this.wakeTimer.unref();
   }
 
   private async launch(id: string): Promise<void> {
@@ -242,6 +324,7 @@ export class Dispatcher {
       this.pump();
       return;
     }
+    this.dueAt.delete(id);
     const actor = createActor(this.machine, {
       input: {
         batchId: id,
@@ -309,16 +392,34 @@ export class Dispatcher {
     const durationMs = this.lastDurationMs.get(state.id) ?? 0;
     this.lastDurationMs.delete(state.id);
     this.options.events.emit('attempt', { batchId: state.id, attempt, outcome, durationMs, nextDelayMs });
+    this.noteRefusals(outcome);
     if (outcome.kind !== 'retryable') return;
     const log = this.options.logger;
     log.warn(
       { batchId: state.id, attempt, reason: outcome.reason, status: outcome.status, nextDelayMs },
       'delivery attempt failed',
     );
-    const notBefore = nextDelayMs === undefined ? undefined : Date.now() + nextDelayMs;
+    const notBefore = nextDelayMs === undefined ? undefined : this.clock.wallMs() + nextDelayMs;
     await this.options.spool
       .updateState({ ...state, attempts: attempt, notBefore, lastError: outcome.reason })
       .catch((error: unknown) => log.error({ err: (error as Error).message }, 'cannot record attempt'));
+  }
+
+  private noteRefusals(outcome: Outcome): void {
+    if (outcome.kind === 'success') {
+      if (this.rejecting()) this.options.logger.info('the destination accepts batches again');
+      this.refusals = 0;
+    } else if (outcome.kind === 'permanent' && outcome.status > 0) {
+      // status 0: not an answer of the destination (the batch left the spool meanwhile)
+      this.refusals += 1;
+      this.lastRefusalStatus = outcome.status;
+      if (this.refusals === (this.options.rejectingAfter ?? REJECTING_AFTER)) {
+        this.options.logger.error(
+          { consecutive: this.refusals, status: outcome.status },
+          'the destination refuses every batch: each is dead-lettered; /ready fails until one is accepted',
+        );
+      }
+    }
   }
 
   private async finish(state: BatchState, output: DeliveryOutput): Promise<void> {
@@ -410,21 +511,23 @@ export class Dispatcher {
     }
     this.options.logger.error(
       { batchId: state.id, status: permanent?.status, reason: permanent?.reason },
-      'batch dead-lettered (permanent failure)',
+      deadLetterMessage(permanent?.status),
     );
     return true;
   }
 
   private async park(state: BatchState, output: DeliveryOutput): Promise<void> {
-    const every = this.options.sweepIntervalMs ?? this.options.policy.maxDelayMs;
+    const every = this.parkDelayMs;
     const lastError = output.lastOutcome?.kind === 'retryable' ? output.lastOutcome.reason : undefined;
+    this.dueAt.set(state.id, this.clock.monoMs() + every);
     await this.options.spool.updateState({
       ...state,
       attempts: output.attempts,
       parked: true,
-      notBefore: Date.now() + every,
+      notBefore: this.clock.wallMs() + every,
       lastError,
     });
+    this.wakeAt(this.clock.monoMs() + every);
     this.options.logger.warn(
       { batchId: state.id, attempts: output.attempts, lastError },
       'batch parked: attempts exhausted, kept in spool',

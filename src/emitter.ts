@@ -75,7 +75,7 @@ export class Emitter {
     // any answer other than a retryable failure means the destination is reachable
     this.events.on('attempt', ({ outcome }) => {
       if (outcome.kind !== 'retryable') this.unreachableSinceMs = undefined;
-      else this.unreachableSinceMs ??= Date.now();
+      else this.unreachableSinceMs ??= performance.now();
     });
   }
 
@@ -316,6 +316,14 @@ export class Emitter {
         batches: this.spool?.count ?? 0,
         bytes: this.spool?.bytes ?? 0,
         maxBytes: this.config.spool.maxBytes,
+        ...(this.spool
+          ? {
+              deadLetters: this.spool.deadLetterCount,
+              deadLetterBytes: this.spool.deadLetterBytes,
+              quarantined: this.spool.quarantinedCount,
+              quarantinedBytes: this.spool.quarantinedBytes,
+            }
+          : {}),
       },
       intakePaused: this.intake?.pauseReason(),
       inFlight: this.dispatcher?.activeCount ?? 0,
@@ -327,8 +335,9 @@ export class Emitter {
       breaker: this.dispatcher ? breakerStatus(this.dispatcher.breaker.getSnapshot()) : undefined,
       shuttingDown: this.closing !== undefined,
       originUnreachableMs:
-        this.unreachableSinceMs === undefined ? undefined : Date.now() - this.unreachableSinceMs,
+        this.unreachableSinceMs === undefined ? undefined : performance.now() - this.unreachableSinceMs,
       maxUnreachableMs: this.config.readyMaxUnreachableMs,
+      destinationRejecting: this.dispatcher?.rejecting(),
     };
   }
 

@@ -132,7 +132,7 @@ export class Intake {
   /** Why intake is paused, or undefined when it accepts items. */
   pauseReason(): PauseReason | undefined {
     if (this.writeFailing) return 'spool_write_failing';
-    if (this.options.spool.bytes >= this.options.spoolMaxBytes) return 'spool_full';
+    if (this.options.spool.usedBytes >= this.options.spoolMaxBytes) return 'spool_full';
     if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
     return undefined;
   }
@@ -173,7 +173,7 @@ export class Intake {
     // hysteresis only for a full spool: resume below the low mark, not just under the limit
     const spoolStillFull =
       this.pausedFor === 'spool_full' &&
-      this.options.spool.bytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
+      this.options.spool.usedBytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
     const reason = this.pauseReason();
     if (reason !== undefined) this.notePause(reason);
     if (reason === undefined && !spoolStillFull) {

@@ -1,7 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmitterEventMap, EmitterEvents } from './events.js';
 import { SECTIONS } from './model.js';
-import { fullSnapshot, type JetStreamPending, type StatusSnapshot, type StatusSource } from './status.js';
+import {
+  fullSnapshot,
+  spoolUsedBytes,
+  type JetStreamPending,
+  type StatusSnapshot,
+  type StatusSource,
+} from './status.js';
 import { VERSION } from './version.js';
 
 /**
@@ -233,6 +239,31 @@ export function createMetrics(
     return Number.isNaN(at) ? (s.spool.batches === 0 ? 0 : undefined) : Math.max(0, (now() - at) / 1000);
   });
   gauge('batch_emitter_dead_letters', 'Dead letters held in the spool.', (s) => s.spool.deadLetters);
+  gauge(
+    'batch_emitter_dead_letter_bytes',
+    'Bytes of the dead letters held in the spool (they count toward TRANSMITTER_SPOOL_MAX_BYTES).',
+    (s) => s.spool.deadLetterBytes,
+  );
+  gauge(
+    'batch_emitter_quarantined',
+    'Batches set aside in the spool because they could not be read.',
+    (s) => s.spool.quarantined,
+  );
+  gauge(
+    'batch_emitter_quarantined_bytes',
+    'Bytes of the quarantined batches (they count toward TRANSMITTER_SPOOL_MAX_BYTES).',
+    (s) => s.spool.quarantinedBytes,
+  );
+  gauge(
+    'batch_emitter_spool_used_bytes',
+    'Everything the spool holds: batches, dead letters and quarantine (intake pauses at the limit).',
+    (s) => spoolUsedBytes(s.spool),
+  );
+  gauge(
+    'batch_emitter_destination_rejecting',
+    '1 while the destination refuses (dead-letters) every batch it is sent; cleared by a success.',
+    (s) => (s.destinationRejecting ? 1 : 0),
+  );
   gauge('batch_emitter_buffer_items', 'Items in the open (unsealed) batch.', (s) => s.openItems);
   gauge(
     'batch_emitter_buffer_fill_ratio',

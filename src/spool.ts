@@ -71,7 +71,28 @@ export interface SpoolStats {
   bytes: number;
   oldestCreatedAt?: string;
   deadLetters: number;
+  deadLetterBytes: number;
   quarantined: number;
+  quarantinedBytes: number;
+}
+
+/** What the spool holds beside its live batches: it counts toward the spool's size and limit. */
+interface AsideCounts {
+  deadLetters: number;
+  deadLetterBytes: number;
+  quarantined: number;
+  quarantinedBytes: number;
+}
+
+/** Bytes a dead letter takes: its record, and the batch body kept beside it. */
+function deadLetterSize(text: string): number {
+  let body = 0;
+  try {
+    body = (JSON.parse(text) as Partial<DeadLetter>).batch?.storedBytes ?? 0;
+  } catch {
+    // an unreadable record still takes its own bytes
+  }
+  return Buffer.byteLength(text) + body;
 }
 
 type Db = Level<string, string | Buffer>;
@@ -145,6 +166,8 @@ function parseQuarantined(id: string, text: string): QuarantinedBatch {
 export class Spool {
   private liveBytes = 0;
   private liveCount = 0;
+  /** dead letters and quarantine, counted once (see countAside) and kept up to date on each move */
+  private aside?: AsideCounts;
   private highestSeq = 0;
   private readonly states;
   private readonly bodies;
@@ -234,6 +257,54 @@ export class Spool {
     return this.liveBytes;
   }
 
+  get deadLetterCount(): number {
+    return this.aside?.deadLetters ?? 0;
+  }
+
+  get deadLetterBytes(): number {
+    return this.aside?.deadLetterBytes ?? 0;
+  }
+
+  get quarantinedCount(): number {
+    return this.aside?.quarantined ?? 0;
+  }
+
+  get quarantinedBytes(): number {
+    return this.aside?.quarantinedBytes ?? 0;
+  }
+
+  /** Everything the spool holds: live batches, dead letters and quarantine. The byte limit is on this. */
+  get usedBytes(): number {
+    return this.liveBytes + this.deadLetterBytes + this.quarantinedBytes;
+  }
+
+  /** Count dead letters and quarantined batches (one scan of their records, no bodies read). */
+  private async countAside(): Promise<AsideCounts> {
+    const counts: AsideCounts = { deadLetters: 0, deadLetterBytes: 0, quarantined: 0, quarantinedBytes: 0 };
+    for await (const text of this.dead.values()) {
+      counts.deadLetters += 1;
+      counts.deadLetterBytes += deadLetterSize(text);
+    }
+    for await (const text of this.quarantine.values()) {
+      counts.quarantined += 1;
+      counts.quarantinedBytes += Buffer.byteLength(text);
+    }
+    this.aside = counts;
+    return counts;
+  }
+
+  private async asideCounts(): Promise<AsideCounts> {
+    return this.aside ?? this.countAside();
+  }
+
+  /** Keep the counts of what is set aside in step with a move (no-op before they were counted). */
+  private countMove(change: Partial<AsideCounts>): void {
+    if (!this.aside) return;
+    for (const key of Object.keys(change) as Array<keyof AsideCounts>) {
+      this.aside[key] = Math.max(0, this.aside[key] + (change[key] ?? 0));
+    }
+  }
+
   /** The highest stream sequence in the index (kept after pruning: pruning is below the ack floor). */
   get highestIndexedSeq(): number {
     return this.highestSeq;
@@ -267,6 +338,7 @@ export class Spool {
       this.liveCount += 1;
     }
     for (const entry of bad) await this.quarantineBatch(entry.key, entry.reason);
+    await this.countAside();
   }
 
   /**
@@ -385,27 +457,31 @@ export class Spool {
     const batch = await this.get(id);
     if (!batch) return false;
     const record: DeadLetter = { ...letter, id, kind: 'batch', batch: batch.state };
+    const text = JSON.stringify(record);
     await this.db.batch<string, string | Buffer>(
       [
         { type: 'del', sublevel: this.states, key: id },
         { type: 'del', sublevel: this.bodies, key: id },
-        { type: 'put', sublevel: this.dead, key: id, value: JSON.stringify(record) },
+        { type: 'put', sublevel: this.dead, key: id, value: text },
         { type: 'put', sublevel: this.deadBodies, key: id, value: batch.body },
       ],
       { sync: true },
     );
     this.forget(batch.state);
+    this.countMove({ deadLetters: 1, deadLetterBytes: deadLetterSize(text) });
     return true;
   }
 
   /** Keep a message that could not be decoded or validated (synced before it is terminated). */
   async deadLetterMessage(letter: DeadLetter): Promise<void> {
+    const text = JSON.stringify(letter);
     await this.db.batch<string, string | Buffer>(
-      [{ type: 'put', sublevel: this.dead, key: letter.id, value: JSON.stringify(letter) }],
+      [{ type: 'put', sublevel: this.dead, key: letter.id, value: text }],
       {
         sync: true,
       },
     );
+    this.countMove({ deadLetters: 1, deadLetterBytes: deadLetterSize(text) });
   }
 
   async listDeadLetters(limit = Infinity): Promise<DeadLetter[]> {
@@ -435,8 +511,9 @@ export class Spool {
 
   /** Put a dead-lettered batch back into the spool with a fresh attempt count. */
   async replayDeadLetter(id: string): Promise<boolean> {
+    const text = await this.dead.get(id);
     const found = await this.getDeadLetter(id);
-    if (!found?.letter.batch || !found.body) return false;
+    if (text === undefined || !found?.letter.batch || !found.body) return false;
     const state: BatchState = { ...found.letter.batch, attempts: 0, notBefore: undefined, parked: false };
     await this.db.batch<string, string | Buffer>(
       [
@@ -449,10 +526,12 @@ export class Spool {
     );
     this.liveBytes += state.storedBytes;
     this.liveCount += 1;
+    this.countMove({ deadLetters: -1, deadLetterBytes: -deadLetterSize(text) });
     return true;
   }
 
   async purgeDeadLetter(id: string): Promise<void> {
+    const text = await this.dead.get(id);
     await this.db.batch<string, string | Buffer>(
       [
         { type: 'del', sublevel: this.dead, key: id },
@@ -460,6 +539,7 @@ export class Spool {
       ],
       {},
     );
+    if (text !== undefined) this.countMove({ deadLetters: -1, deadLetterBytes: -deadLetterSize(text) });
   }
 
   /** Batch ids, oldest first, strictly after `after` when given. */
@@ -480,16 +560,11 @@ export class Spool {
 
   async stats(): Promise<SpoolStats> {
     const [oldest] = await this.listStates({ limit: 1 });
-    let deadLetters = 0;
-    for await (const _ of this.dead.keys()) deadLetters += 1;
-    let quarantined = 0;
-    for await (const _ of this.quarantine.keys()) quarantined += 1;
     return {
       batches: this.liveCount,
       bytes: this.liveBytes,
       oldestCreatedAt: oldest?.createdAt,
-      deadLetters,
-      quarantined,
+      ...(await this.asideCounts()),
     };
   }
 
@@ -527,15 +602,18 @@ export class Spool {
 
   /** Delete what was kept of a quarantined batch (an operator's decision: it is never sent). */
   async purgeQuarantined(id: string): Promise<void> {
+    const text = await this.quarantine.get(id);
     await this.db.batch<string, string | Buffer>([{ type: 'del', sublevel: this.quarantine, key: id }], {
       sync: true,
     });
+    if (text !== undefined) this.countMove({ quarantined: -1, quarantinedBytes: -Buffer.byteLength(text) });
   }
 
   /** Set an unreadable batch aside (kept for inspection) so the rest can flow. */
   async quarantineBatch(id: string, reason: string): Promise<void> {
     const [text, body] = await Promise.all([this.states.get(id), this.bodies.get(id)]);
     const kept = JSON.stringify({ reason, state: text, bodyBase64: body?.toString('base64') });
+    const earlier = await this.quarantine.get(id);
     await this.db.batch<string, string | Buffer>(
       [
         { type: 'put', sublevel: this.quarantine, key: id, value: kept },
@@ -546,6 +624,10 @@ export class Spool {
     );
     const state = text === undefined ? undefined : decodeState(text);
     if (state) this.forget(state);
+    this.countMove({
+      quarantined: earlier === undefined ? 1 : 0,
+      quarantinedBytes: Buffer.byteLength(kept) - (earlier === undefined ? 0 : Buffer.byteLength(earlier)),
+    });
   }
 
   async close(): Promise<void> {

@@ -31,8 +31,24 @@ export interface SpoolStatus {
   oldestCreatedAt?: string;
   /** dead letters held in the spool, when known */
   deadLetters?: number;
+  /** bytes of the dead letters (records and kept bodies): they count toward maxBytes */
+  deadLetterBytes?: number;
   /** records set aside because they could not be read (see `batch-emitter spool verify`), when known */
   quarantined?: number;
+  /** bytes of the quarantined records: they count toward maxBytes */
+  quarantinedBytes?: number;
+}
+
+/** Everything the spool holds (batches, dead letters, quarantine): what its limit is on. */
+export function spoolUsedBytes(s: SpoolStatus): number {
+  return s.bytes + (s.deadLetterBytes ?? 0) + (s.quarantinedBytes ?? 0);
+}
+
+/** The destination has answered the last `consecutive` attempts with a permanent refusal. */
+export interface DestinationRejecting {
+  consecutive: number;
+  /** the HTTP status of the latest refusal */
+  lastStatus?: number;
 }
 
 export interface JetStreamPending {
@@ -70,6 +86,8 @@ export interface StatusSnapshot {
   originUnreachableMs?: number;
   /** TRANSMITTER_READY_MAX_UNREACHABLE_S in ms: beyond it /ready fails */
   maxUnreachableMs?: number;
+  /** set while the destination refuses (dead-letters) everything it is sent, cleared by a success */
+  destinationRejecting?: DestinationRejecting;
 }
 
 export interface StatusSource {

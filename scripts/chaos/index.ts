@@ -1,5 +1,6 @@
 import { uncountedResult, type Profile, type ScenarioResult } from './common.js';
 import { corruptScenario } from './corrupt.js';
+import { deadLetterScenario } from './dead-letters.js';
 import { enospcScenario } from './enospc.js';
 import { hostileScenario } from './hostile.js';
 import { killScenario } from './kill.js';
@@ -9,6 +10,7 @@ import { sinkFaultScenario, type FaultKind } from './sink-faults.js';
 export type { Profile, ScenarioResult } from './common.js';
 export {
   corruptScenario,
+  deadLetterScenario,
   enospcScenario,
   hostileScenario,
   killScenario,
@@ -103,6 +105,15 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         messages: size(3000, 1000, 800),
         batchSize: 100,
         drainTimeoutMs: size(40_000, 30_000, 20_000),
+      }),
+  });
+  list.push({
+    id: 'dead-letters',
+    run: () =>
+      deadLetterScenario({
+        messages: size(6000, 3000, 2500),
+        ratePerS: size(1000, 1000, 1000),
+        drainTimeoutMs: size(60_000, 40_000, 30_000),
       }),
   });
   if (!ci) list.push({ id: 'hostile', run: () => hostileScenario({ good: size(1000, 300, 300) }) });

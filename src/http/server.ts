@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { EmitterEvents } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { fullSnapshot, type StatusSnapshot, type StatusSource } from '../status.js';
+import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from '../status.js';
 import { VERSION } from '../version.js';
 import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../views/debug-page.js';
 import { machineGraphs } from '../views/machines.js';
@@ -72,10 +72,11 @@ export function readiness(s: StatusSnapshot): Readiness {
     check('consumer_bound', s.consumerBound, 'the JetStream durable consumer is not bound');
   }
   check('spool_open', s.spool.open, 'the spool is not open');
+  const used = spoolUsedBytes(s.spool);
   check(
     'spool_under_limit',
-    s.spool.bytes < s.spool.maxBytes,
-    `the spool holds ${s.spool.bytes} bytes, limit ${s.spool.maxBytes}`,
+    used < s.spool.maxBytes,
+    `the spool holds ${used} bytes (dead letters and quarantine included), limit ${s.spool.maxBytes}`,
   );
   check('intake_running', !s.intakePaused, `intake paused: ${s.intakePaused ?? ''}`);
   if (s.maxUnreachableMs !== undefined) {
@@ -86,6 +87,13 @@ export function readiness(s: StatusSnapshot): Readiness {
       `the destination has failed every attempt for ${Math.round(unreachable / 1000)} s`,
     );
   }
+  const rejecting = s.destinationRejecting;
+  check(
+    'destination_rejecting',
+    rejecting === undefined,
+    `the destination refused the last ${rejecting?.consecutive ?? 0} attempts` +
+      `${rejecting?.lastStatus !== undefined ? ` (HTTP ${rejecting.lastStatus})` : ''}: every batch is dead-lettered`,
+  );
   const failing = Object.keys(checks).filter((name) => !checks[name]?.ok);
   return { ready: failing.length === 0, checks, failing };
 }
@@ -215,15 +223,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         open: s.spool.open,
         batches: s.spool.batches,
         bytes: s.spool.bytes,
+        usedBytes: spoolUsedBytes(s.spool),
         maxBytes: s.spool.maxBytes,
-        usedRatio: s.spool.maxBytes > 0 ? Math.round((s.spool.bytes / s.spool.maxBytes) * 1e4) / 1e4 : null,
+        usedRatio:
+          s.spool.maxBytes > 0 ? Math.round((spoolUsedBytes(s.spool) / s.spool.maxBytes) * 1e4) / 1e4 : null,
         oldestCreatedAt: s.spool.oldestCreatedAt ?? null,
         oldestAgeSeconds: Number.isNaN(oldestMs)
           ? null
           : Math.max(0, Math.round((Date.now() - oldestMs) / 100) / 10),
         deadLetters: s.spool.deadLetters ?? null,
+        deadLetterBytes: s.spool.deadLetterBytes ?? null,
         quarantined: s.spool.quarantined ?? null,
+        quarantinedBytes: s.spool.quarantinedBytes ?? null,
       },
+      destination: { rejecting: s.destinationRejecting ?? null },
       intake: { paused: Boolean(s.intakePaused), reason: s.intakePaused ?? null },
       breaker: s.breaker ?? null,
       jetstream: s.jetstream ?? null,

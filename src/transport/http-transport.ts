@@ -4,6 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { Outcome } from '../../machines/outcome.js';
 import { classifyError, classifyResponse } from './classify.js';
+import { continueTolerantConnector } from './interim-continue.js';
 
 /**
  * One HTTP(S) destination: POSTs sealed batches over a keep-alive undici Pool and turns every
@@ -268,11 +269,27 @@ async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<strin
   return keptBytes === 0 ? undefined : Buffer.concat(kept).toString('utf8');
 }
 
-async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
+/** Thrown when a 2xx answer cannot be read to its end. */
+class IncompleteResponseError extends Error {
+  readonly code = 'RESPONSE_INCOMPLETE';
+  constructor(cause: unknown) {
+    super('the 2xx response body was cut off', { cause });
+    this.name = 'IncompleteResponseError';
+  }
+}
+
+/**
+ * Reads a 2xx body to its end, keeping none of it. A success is only a success once the whole
+ * answer arrived: a body cut off (connection closed early, content-length not reached) may mean
+ * the receiver failed after sending its headers, and re-sending is safe with the idempotency-key.
+ */
+async function readToEnd(body: Dispatcher.ResponseData['body']): Promise<void> {
   try {
-    await body.dump({ limit: DRAIN_LIMIT });
-  } catch {
-    // the status already decided the outcome
+    for await (const _ of body) {
+      // discard
+    }
+  } catch (error) {
+    throw new IncompleteResponseError(error);
   }
 }
 
@@ -302,12 +319,12 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     bodyTimeout: requestTimeoutMs,
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
-    connect: {
+    connect: continueTolerantConnector({
       timeout: connectTimeoutMs,
       rejectUnauthorized: true,
       ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
       ...(tls.cert !== undefined ? { cert: tls.cert, key: tls.key } : {}),
-    },
+    }),
   });
   let closing: Promise<void> | undefined;
 
@@ -329,7 +346,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
         signal: ac.signal,
       });
       let bodyExcerpt: string | undefined;
-      if (res.statusCode >= 200 && res.statusCode <= 299) await drain(res.body);
+      if (res.statusCode >= 200 && res.statusCode <= 299) await readToEnd(res.body);
       else bodyExcerpt = await readExcerpt(res.body);
       return classifyResponse(
         {
@@ -342,6 +359,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
       );
     } catch (err) {
       if (signal?.aborted) return { kind: 'retryable', reason: 'aborted' };
+      if (err instanceof IncompleteResponseError) return { kind: 'retryable', reason: 'response_incomplete' };
       return classifyError(err);
     } finally {
       clearTimeout(timer);

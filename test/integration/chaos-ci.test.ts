@@ -60,4 +60,11 @@ describe('chaos (CI subset, seed from CHAOS_SEED)', () => {
     expect(r.published).toBeGreaterThan(0);
     expect(r.lost).toBe(0);
   }, 90_000);
+
+  it('a destination refusing everything (400) with a 1 MiB spool: dead letters bounded, intake paused, nothing lost', async () => {
+    const r = await run('dead-letters');
+    expect(r.failures).toEqual([]);
+    expect(r.published).toBeGreaterThan(0);
+    expect(r.lost).toBe(0);
+  }, 90_000);
 });

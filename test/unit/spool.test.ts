@@ -84,6 +84,64 @@ describe('spool (real LevelDB)', () => {
     await spool.close();
   });
 
+  it('counts dead letters and quarantine in its size, kept in step with every move and recounted at open', async () => {
+    const { spool, path } = await freshSpool();
+    const [a, b, c] = [
+      record(Buffer.alloc(300, 1)),
+      record(Buffer.alloc(500, 2)),
+      record(Buffer.alloc(700, 3)),
+    ];
+    for (const r of [a, b, c]) await spool.put(r.state, r.body);
+    expect(spool.usedBytes).toBe(1500);
+    const letter = { reason: 'http_400', at: new Date().toISOString(), status: 400, subjects: [] };
+    await spool.deadLetterBatch(a.state.id, letter);
+    await spool.deadLetterBatch(b.state.id, letter);
+    await spool.deadLetterMessage({
+      id: uuidv7(),
+      kind: 'message',
+      reason: 'invalid_json',
+      at: new Date().toISOString(),
+      subjects: ['approved.x'],
+    });
+    await spool.quarantineBatch(c.state.id, 'test');
+    expect(spool.bytes).toBe(0);
+    expect(spool.deadLetterCount).toBe(3);
+    expect(spool.deadLetterBytes).toBeGreaterThan(800);
+    expect(spool.quarantinedCount).toBe(1);
+    expect(spool.quarantinedBytes).toBeGreaterThan(700);
+    expect(spool.usedBytes).toBe(spool.deadLetterBytes + spool.quarantinedBytes);
+    const counted = {
+      deadLetters: spool.deadLetterCount,
+      deadLetterBytes: spool.deadLetterBytes,
+      quarantined: spool.quarantinedCount,
+      quarantinedBytes: spool.quarantinedBytes,
+    };
+    expect(await spool.stats()).toMatchObject(counted);
+    await spool.close();
+
+    let reopened = await Spool.open(path);
+    expect(await reopened.stats()).toMatchObject({ ...counted, bytes: 0 });
+    const deadBefore = reopened.deadLetterBytes;
+    expect(await reopened.replayDeadLetter(a.state.id)).toBe(true);
+    expect(reopened.bytes).toBe(300);
+    await reopened.purgeDeadLetter(b.state.id);
+    await reopened.purgeQuarantined(c.state.id);
+    expect(reopened.deadLetterCount).toBe(1);
+    expect(reopened.deadLetterBytes).toBeLessThan(deadBefore - 800);
+    expect(reopened.quarantinedCount).toBe(0);
+    expect(reopened.quarantinedBytes).toBe(0);
+    const after = {
+      deadLetters: 1,
+      deadLetterBytes: reopened.deadLetterBytes,
+      quarantined: 0,
+      quarantinedBytes: 0,
+    };
+    await reopened.close();
+    reopened = await Spool.open(path);
+    expect(await reopened.stats()).toMatchObject(after);
+    await reopened.close();
+  });
+
   it('quarantines a body overwritten on disk instead of handing it out; verify reports it', async () => {
     const { spool, path } = await freshSpool();
     const good = record();
