@@ -1,9 +1,10 @@
 import { runOperatorCommand } from './commands/index.js';
 import { runMachinesCommand } from './commands/machines.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { Emitter } from './emitter.js';
 import { startServer } from './http/server.js';
 import { createMetrics } from './metrics.js';
+import { Redactor } from './redact.js';
 import { TransportConfigError } from './transport/http-transport.js';
 import { VERSION } from './version.js';
 
@@ -48,12 +49,11 @@ SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded
 export const EXIT_CONFIG = 2;
 
 /** One line for an operator: what is wrong, never a stack trace, never a secret. */
-function startupFailure(error: unknown): { line: string; code: number } {
-  if (error instanceof ConfigError)
-    return { line: `batch-emitter: invalid configuration: ${error.message}`, code: EXIT_CONFIG };
-  if (error instanceof TransportConfigError)
-    return { line: `batch-emitter: invalid configuration: ${error.message}`, code: EXIT_CONFIG };
-  return { line: `batch-emitter: cannot start: ${(error as Error).message}`, code: 1 };
+function startupFailure(error: unknown, redactor = new Redactor([])): { line: string; code: number } {
+  const message = redactor.scrub((error as Error).message);
+  if (error instanceof ConfigError || error instanceof TransportConfigError)
+    return { line: `batch-emitter: invalid configuration: ${message}`, code: EXIT_CONFIG };
+  return { line: `batch-emitter: cannot start: ${message}`, code: 1 };
 }
 
 async function run(): Promise<number> {
@@ -86,13 +86,13 @@ async function run(): Promise<number> {
       metrics,
       debug: config.debug,
       logger: emitter.logger,
-      redact: [config.destination.authToken, config.nats?.password, config.nats?.token],
+      redact: secretsOf(config),
     });
     await emitter.start();
   } catch (error) {
     await server?.close();
     metrics.close();
-    const { line, code } = startupFailure(error);
+    const { line, code } = startupFailure(error, new Redactor(secretsOf(config)));
     process.stderr.write(`${line}\n`);
     return code;
   }

@@ -67,17 +67,20 @@ const urlList = z
 
 const destination = z.url({ protocol: /^https?$/, error: 'expected an https:// (or http://) URL' });
 
+const NOT_HEADERS = 'not a JSON object of strings (value not shown: it may hold secrets)';
+
+// zod's own issues may quote a key or a value of the object: every failure gets the one fixed message
 const headersJson = z
   .string()
   .transform((v, ctx) => {
     try {
       return JSON.parse(v) as unknown;
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of string values' });
+      ctx.addIssue({ code: 'custom', message: NOT_HEADERS });
       return z.NEVER;
     }
   })
-  .pipe(z.record(z.string(), z.string(), { error: 'expected a JSON object of string values' }));
+  .pipe(z.record(z.string(), z.string(), { error: NOT_HEADERS }));
 
 /** Variable name -> schema for its raw string value. Defaults are applied before parsing. */
 const variables = {
@@ -235,7 +238,14 @@ const SECRET_VARIABLES = new Set<string>([
   'TRANSMITTER_NATS_PASSWORD',
   'TRANSMITTER_NATS_TOKEN',
   'TRANSMITTER_DATABASE_URL',
+  'TRANSMITTER_HEADERS',
 ]);
+
+/** Why a variable is refused: what is wrong, with its value only when the value cannot be a secret. */
+function refusal(name: string, raw: string | undefined, expected: string): string {
+  if (name === 'TRANSMITTER_HEADERS' && raw !== undefined) return NOT_HEADERS;
+  return `${describeValue(name, raw)}; ${expected}`;
+}
 
 function describeValue(name: string, raw: string | undefined): string {
   if (raw === undefined) return 'is missing';
@@ -278,7 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, now = new Date(
     const result = schema.safeParse(raw);
     if (!result.success) {
       const expected = result.error.issues[0]?.message ?? 'invalid value';
-      throw new ConfigError(name, `${describeValue(name, raw)}; ${expected}`);
+      throw new ConfigError(name, refusal(name, raw, expected));
     }
     parsed[name] = result.data;
   }
@@ -369,4 +379,70 @@ function toConfig(p: Parsed): Config {
     logLevel: p.TRANSMITTER_LOG_LEVEL,
     debug: p.TRANSMITTER_DEBUG,
   };
+}
+
+/** Header values shorter than this are not treated as secrets: replacing a "2" would garble every number shown. */
+export const MIN_HEADER_SECRET_CHARS = 4;
+
+/** The parts of a configuration that hold secret values. */
+export interface SecretSettings {
+  destination: { authToken?: string; headers: Record<string, string> };
+  nats?: { password?: string; token?: string };
+  databaseUrl?: string;
+}
+
+/**
+ * Every configured secret value: the auth token, the NATS password and token, the database
+ * password and the value of every TRANSMITTER_HEADERS entry. The one list behind every Redactor
+ * (logs, HTTP responses, dead letters, operator command output).
+ */
+export function secretsOf(config: SecretSettings): string[] {
+  const headerValues = Object.values(config.destination.headers).filter(
+    (value) => value.length >= MIN_HEADER_SECRET_CHARS,
+  );
+  return [
+    config.destination.authToken,
+    config.nats?.password,
+    config.nats?.token,
+    databasePassword(config.databaseUrl),
+    ...headerValues,
+  ].filter((secret): secret is string => secret !== undefined && secret !== '');
+}
+
+function databasePassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const password = new URL(url).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * secretsOf for the operator commands, which do not load (or need) the whole configuration: each
+ * secret variable that is set and valid counts; an invalid one is skipped, not an error.
+ */
+export function secretsOfEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const valid = <K extends VariableName>(name: K): Parsed[K] | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const result = variables[name].safeParse(raw);
+    return result.success ? (result.data as Parsed[K]) : undefined;
+  };
+  const natsUrl = valid('TRANSMITTER_NATS_URL');
+  let fromUrl: ReturnType<typeof splitCredentials> | undefined;
+  try {
+    fromUrl = natsUrl === undefined || natsUrl === 'none' ? undefined : splitCredentials(natsUrl);
+  } catch {
+    fromUrl = undefined; // not a URL: it carries no credentials we could find
+  }
+  return secretsOf({
+    destination: { authToken: valid('TRANSMITTER_AUTH_TOKEN'), headers: valid('TRANSMITTER_HEADERS') ?? {} },
+    nats: {
+      password: valid('TRANSMITTER_NATS_PASSWORD') ?? fromUrl?.password,
+      token: valid('TRANSMITTER_NATS_TOKEN') ?? fromUrl?.token,
+    },
+    databaseUrl: valid('TRANSMITTER_DATABASE_URL'),
+  });
 }

@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { Config } from './config.js';
+import { secretsOf, type Config } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { EmitterEvents } from './events.js';
 import { uuidv7 } from './ids.js';
@@ -68,7 +68,7 @@ export class Emitter {
     readonly config: Config,
     private readonly options: EmitterOptions = {},
   ) {
-    this.logger = options.logger ?? createLogger(config.logLevel);
+    this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
     this.events.on('finished', (e) => (this.counters[e.result] += 1));
     this.events.on('received', (e) => (this.counters.received += e.count));
     this.events.on('rejected', () => (this.counters.rejected += 1));
@@ -118,7 +118,7 @@ export class Emitter {
       concurrency: config.destination.concurrency,
       compression: config.destination.compression,
       bodyFormat: config.destination.bodyFormat,
-      redactor: new Redactor([config.destination.authToken, config.nats?.password, config.nats?.token]),
+      redactor: new Redactor(secretsOf(config)),
       events: this.events,
       onSpoolShrunk: () => this.intake?.recheck(),
     });

@@ -34,7 +34,7 @@ export interface ServerOptions {
   metrics: Metrics;
   debug: boolean;
   logger: Logger;
-  /** secret values (auth token, NATS password/token) scrubbed from every response */
+  /** secret values (secretsOf(config): tokens, passwords, header values) scrubbed from every response */
   redact?: Array<string | undefined>;
   /** totals kept since this collector started; by default one is created from `events` */
   stats?: StatsCollector;
