@@ -44,6 +44,8 @@ TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
 TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
 A bad value exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0.
+A second SIGTERM / SIGINT stops waiting for deliveries (what is undelivered stays spooled).
+SIGHUP is logged and ignored (there is nothing to reload).
 `;
 
 export const EXIT_CONFIG = 2;
@@ -56,6 +58,35 @@ function startupFailure(error: unknown, redactor = new Redactor([])): { line: st
   return { line: `batch-emitter: cannot start: ${message}`, code: 1 };
 }
 
+/**
+ * Every signal is logged. The first SIGTERM or SIGINT starts the stop (the promise resolves with
+ * it); another during the stop hurries it: no more waiting for deliveries, the spool still closed
+ * cleanly. SIGHUP (a service manager's "reload") is ignored: there is nothing to reload.
+ */
+function watchSignals(emitter: Emitter): Promise<NodeJS.Signals> {
+  const { logger } = emitter;
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (!stopping) {
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        resolve(signal);
+        return;
+      }
+      logger.warn(
+        { signal },
+        `${signal} again while stopping: hurrying: not waiting for deliveries any longer; ` +
+          'the spool is still closed cleanly and keeps every undelivered batch for the next start',
+      );
+      emitter.hurry();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', (signal) => logger.warn({ signal }, 'SIGHUP ignored: nothing to reload'));
+  });
+}
+
 async function run(): Promise<number> {
   let emitter: Emitter;
   try {
@@ -65,10 +96,7 @@ async function run(): Promise<number> {
     process.stderr.write(`${line}\n`);
     return code;
   }
-  const stopped = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const stopped = watchSignals(emitter);
   const { config } = emitter;
   const status = emitter.statusSource();
   const metrics = createMetrics(emitter.events, () => emitter.statusSnapshot(), {
@@ -100,8 +128,7 @@ async function run(): Promise<number> {
     { version: VERSION, destination: new URL(config.destination.url).origin, http: server.url },
     'running',
   );
-  const signal = await stopped;
-  emitter.logger.info({ signal }, 'stopping');
+  await stopped;
   await emitter.close();
   await server.close();
   metrics.close();

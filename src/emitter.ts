@@ -1,5 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { secretsOf, type Config } from './config.js';
+import { deferred } from './deferred.js';
 import { Dispatcher } from './dispatcher.js';
 import { EmitterEvents } from './events.js';
 import { uuidv7 } from './ids.js';
@@ -54,6 +55,7 @@ export class Emitter {
   private ledger?: Ledger;
   private detachLedger?: () => void;
   private closing?: Promise<void>;
+  private readonly hurried = deferred();
   private readonly arrivals = new Map<Section, number>();
   private readonly counters = {
     received: 0,
@@ -357,6 +359,14 @@ export class Emitter {
     return this.closing;
   }
 
+  /**
+   * Make close() stop waiting for deliveries now (a second SIGTERM): in-flight requests are
+   * aborted and their batches stay in the spool, which is still closed cleanly.
+   */
+  hurry(): void {
+    this.hurried.resolve();
+  }
+
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
     const pulling = this.source?.stop();
@@ -370,6 +380,7 @@ export class Emitter {
       this.wait().then(() => 'delivered' as const),
       ...(this.dispatcher ? [this.dispatcher.originDown().then(() => 'origin_down' as const)] : []),
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
+      this.hurried.promise.then(() => 'hurried' as const),
     ]);
     if (outcome !== 'delivered') {
       this.logger.warn(
