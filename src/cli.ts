@@ -109,6 +109,7 @@ async function run(): Promise<number> {
     server = await startServer({
       host: config.server.host,
       port: config.server.port,
+      maxConnections: config.server.maxConnections,
       status,
       events: emitter.events,
       metrics,

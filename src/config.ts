@@ -86,6 +86,7 @@ const headersJson = z
 const variables = {
   TRANSMITTER_SERVER_HOST: z.string().min(1),
   TRANSMITTER_SERVER_PORT: int(0, 65535),
+  TRANSMITTER_SERVER_MAX_CONNECTIONS: int(1, 65535),
   TRANSMITTER_NATS_URL: z.union([z.literal('none'), urlList]),
   TRANSMITTER_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a stream name' }),
   TRANSMITTER_NATS_SUBJECTS: z
@@ -154,6 +155,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
   return {
     TRANSMITTER_SERVER_HOST: '0.0.0.0',
     TRANSMITTER_SERVER_PORT: '8020',
+    TRANSMITTER_SERVER_MAX_CONNECTIONS: '256',
     TRANSMITTER_NATS_URL: 'nats://127.0.0.1:4222',
     TRANSMITTER_NATS_STREAM: 'APPROVED',
     TRANSMITTER_NATS_SUBJECTS: 'approved.>',
@@ -198,7 +200,8 @@ export interface NatsConfig {
 }
 
 export interface Config {
-  server: { host: string; port: number };
+  /** the operator HTTP server; connections beyond maxConnections are closed on arrival */
+  server: { host: string; port: number; maxConnections: number };
   /** undefined when TRANSMITTER_NATS_URL=none: in-process input only */
   nats?: NatsConfig;
   destination: {
@@ -325,7 +328,11 @@ function toConfig(p: Parsed): Config {
   const natsUrl = p.TRANSMITTER_NATS_URL;
   const natsAuth = natsUrl === 'none' ? undefined : splitCredentials(natsUrl);
   return {
-    server: { host: p.TRANSMITTER_SERVER_HOST, port: p.TRANSMITTER_SERVER_PORT },
+    server: {
+      host: p.TRANSMITTER_SERVER_HOST,
+      port: p.TRANSMITTER_SERVER_PORT,
+      maxConnections: p.TRANSMITTER_SERVER_MAX_CONNECTIONS,
+    },
     nats:
       natsUrl === 'none'
         ? undefined

@@ -16,7 +16,7 @@ function errorOf(env: Record<string, string>): ConfigError {
 describe('config', () => {
   it('applies the documented defaults', () => {
     const c = loadConfig(base, new Date('2026-01-02T03:04:05.678Z'));
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 8020 });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 8020, maxConnections: 256 });
     expect(c.nats).toMatchObject({
       servers: ['nats://127.0.0.1:4222'],
       stream: 'APPROVED',
@@ -47,6 +47,7 @@ describe('config', () => {
     ['TRANSMITTER_BATCH_SIZE', 'abc', /whole number/],
     ['TRANSMITTER_BATCH_SIZE', '0', /between 1 and/],
     ['TRANSMITTER_SERVER_PORT', '70000', /between 0 and 65535/],
+    ['TRANSMITTER_SERVER_MAX_CONNECTIONS', '0', /between 1 and 65535/],
     ['TRANSMITTER_BATCH_INTERVAL_S', '-1', /seconds/],
     ['TRANSMITTER_COMPRESSION', 'brotli', /gzip or none/],
     ['TRANSMITTER_ALLOW_INSECURE_HTTP', 'maybe', /true or false/],
