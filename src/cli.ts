@@ -1,9 +1,10 @@
 import { runOperatorCommand } from './commands/index.js';
 import { runMachinesCommand } from './commands/machines.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { Emitter } from './emitter.js';
 import { startServer } from './http/server.js';
 import { createMetrics } from './metrics.js';
+import { Redactor } from './redact.js';
 import { TransportConfigError } from './transport/http-transport.js';
 import { VERSION } from './version.js';
 
@@ -43,17 +44,47 @@ TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
 TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
 A bad value exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0.
+A second SIGTERM / SIGINT stops waiting for deliveries (what is undelivered stays spooled).
+SIGHUP is logged and ignored (there is nothing to reload).
 `;
 
 export const EXIT_CONFIG = 2;
 
 /** One line for an operator: what is wrong, never a stack trace, never a secret. */
-function startupFailure(error: unknown): { line: string; code: number } {
-  if (error instanceof ConfigError)
-    return { line: `batch-emitter: invalid configuration: ${error.message}`, code: EXIT_CONFIG };
-  if (error instanceof TransportConfigError)
-    return { line: `batch-emitter: invalid configuration: ${error.message}`, code: EXIT_CONFIG };
-  return { line: `batch-emitter: cannot start: ${(error as Error).message}`, code: 1 };
+function startupFailure(error: unknown, redactor = new Redactor([])): { line: string; code: number } {
+  const message = redactor.scrub((error as Error).message);
+  if (error instanceof ConfigError || error instanceof TransportConfigError)
+    return { line: `batch-emitter: invalid configuration: ${message}`, code: EXIT_CONFIG };
+  return { line: `batch-emitter: cannot start: ${message}`, code: 1 };
+}
+
+/**
+ * Every signal is logged. The first SIGTERM or SIGINT starts the stop (the promise resolves with
+ * it); another during the stop hurries it: no more waiting for deliveries, the spool still closed
+ * cleanly. SIGHUP (a service manager's "reload") is ignored: there is nothing to reload.
+ */
+function watchSignals(emitter: Emitter): Promise<NodeJS.Signals> {
+  const { logger } = emitter;
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (!stopping) {
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        resolve(signal);
+        return;
+      }
+      logger.warn(
+        { signal },
+        `${signal} again while stopping: hurrying: not waiting for deliveries any longer; ` +
+          'the spool is still closed cleanly and keeps every undelivered batch for the next start',
+      );
+      emitter.hurry();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', (signal) => logger.warn({ signal }, 'SIGHUP ignored: nothing to reload'));
+  });
 }
 
 async function run(): Promise<number> {
@@ -65,10 +96,7 @@ async function run(): Promise<number> {
     process.stderr.write(`${line}\n`);
     return code;
   }
-  const stopped = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const stopped = watchSignals(emitter);
   const { config } = emitter;
   const status = emitter.statusSource();
   const metrics = createMetrics(emitter.events, () => emitter.statusSnapshot(), {
@@ -81,18 +109,19 @@ async function run(): Promise<number> {
     server = await startServer({
       host: config.server.host,
       port: config.server.port,
+      maxConnections: config.server.maxConnections,
       status,
       events: emitter.events,
       metrics,
       debug: config.debug,
       logger: emitter.logger,
-      redact: [config.destination.authToken, config.nats?.password, config.nats?.token],
+      redact: secretsOf(config),
     });
     await emitter.start();
   } catch (error) {
     await server?.close();
     metrics.close();
-    const { line, code } = startupFailure(error);
+    const { line, code } = startupFailure(error, new Redactor(secretsOf(config)));
     process.stderr.write(`${line}\n`);
     return code;
   }
@@ -100,8 +129,7 @@ async function run(): Promise<number> {
     { version: VERSION, destination: new URL(config.destination.url).origin, http: server.url },
     'running',
   );
-  const signal = await stopped;
-  emitter.logger.info({ signal }, 'stopping');
+  await stopped;
   await emitter.close();
   await server.close();
   metrics.close();

@@ -67,22 +67,26 @@ const urlList = z
 
 const destination = z.url({ protocol: /^https?$/, error: 'expected an https:// (or http://) URL' });
 
+const NOT_HEADERS = 'not a JSON object of strings (value not shown: it may hold secrets)';
+
+// zod's own issues may quote a key or a value of the object: every failure gets the one fixed message
 const headersJson = z
   .string()
   .transform((v, ctx) => {
     try {
       return JSON.parse(v) as unknown;
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of string values' });
+      ctx.addIssue({ code: 'custom', message: NOT_HEADERS });
       return z.NEVER;
     }
   })
-  .pipe(z.record(z.string(), z.string(), { error: 'expected a JSON object of string values' }));
+  .pipe(z.record(z.string(), z.string(), { error: NOT_HEADERS }));
 
 /** Variable name -> schema for its raw string value. Defaults are applied before parsing. */
 const variables = {
   TRANSMITTER_SERVER_HOST: z.string().min(1),
   TRANSMITTER_SERVER_PORT: int(0, 65535),
+  TRANSMITTER_SERVER_MAX_CONNECTIONS: int(1, 65535),
   TRANSMITTER_NATS_URL: z.union([z.literal('none'), urlList]),
   TRANSMITTER_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a stream name' }),
   TRANSMITTER_NATS_SUBJECTS: z
@@ -151,6 +155,7 @@ function defaults(now: Date): Partial<Record<VariableName, string>> {
   return {
     TRANSMITTER_SERVER_HOST: '0.0.0.0',
     TRANSMITTER_SERVER_PORT: '8020',
+    TRANSMITTER_SERVER_MAX_CONNECTIONS: '256',
     TRANSMITTER_NATS_URL: 'nats://127.0.0.1:4222',
     TRANSMITTER_NATS_STREAM: 'APPROVED',
     TRANSMITTER_NATS_SUBJECTS: 'approved.>',
@@ -195,7 +200,8 @@ export interface NatsConfig {
 }
 
 export interface Config {
-  server: { host: string; port: number };
+  /** the operator HTTP server; connections beyond maxConnections are closed on arrival */
+  server: { host: string; port: number; maxConnections: number };
   /** undefined when TRANSMITTER_NATS_URL=none: in-process input only */
   nats?: NatsConfig;
   destination: {
@@ -235,7 +241,14 @@ const SECRET_VARIABLES = new Set<string>([
   'TRANSMITTER_NATS_PASSWORD',
   'TRANSMITTER_NATS_TOKEN',
   'TRANSMITTER_DATABASE_URL',
+  'TRANSMITTER_HEADERS',
 ]);
+
+/** Why a variable is refused: what is wrong, with its value only when the value cannot be a secret. */
+function refusal(name: string, raw: string | undefined, expected: string): string {
+  if (name === 'TRANSMITTER_HEADERS' && raw !== undefined) return NOT_HEADERS;
+  return `${describeValue(name, raw)}; ${expected}`;
+}
 
 function describeValue(name: string, raw: string | undefined): string {
   if (raw === undefined) return 'is missing';
@@ -278,7 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, now = new Date(
     const result = schema.safeParse(raw);
     if (!result.success) {
       const expected = result.error.issues[0]?.message ?? 'invalid value';
-      throw new ConfigError(name, `${describeValue(name, raw)}; ${expected}`);
+      throw new ConfigError(name, refusal(name, raw, expected));
     }
     parsed[name] = result.data;
   }
@@ -315,7 +328,11 @@ function toConfig(p: Parsed): Config {
   const natsUrl = p.TRANSMITTER_NATS_URL;
   const natsAuth = natsUrl === 'none' ? undefined : splitCredentials(natsUrl);
   return {
-    server: { host: p.TRANSMITTER_SERVER_HOST, port: p.TRANSMITTER_SERVER_PORT },
+    server: {
+      host: p.TRANSMITTER_SERVER_HOST,
+      port: p.TRANSMITTER_SERVER_PORT,
+      maxConnections: p.TRANSMITTER_SERVER_MAX_CONNECTIONS,
+    },
     nats:
       natsUrl === 'none'
         ? undefined
@@ -369,4 +386,70 @@ function toConfig(p: Parsed): Config {
     logLevel: p.TRANSMITTER_LOG_LEVEL,
     debug: p.TRANSMITTER_DEBUG,
   };
+}
+
+/** Header values shorter than this are not treated as secrets: replacing a "2" would garble every number shown. */
+export const MIN_HEADER_SECRET_CHARS = 4;
+
+/** The parts of a configuration that hold secret values. */
+export interface SecretSettings {
+  destination: { authToken?: string; headers: Record<string, string> };
+  nats?: { password?: string; token?: string };
+  databaseUrl?: string;
+}
+
+/**
+ * Every configured secret value: the auth token, the NATS password and token, the database
+ * password and the value of every TRANSMITTER_HEADERS entry. The one list behind every Redactor
+ * (logs, HTTP responses, dead letters, operator command output).
+ */
+export function secretsOf(config: SecretSettings): string[] {
+  const headerValues = Object.values(config.destination.headers).filter(
+    (value) => value.length >= MIN_HEADER_SECRET_CHARS,
+  );
+  return [
+    config.destination.authToken,
+    config.nats?.password,
+    config.nats?.token,
+    databasePassword(config.databaseUrl),
+    ...headerValues,
+  ].filter((secret): secret is string => secret !== undefined && secret !== '');
+}
+
+function databasePassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const password = new URL(url).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * secretsOf for the operator commands, which do not load (or need) the whole configuration: each
+ * secret variable that is set and valid counts; an invalid one is skipped, not an error.
+ */
+export function secretsOfEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const valid = <K extends VariableName>(name: K): Parsed[K] | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const result = variables[name].safeParse(raw);
+    return result.success ? (result.data as Parsed[K]) : undefined;
+  };
+  const natsUrl = valid('TRANSMITTER_NATS_URL');
+  let fromUrl: ReturnType<typeof splitCredentials> | undefined;
+  try {
+    fromUrl = natsUrl === undefined || natsUrl === 'none' ? undefined : splitCredentials(natsUrl);
+  } catch {
+    fromUrl = undefined; // not a URL: it carries no credentials we could find
+  }
+  return secretsOf({
+    destination: { authToken: valid('TRANSMITTER_AUTH_TOKEN'), headers: valid('TRANSMITTER_HEADERS') ?? {} },
+    nats: {
+      password: valid('TRANSMITTER_NATS_PASSWORD') ?? fromUrl?.password,
+      token: valid('TRANSMITTER_NATS_TOKEN') ?? fromUrl?.token,
+    },
+    databaseUrl: valid('TRANSMITTER_DATABASE_URL'),
+  });
 }

@@ -1,5 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import type { Config } from './config.js';
+import { secretsOf, type Config } from './config.js';
+import { deferred } from './deferred.js';
 import { Dispatcher } from './dispatcher.js';
 import { EmitterEvents } from './events.js';
 import { uuidv7 } from './ids.js';
@@ -54,6 +55,7 @@ export class Emitter {
   private ledger?: Ledger;
   private detachLedger?: () => void;
   private closing?: Promise<void>;
+  private readonly hurried = deferred();
   private readonly arrivals = new Map<Section, number>();
   private readonly counters = {
     received: 0,
@@ -68,7 +70,7 @@ export class Emitter {
     readonly config: Config,
     private readonly options: EmitterOptions = {},
   ) {
-    this.logger = options.logger ?? createLogger(config.logLevel);
+    this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
     this.events.on('finished', (e) => (this.counters[e.result] += 1));
     this.events.on('received', (e) => (this.counters.received += e.count));
     this.events.on('rejected', () => (this.counters.rejected += 1));
@@ -118,7 +120,7 @@ export class Emitter {
       concurrency: config.destination.concurrency,
       compression: config.destination.compression,
       bodyFormat: config.destination.bodyFormat,
-      redactor: new Redactor([config.destination.authToken, config.nats?.password, config.nats?.token]),
+      redactor: new Redactor(secretsOf(config)),
       events: this.events,
       onSpoolShrunk: () => this.intake?.recheck(),
     });
@@ -377,6 +379,14 @@ export class Emitter {
     return this.closing;
   }
 
+  /**
+   * Make close() stop waiting for deliveries now (a second SIGTERM): in-flight requests are
+   * aborted and their batches stay in the spool, which is still closed cleanly.
+   */
+  hurry(): void {
+    this.hurried.resolve();
+  }
+
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
     const pulling = this.source?.stop();
@@ -390,6 +400,7 @@ export class Emitter {
       this.wait().then(() => 'delivered' as const),
       ...(this.dispatcher ? [this.dispatcher.originDown().then(() => 'origin_down' as const)] : []),
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
+      this.hurried.promise.then(() => 'hurried' as const),
     ]);
     if (outcome !== 'delivered') {
       this.logger.warn(

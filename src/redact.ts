@@ -11,10 +11,11 @@ export class Redactor {
   private readonly secrets: string[];
 
   constructor(secrets: Array<string | undefined>) {
+    const given = secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
+    // also as it reads inside JSON text (a quote or backslash in a secret is escaped there);
     // longest first, so a secret containing another is replaced whole
-    this.secrets = [
-      ...new Set(secrets.filter((s): s is string => typeof s === 'string' && s.length > 0)),
-    ].sort((a, b) => b.length - a.length);
+    const escaped = given.map((s) => JSON.stringify(s).slice(1, -1));
+    this.secrets = [...new Set([...given, ...escaped])].sort((a, b) => b.length - a.length);
   }
 
   scrub(text: string): string {

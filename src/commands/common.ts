@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError } from '../config.js';
+import { ConfigError, secretsOfEnv } from '../config.js';
+import { Redactor } from '../redact.js';
 import { Spool, SpoolError } from '../spool.js';
 
 /**
@@ -116,7 +117,20 @@ export function parseArgs(
 export const iso = (ms: number | undefined): string | undefined =>
   ms === undefined ? undefined : new Date(ms).toISOString();
 
+// a receiver may have echoed our headers into a dead letter's body excerpt before they were redacted
+let printed = new Redactor([]);
+
+/** From now on, scrub the secrets configured in `env` (secretsOfEnv) from everything printed. */
+export function redactOutput(env: NodeJS.ProcessEnv): void {
+  printed = new Redactor(secretsOfEnv(env));
+}
+
 /** Write lines to stdout. */
 export function out(...lines: string[]): void {
-  if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+  if (lines.length > 0) process.stdout.write(`${printed.scrub(lines.join('\n'))}\n`);
+}
+
+/** Write one `batch-emitter: ...` line to stderr. */
+export function complain(line: string): void {
+  process.stderr.write(`batch-emitter: ${printed.scrub(line)}\n`);
 }

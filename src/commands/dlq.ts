@@ -3,6 +3,7 @@ import { SECTIONS } from '../model.js';
 import type { DeadLetter, Spool } from '../spool.js';
 import {
   CommandError,
+  complain,
   EXIT_CORRUPT,
   EXIT_FAILED,
   EXIT_OK,
@@ -187,9 +188,7 @@ async function replayNow(spool: Spool, sel: Selection): Promise<number> {
       out(`replayed ${letter.id} (${plural(letter.batch?.itemCount ?? 0, 'item')})`);
     } else {
       failed += 1;
-      process.stderr.write(
-        `batch-emitter: cannot replay ${letter.id}: its batch state or body is missing; kept\n`,
-      );
+      complain(`cannot replay ${letter.id}: its batch state or body is missing; kept`);
     }
   }
   const parts = [`replayed ${plural(replayed, 'batch', 'batches')} into the spool`];

@@ -1,5 +1,5 @@
 import { ConfigError } from '../config.js';
-import { CommandError, EXIT_CONFIG, EXIT_FAILED } from './common.js';
+import { CommandError, complain, EXIT_CONFIG, EXIT_FAILED, redactOutput } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { spoolCommand } from './spool.js';
 
@@ -10,18 +10,19 @@ export async function runOperatorCommand(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
+  redactOutput(env);
   try {
     return command === 'dlq' ? await dlqCommand(args, env) : await spoolCommand(args, env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`batch-emitter: invalid configuration: ${error.message}\n`);
+      complain(`invalid configuration: ${error.message}`);
       return EXIT_CONFIG;
     }
     if (error instanceof CommandError) {
-      process.stderr.write(`batch-emitter: ${error.message}\n`);
+      complain(error.message);
       return error.exitCode;
     }
-    process.stderr.write(`batch-emitter: ${command} failed: ${(error as Error).message}\n`);
+    complain(`${command} failed: ${(error as Error).message}`);
     return EXIT_FAILED;
   }
 }

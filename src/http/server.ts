@@ -34,12 +34,16 @@ export interface ServerOptions {
   metrics: Metrics;
   debug: boolean;
   logger: Logger;
-  /** secret values (auth token, NATS password/token) scrubbed from every response */
+  /** secret values (secretsOf(config): tokens, passwords, header values) scrubbed from every response */
   redact?: Array<string | undefined>;
   /** totals kept since this collector started; by default one is created from `events` */
   stats?: StatsCollector;
   /** bound on the async parts of a status read (JetStream pending, spool stats); default 1000 ms */
   statusTimeoutMs?: number;
+  /** connections beyond this are closed as they arrive; default 256 */
+  maxConnections?: number;
+  /** a socket silent this long (no request started, or stalled) is closed; default 10 s */
+  idleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -109,6 +113,7 @@ interface Reply {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const DEFAULT_MAX_CONNECTIONS = 256;
 
 function json(status: number, value: unknown, headers?: Record<string, string>): Reply {
   return { status, json: value, contentType: JSON_TYPE, ...(headers ? { headers } : {}) };
@@ -275,7 +280,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  const server = createServer((req, res) => {
+  // how often Node enforces headersTimeout / requestTimeout (its default, 30 s, lets stalled sockets linger)
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req)
       .catch((error: unknown) => {
         logger.error({ err: redactor.scrub((error as Error).message), path: req.url }, 'http handler failed');
@@ -284,6 +290,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       .then((reply) => send(req, res, reply))
       .catch(() => res.destroy());
   });
+  // a flood of idle or trickling sockets must not take the file descriptors the spool needs
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.timeout = opts.idleTimeoutMs ?? 10_000;
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
@@ -297,6 +306,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
   server.on('error', (error) => logger.error({ err: error.message }, 'http server error'));
+  let dropped = 0;
+  let droppedLoggedMs = -Infinity;
+  server.on('drop', () => {
+    dropped += 1;
+    // at most one line per 10 s however hard the flood
+    if (Date.now() - droppedLoggedMs < 10_000) return;
+    droppedLoggedMs = Date.now();
+    logger.warn(
+      { maxConnections: server.maxConnections, droppedTotal: dropped },
+      'http server at its connection limit: new connections are closed',
+    );
+  });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Spool } from '../../src/spool.js';
 import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { getTestPki, type TestPki } from '../harness/pki.js';
 import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
@@ -23,6 +24,10 @@ const NATS_USER = `user${randomBytes(4).toString('hex')}`;
 const NATS_PASSWORD = secret('natspw');
 const NATS_TOKEN = secret('natstok');
 const WRONG_PASSWORD = secret('wrongpw');
+const API_KEY = secret('apikey');
+const TENANT_KEY = secret('tenant');
+const HEADERS = JSON.stringify({ 'x-api-key': API_KEY, 'x-tenant-key': TENANT_KEY });
+const HEADER_SECRETS = { 'x-api-key value': API_KEY, 'x-tenant-key value': TENANT_KEY };
 
 let natsAuth: NatsServerHandle;
 let sink: Sink;
@@ -200,6 +205,123 @@ describe('security defaults (issue 7)', () => {
     ).toEqual([]);
     await spool.remove();
     sink.clear();
+  });
+
+  it('never shows a TRANSMITTER_HEADERS value: a 400 that echoes the request headers, the stored dead letter, dlq show, logs, endpoints', async () => {
+    const spool = await tempDir('header-secrets');
+    const env = testEnv({
+      natsUrl: natsAuth.url,
+      sinkUrl: `${sink.url}/ingest`,
+      spoolDir: spool.path,
+      extra: {
+        TRANSMITTER_HEADERS: HEADERS,
+        TRANSMITTER_NATS_USER: NATS_USER,
+        TRANSMITTER_NATS_PASSWORD: NATS_PASSWORD,
+        TRANSMITTER_NATS_DURABLE: 'header-secrets',
+        TRANSMITTER_DEBUG: 'true',
+        TRANSMITTER_LOG_LEVEL: 'trace',
+        TRANSMITTER_SHUTDOWN_TIMEOUT_S: '1',
+      },
+    });
+    // a careless receiver that refuses the batch and quotes every request header back
+    sink.respondWith((req) => ({
+      status: 400,
+      body: `bad request; received ${Object.entries(req.headers)
+        .map(([name, value]) => `${name}=${String(value)}`)
+        .join(' ')}`,
+    }));
+    const proc = spawnCli(env, ['run']);
+    const responses: Record<string, string> = {};
+    try {
+      const base = await serverUrl(proc);
+      await publishInOrder({ servers: natsAuth.url, user: NATS_USER, pass: NATS_PASSWORD }, [
+        { subject: 'approved.echo', payload: json({ id: 'echo-me' }) },
+      ]);
+      await proc.waitForLine(/batch dead-lettered/, 15_000);
+      // the headers did go out: the receiver saw them
+      expect(sink.requests[0]?.headers['x-api-key']).toBe(API_KEY);
+      for (const path of ['/api/v1/stats', '/metrics', '/debug/machines']) {
+        responses[`GET ${path}`] = await (await fetch(`${base}${path}`)).text();
+      }
+      proc.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.kill('SIGKILL');
+      sink.respondWith(undefined);
+    }
+
+    const stored = await Spool.open(spool.path);
+    // (the stream is shared with the other tests: this new durable also reads what they published)
+    const letters = (await stored.listDeadLetters().finally(() => stored.close())).filter(
+      (l) => l.kind === 'batch',
+    );
+    expect(letters.length).toBeGreaterThan(0);
+    for (const letter of letters) {
+      expect(letter.reason).toBe('http_400');
+      expect(letter.bodyExcerpt).toContain('x-api-key=[redacted]');
+    }
+
+    // the operator commands, with and without the variables in their environment
+    const withHeaders = { TRANSMITTER_SPOOL_DIR: spool.path, TRANSMITTER_HEADERS: HEADERS };
+    const dlqShow = await runCli({ TRANSMITTER_SPOOL_DIR: spool.path }, [
+      'dlq',
+      'show',
+      letters[0]?.id ?? '',
+    ]);
+    expect(dlqShow.code).toBe(0);
+    const dlqList = await runCli(withHeaders, ['dlq', 'list', '--json']);
+    expect(dlqList.code).toBe(0);
+    const captured: Record<string, string> = {
+      'emitter stdout (logs)': proc.stdout(),
+      'emitter stderr': proc.stderr(),
+      ...responses,
+      'the stored dead letter': JSON.stringify(letters),
+      'dlq show': dlqShow.stdout + dlqShow.stderr,
+      'dlq list --json': dlqList.stdout + dlqList.stderr,
+    };
+    expect(leaks(captured, HEADER_SECRETS)).toEqual([]);
+    await spool.remove();
+    sink.clear();
+  });
+
+  it('dlq show scrubs the TRANSMITTER_HEADERS values it is given from a dead letter stored before they were redacted', async () => {
+    const spool = await tempDir('header-secrets-old');
+    const old = await Spool.open(spool.path);
+    const id = randomUUID();
+    await old.deadLetterMessage({
+      id,
+      kind: 'message',
+      reason: 'http_400',
+      at: new Date().toISOString(),
+      bodyExcerpt: `bad request; received x-api-key=${API_KEY} x-tenant-key=${TENANT_KEY}`,
+      subjects: ['approved.echo'],
+    });
+    await old.close();
+    const shown = await runCli({ TRANSMITTER_SPOOL_DIR: spool.path, TRANSMITTER_HEADERS: HEADERS }, [
+      'dlq',
+      'show',
+      id,
+    ]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('x-api-key=[redacted]');
+    expect(leaks({ 'dlq show': shown.stdout + shown.stderr }, HEADER_SECRETS)).toEqual([]);
+    await spool.remove();
+  });
+
+  it('a malformed TRANSMITTER_HEADERS is refused (exit 2) with what is wrong, never its value', async () => {
+    const spool = await tempDir('headers-bad');
+    for (const bad of [`{"x-api-key": "${API_KEY}"`, `{"x-api-key": ["${API_KEY}"]}`, `["${API_KEY}"]`]) {
+      const { code, stdout, stderr } = await runCli(
+        testEnv({ sinkUrl: `${sink.url}/ingest`, spoolDir: spool.path, extra: { TRANSMITTER_HEADERS: bad } }),
+        ['run'],
+      );
+      expect(code).toBe(2);
+      expect(stderr).toBe(
+        'batch-emitter: invalid configuration: TRANSMITTER_HEADERS: not a JSON object of strings (value not shown: it may hold secrets)\n',
+      );
+      expect(leaks({ stdout, stderr }, { 'x-api-key value': API_KEY })).toEqual([]);
+    }
+    await spool.remove();
   });
 
   it('refuses an http:// destination without TRANSMITTER_ALLOW_INSECURE_HTTP: exit 2, one line', async () => {

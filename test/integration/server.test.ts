@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmitterEvents } from '../../src/events.js';
 import { machinesView } from '../../src/http/machines-view.js';
@@ -446,6 +447,46 @@ describe('HTTP server', () => {
     await Promise.all([s.close(), s.close()]);
     await expect(call(s.url, '/health')).rejects.toThrow(/ECONNREFUSED/);
     metrics.close();
+  });
+
+  it('closes sockets that stay silent (opened, no request) after the idle timeout', async () => {
+    const metrics = createMetrics(events, () => source.snapshot(), { defaultMetrics: false });
+    const s = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      status: source,
+      events,
+      metrics,
+      debug: false,
+      logger,
+      idleTimeoutMs: 300,
+    });
+    try {
+      const openedAt = Date.now();
+      const closedAfter = await Promise.all(
+        Array.from(
+          { length: 5 },
+          () =>
+            new Promise<number>((resolve) => {
+              const socket = connect(s.port, '127.0.0.1');
+              socket.on('error', () => undefined);
+              socket.once('close', () => resolve(Date.now() - openedAt));
+              // still open after 3 s: give up on it (and fail below)
+              setTimeout(() => {
+                resolve(Infinity);
+                socket.destroy();
+              }, 3000).unref();
+            }),
+        ),
+      );
+      // closed by the server (the test never closes them), after the idle time
+      for (const ms of closedAfter) expect(ms).toBeGreaterThanOrEqual(250);
+      expect(Math.max(...closedAfter)).toBeLessThan(3000);
+      expect((await call(s.url, '/health')).status).toBe(200);
+    } finally {
+      await s.close();
+      metrics.close();
+    }
   });
 
   it('a taken port is an error at start', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, secretsOf, secretsOfEnv } from '../../src/config.js';
 
 const base = { TRANSMITTER_DESTINATION_URL: 'https://ingest.example.com/v1/batch' };
 
@@ -16,7 +16,7 @@ function errorOf(env: Record<string, string>): ConfigError {
 describe('config', () => {
   it('applies the documented defaults', () => {
     const c = loadConfig(base, new Date('2026-01-02T03:04:05.678Z'));
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 8020 });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 8020, maxConnections: 256 });
     expect(c.nats).toMatchObject({
       servers: ['nats://127.0.0.1:4222'],
       stream: 'APPROVED',
@@ -47,6 +47,7 @@ describe('config', () => {
     ['TRANSMITTER_BATCH_SIZE', 'abc', /whole number/],
     ['TRANSMITTER_BATCH_SIZE', '0', /between 1 and/],
     ['TRANSMITTER_SERVER_PORT', '70000', /between 0 and 65535/],
+    ['TRANSMITTER_SERVER_MAX_CONNECTIONS', '0', /between 1 and 65535/],
     ['TRANSMITTER_BATCH_INTERVAL_S', '-1', /seconds/],
     ['TRANSMITTER_COMPRESSION', 'brotli', /gzip or none/],
     ['TRANSMITTER_ALLOW_INSECURE_HTTP', 'maybe', /true or false/],
@@ -81,5 +82,33 @@ describe('config', () => {
     const error = errorOf({ ...base, TRANSMITTER_DATABASE_URL: 'mysql://user:hunter2@db' });
     expect(error.variable).toBe('TRANSMITTER_DATABASE_URL');
     expect(error.message).not.toContain('hunter2');
+  });
+
+  it('secretsOf: the token, the NATS password and token, the database password and every header value of 4 or more characters', () => {
+    const env = {
+      ...base,
+      TRANSMITTER_AUTH_TOKEN: 'tok-1',
+      TRANSMITTER_NATS_URL: 'nats://natsuser:pw%2Fin-url@127.0.0.1:4222',
+      TRANSMITTER_NATS_TOKEN: 'nats-tok',
+      TRANSMITTER_DATABASE_URL: 'postgresql://pg:pg-pass@db:5432/x',
+      TRANSMITTER_HEADERS: JSON.stringify({ 'x-api-key': 'key-value', 'x-tenant': 'acme', 'x-version': '2' }),
+    };
+    const expected = ['tok-1', 'pw/in-url', 'nats-tok', 'pg-pass', 'key-value', 'acme'];
+    expect(secretsOf(loadConfig(env)).sort()).toEqual([...expected].sort());
+    // the operator commands read the same list from the environment without a whole configuration
+    const { TRANSMITTER_DESTINATION_URL: _url, ...withoutDestination } = env;
+    expect(secretsOfEnv(withoutDestination).sort()).toEqual([...expected].sort());
+    expect(secretsOfEnv({ TRANSMITTER_HEADERS: '{broken', TRANSMITTER_NATS_URL: 'nats://[x' })).toEqual([]);
+  });
+
+  it.each([
+    ['malformed JSON', '{"x-api-key": "k3y-s3cr3t"'],
+    ['a value that is not a string', '{"x-api-key": ["k3y-s3cr3t"]}'],
+    ['not an object', '["k3y-s3cr3t"]'],
+  ])('TRANSMITTER_HEADERS with %s: says what is wrong, never the value', (_what, value) => {
+    const error = errorOf({ ...base, TRANSMITTER_HEADERS: value });
+    expect(error.message).toBe(
+      'TRANSMITTER_HEADERS: not a JSON object of strings (value not shown: it may hold secrets)',
+    );
   });
 });
