@@ -54,6 +54,7 @@ export class Emitter {
   private ledger?: Ledger;
   private detachLedger?: () => void;
   private closing?: Promise<void>;
+  private abandoned?: { batches: number; items: number };
   private readonly arrivals = new Map<Section, number>();
   private readonly counters = {
     received: 0,
@@ -92,7 +93,7 @@ export class Emitter {
 
   private async open(): Promise<void> {
     const { config, logger } = this;
-    this.spool = await Spool.open(config.spool.dir);
+    this.spool = await Spool.open(config.spool.dir, { logger });
     logger.info({ dir: config.spool.dir, batches: this.spool.count, bytes: this.spool.bytes }, 'spool open');
     this.transport = createHttpTransport({
       url: config.destination.url,
@@ -302,6 +303,7 @@ export class Emitter {
       consumerBound: this.source?.bound ?? false,
       spool: {
         open: this.spool?.isOpen ?? false,
+        replaced: this.spool?.replaced,
         batches: this.spool?.count ?? 0,
         bytes: this.spool?.bytes ?? 0,
         maxBytes: this.config.spool.maxBytes,
@@ -357,19 +359,28 @@ export class Emitter {
     return this.closing;
   }
 
+  /**
+   * False after a close that could not make everything it had accepted durable (the spool kept
+   * failing until the shutdown timeout): those messages stay unacknowledged in the stream.
+   */
+  get closedDurably(): boolean {
+    return this.abandoned === undefined;
+  }
+
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     const pulling = this.source?.stop();
     // a handler paused by backpressure (e.g. spool full while the sink is down) must not hold the stop
     this.intake?.releaseWaiters();
     await pulling;
     this.reportArrivals();
-    await this.intake?.close();
-    const timeoutMs = this.config.shutdownTimeoutMs;
+    await this.closeIntake(deadline);
     const outcome = await Promise.race([
       this.wait().then(() => 'delivered' as const),
       ...(this.dispatcher ? [this.dispatcher.originDown().then(() => 'origin_down' as const)] : []),
-      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
+      timeAfter(Math.max(0, deadline - Date.now())).then(() => 'timeout' as const),
     ]);
     if (outcome !== 'delivered') {
       this.logger.warn(
@@ -379,6 +390,27 @@ export class Emitter {
     }
     await this.shutdownParts();
     this.logger.info(this.stats, 'closed');
+  }
+
+  /** Seal the open batch and wait for every write, up to the deadline; then abandon what is left. */
+  private async closeIntake(deadline: number): Promise<void> {
+    const intake = this.intake;
+    if (!intake) return;
+    const closed = await Promise.race([
+      intake.close().then(() => true),
+      timeAfter(Math.max(0, deadline - Date.now())).then(() => false),
+    ]);
+    if (closed) return;
+    this.abandoned = await intake.abandonWrites();
+    this.logger.error(
+      {
+        ...this.abandoned,
+        timeoutMs: this.config.shutdownTimeoutMs,
+        spool: this.spool?.replaced ?? 'writes failing',
+      },
+      'close: batches could not be written to the spool before the shutdown timeout; their messages ' +
+        'stay unacknowledged in JetStream (in-process adds were rejected)',
+    );
   }
 
   /** The batch ledger (LevelDB beside the spool, or PostgreSQL); never blocks delivery. */
@@ -417,6 +449,10 @@ export class Emitter {
     await this.transport?.close().catch(() => undefined);
     await this.spool?.close().catch(() => undefined);
   }
+}
+
+function timeAfter(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 export class EmitterNotStartedError extends Error {

@@ -73,6 +73,11 @@ export function readiness(s: StatusSnapshot): Readiness {
   }
   check('spool_open', s.spool.open, 'the spool is not open');
   check(
+    'spool_in_place',
+    s.spool.replaced === undefined,
+    `spool_replaced: ${s.spool.replaced ?? ''}; nothing more is acknowledged, restart the emitter`,
+  );
+  check(
     'spool_under_limit',
     s.spool.bytes < s.spool.maxBytes,
     `the spool holds ${s.spool.bytes} bytes, limit ${s.spool.maxBytes}`,
