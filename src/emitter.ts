@@ -361,10 +361,11 @@ export class Emitter {
 
   /**
    * False after a close that could not make everything it had accepted durable (the spool kept
-   * failing until the shutdown timeout): those messages stay unacknowledged in the stream.
+   * failing until the shutdown timeout: those messages stay unacknowledged in the stream), or when
+   * the spool directory was deleted or replaced while running.
    */
   get closedDurably(): boolean {
-    return this.abandoned === undefined;
+    return this.abandoned === undefined && this.spool?.replaced === undefined;
   }
 
   private async shutdown(): Promise<void> {

@@ -48,9 +48,10 @@ export interface EnospcParams {
 
 const NAME = '4 spool disk full (ENOSPC)';
 
-function tryMount(dir: string): string | undefined {
+/** Mount a tmpfs of `size` at `dir`: undefined when mounted, else why not (not root, no mount). */
+export function tryMount(dir: string, size = '8m'): string | undefined {
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
     return undefined;
   } catch (error) {
     const e = error as { stderr?: Buffer; message: string };
@@ -58,7 +59,7 @@ function tryMount(dir: string): string | undefined {
   }
 }
 
-function unmount(dir: string): void {
+export function unmount(dir: string): void {
   try {
     execFileSync('umount', [dir], { stdio: 'pipe' });
   } catch {
@@ -71,7 +72,7 @@ function unmount(dir: string): void {
 }
 
 /** Write zeros until the file system refuses: ENOSPC for everyone else. */
-function fill(path: string): number {
+export function fill(path: string): number {
   const fd = openSync(path, 'a');
   let written = 0;
   try {
