@@ -92,6 +92,7 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         // ack_wait expires, so redeliveries reach the emitter while the write still fails; and the
         // batch body (~10 KB gzipped) never fits in the slack of the log file's last page
         duringOutage: 300,
+        clearing: { before: size(500, 500, 200), during: size(2000, 2000, 800) },
         ackWaitS: 2,
         drainTimeoutMs: size(40_000, 30_000, 20_000),
       }),
