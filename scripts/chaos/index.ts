@@ -5,6 +5,7 @@ import { hostileScenario } from './hostile.js';
 import { killScenario } from './kill.js';
 import { natsClusterScenario, natsRestartScenario } from './nats.js';
 import { sinkFaultScenario, type FaultKind } from './sink-faults.js';
+import { spoolDirScenario } from './spool-dir.js';
 
 export type { Profile, ScenarioResult } from './common.js';
 export {
@@ -14,6 +15,7 @@ export {
   killScenario,
   natsClusterScenario,
   natsRestartScenario,
+  spoolDirScenario,
 };
 export { sinkFaultScenario };
 
@@ -104,6 +106,16 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         messages: size(3000, 1000, 800),
         batchSize: 100,
         drainTimeoutMs: size(40_000, 30_000, 20_000),
+      }),
+  });
+  list.push({
+    id: 'spool-dir',
+    run: () =>
+      spoolDirScenario({
+        before: size(2000, 1000, 500),
+        after: size(8000, 3000, 1500),
+        ratePerS: size(2000, 1500, 1500),
+        drainTimeoutMs: size(60_000, 40_000, 30_000),
       }),
   });
   if (!ci) list.push({ id: 'hostile', run: () => hostileScenario({ good: size(1000, 300, 300) }) });
