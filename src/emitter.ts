@@ -93,7 +93,10 @@ export class Emitter {
 
   private async open(): Promise<void> {
     const { config, logger } = this;
-    this.spool = await Spool.open(config.spool.dir, { logger });
+    this.spool = await Spool.open(config.spool.dir, {
+      logger,
+      onReopened: () => this.dispatcher?.rescan(),
+    });
     logger.info({ dir: config.spool.dir, batches: this.spool.count, bytes: this.spool.bytes }, 'spool open');
     this.transport = createHttpTransport({
       url: config.destination.url,

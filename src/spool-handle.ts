@@ -61,6 +61,8 @@ export interface SpoolHandleOptions {
   logger?: Logger;
   /** after every reopen, before any other operation: re-read and verify what the spool holds */
   afterReopen?: () => Promise<void>;
+  /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
+  onReopened?: () => void;
 }
 
 export class SpoolHandle {
@@ -73,6 +75,8 @@ export class SpoolHandle {
   private closing = false;
   private reopenCount = 0;
   afterReopen?: () => Promise<void>;
+  /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
+  onReopened?: () => void;
 
   private constructor(
     readonly dir: string,
@@ -275,6 +279,7 @@ export class SpoolHandle {
     }
     this.reopenCount += 1;
     this.logger?.warn({ dir: this.dir, generation: this.gen }, 'spool reopened and re-read');
+    this.onReopened?.();
   }
 
   async close(): Promise<void> {

@@ -68,6 +68,8 @@ export interface SpoolStats {
 
 export interface SpoolOptions {
   logger?: Logger;
+  /** after each reopen (following a failed operation), once what the spool holds was re-read */
+  onReopened?: () => void;
 }
 
 async function ensurePrivateDir(dir: string): Promise<void> {
@@ -185,6 +187,7 @@ export class Spool {
       await spool.recount();
       await spool.loadHighestSeq();
       handle.afterReopen = () => spool.reread();
+      handle.onReopened = options.onReopened;
       handle.watchIdentity();
       return spool;
     } catch (error) {
