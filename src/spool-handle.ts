@@ -94,6 +94,11 @@ export class SpoolHandle {
     }
     heldDirs.add(key);
     try {
+      const s = await stat(dir).catch((error: unknown) => {
+        throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, {
+          cause: error,
+        });
+      });
       const db: Db = new Level<string, string | Buffer>(dir, {
         valueEncoding: 'utf8',
         createIfMissing: options.createIfMissing,
@@ -109,7 +114,6 @@ export class SpoolHandle {
           cause: error,
         });
       }
-      const s = await stat(dir);
       const handle = new SpoolHandle(dir, db, key, { dev: s.dev, ino: s.ino }, options.logger);
       handle.afterReopen = options.afterReopen;
       return handle;
