@@ -59,7 +59,6 @@ export async function spoolDirScenario(p: SpoolDirParams): Promise<ScenarioResul
     const http = await proc.running;
     pub = await Publisher.connect([nats.url]);
     const all = toRaw(sampleMessages(p.before + p.after, 'spooldir'));
-    const after = all.slice(p.before);
     // the deletion lands in the middle of a steady stream, not in a quiet moment
     const publishing = pub.publish(all, { ratePerS: p.ratePerS, window: 50 });
     await waitUntil(
@@ -86,12 +85,11 @@ export async function spoolDirScenario(p: SpoolDirParams): Promise<ScenarioResul
     await sleep(1000);
     const st = await consumerState(nc, 'APPROVED', 'chaos');
     const unacked = (st?.pending ?? 0) + (st?.ackPending ?? 0);
-    const afterDelivered = tally(
-      after.map((m) => m.key as string),
-      sink.stored,
-    ).deliveredUnique;
+    const deliveredBefore = tally(pub.published, sink.stored).deliveredUnique;
     notes.push(
-      `${unacked} unacknowledged in JetStream; ${afterDelivered} published after the deletion point delivered`,
+      `${unacked} unacknowledged in JetStream, ${deliveredBefore} delivered before the restart ` +
+        '(a batch written as the directory went is still sent from the open handle, unacknowledged: ' +
+        'its messages come back from JetStream in another batch)',
     );
     const code1 = await proc.stop();
     notes.push(`SIGTERM: exit ${code1}`);
