@@ -42,6 +42,7 @@ interface DirIdentity {
 }
 
 const REOPEN_RETRY_MS = 1000;
+const REOPEN_LOG_EVERY = 30;
 const IDENTITY_CHECK_MS = 5000;
 
 /** Set while a reopen's re-read runs: its own operations must not wait for the reopen they are part of. */
@@ -74,6 +75,7 @@ export class SpoolHandle {
   private replacedWhy?: string;
   private closing = false;
   private reopenCount = 0;
+  private failedReopens = 0;
   afterReopen?: () => Promise<void>;
   /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
   onReopened?: () => void;
@@ -276,12 +278,19 @@ export class SpoolHandle {
     } catch (error) {
       this.failedGen = this.gen;
       this.scheduleReopen(REOPEN_RETRY_MS);
-      this.logger?.warn({ dir: this.dir, err: errorText(error) }, 'cannot reopen the spool yet; retrying');
+      // retried every second while e.g. the disk stays full: say so at first, then twice a minute
+      if (this.failedReopens++ % REOPEN_LOG_EVERY === 0) {
+        this.logger?.warn(
+          { dir: this.dir, err: errorText(error), attempts: this.failedReopens },
+          'cannot reopen the spool yet; retrying every second',
+        );
+      }
       throw new SpoolError('SPOOL_OPEN', `cannot reopen spool at ${this.dir}: ${errorText(error)}`, {
         cause: error,
       });
     }
     this.reopenCount += 1;
+    this.failedReopens = 0;
     this.logger?.warn({ dir: this.dir, generation: this.gen }, 'spool reopened and re-read');
     this.onReopened?.();
   }
