@@ -38,6 +38,8 @@ export interface EmitterOptions {
 
 const RAW_EXCERPT_BYTES = 4096;
 const SEQ_PRUNE_INTERVAL_MS = 30_000;
+/** beyond the shutdown timeout, for spool writes that are slow but not failing */
+const SLOW_WRITE_GRACE_MS = 10_000;
 
 export class Emitter {
   readonly logger: Logger;
@@ -396,14 +398,19 @@ export class Emitter {
     this.logger.info(this.stats, 'closed');
   }
 
-  /** Seal the open batch and wait for every write, up to the deadline; then abandon what is left. */
+  /**
+   * Seal the open batch and wait for every write up to the deadline. Writes that are failing are
+   * then abandoned; writes that are only slow get a short grace first (a shutdown timeout of 0
+   * still makes the last batch durable on a working disk).
+   */
   private async closeIntake(deadline: number): Promise<void> {
     const intake = this.intake;
     if (!intake) return;
-    const closed = await Promise.race([
-      intake.close().then(() => true),
-      timeAfter(Math.max(0, deadline - Date.now())).then(() => false),
-    ]);
+    const closing = intake.close().then(() => true);
+    const within = (ms: number) => Promise.race([closing, timeAfter(Math.max(0, ms)).then(() => false)]);
+    let closed = await within(deadline - Date.now());
+    const failing = () => ['spool_write_failing', 'spool_replaced'].includes(intake.pauseReason() ?? '');
+    if (!closed && !failing()) closed = await within(SLOW_WRITE_GRACE_MS);
     if (closed) return;
     this.abandoned = await intake.abandonWrites();
     this.logger.error(
