@@ -368,6 +368,8 @@ export class Intake {
    */
   async findSeq(seq: number): Promise<HeldSeq | undefined> {
     for (const { held, seqs } of this.sealing) if (seqs.includes(seq)) return held;
+    // the index of a spool deleted under us vouches for nothing on disk: take the message again
+    if (this.options.spool.replaced !== undefined) return undefined;
     const batchId = await this.options.spool.batchOfSeq(seq);
     return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }
