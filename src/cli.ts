@@ -133,7 +133,8 @@ async function run(): Promise<number> {
   await emitter.close();
   await server.close();
   metrics.close();
-  return 0;
+  // what close could not make durable stays unacknowledged in the stream: say so to the supervisor
+  return emitter.closedDurably ? 0 : 1;
 }
 
 export async function main(argv: string[]): Promise<number> {

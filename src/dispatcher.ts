@@ -149,6 +149,13 @@ export class Dispatcher {
     this.sweepTimer.unref();
   }
 
+  /** Scan the spool again (after it was reopened: batches that failed to start meanwhile are there). */
+  rescan(): void {
+    if (this.stopped) return;
+    this.needsScan = true;
+    this.pump();
+  }
+
   /** A batch just became durable. */
   enqueue(id: string): void {
     if (this.stopped || this.active.has(id) || this.queued.has(id) || this.launching.has(id)) return;

@@ -39,6 +39,8 @@ export interface EmitterOptions {
 
 const RAW_EXCERPT_BYTES = 4096;
 const SEQ_PRUNE_INTERVAL_MS = 30_000;
+/** beyond the shutdown timeout, for spool writes that are slow but not failing */
+const SLOW_WRITE_GRACE_MS = 10_000;
 
 export class Emitter {
   readonly logger: Logger;
@@ -56,6 +58,7 @@ export class Emitter {
   private detachLedger?: () => void;
   private closing?: Promise<void>;
   private readonly hurried = deferred();
+  private abandoned?: { batches: number; items: number };
   private readonly arrivals = new Map<Section, number>();
   private readonly counters = {
     received: 0,
@@ -94,7 +97,10 @@ export class Emitter {
 
   private async open(): Promise<void> {
     const { config, logger } = this;
-    this.spool = await Spool.open(config.spool.dir);
+    this.spool = await Spool.open(config.spool.dir, {
+      logger,
+      onReopened: () => this.dispatcher?.rescan(),
+    });
     logger.info({ dir: config.spool.dir, batches: this.spool.count, bytes: this.spool.bytes }, 'spool open');
     this.transport = createHttpTransport({
       url: config.destination.url,
@@ -315,6 +321,7 @@ export class Emitter {
       consumerBound: this.source?.bound ?? false,
       spool: {
         open: this.spool?.isOpen ?? false,
+        replaced: this.spool?.replaced,
         batches: this.spool?.count ?? 0,
         bytes: this.spool?.bytes ?? 0,
         maxBytes: this.config.spool.maxBytes,
@@ -387,20 +394,30 @@ export class Emitter {
     this.hurried.resolve();
   }
 
+  /**
+   * False after a close that could not make everything it had accepted durable (the spool kept
+   * failing until the shutdown timeout: those messages stay unacknowledged in the stream), or when
+   * the spool directory was deleted or replaced while running.
+   */
+  get closedDurably(): boolean {
+    return this.abandoned === undefined && this.spool?.replaced === undefined;
+  }
+
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    const deadline = performance.now() + timeoutMs;
     const pulling = this.source?.stop();
     // a handler paused by backpressure (e.g. spool full while the sink is down) must not hold the stop
     this.intake?.releaseWaiters();
     await pulling;
     this.reportArrivals();
-    await this.intake?.close();
-    const timeoutMs = this.config.shutdownTimeoutMs;
+    await this.closeIntake(deadline);
     const outcome = await Promise.race([
       this.wait().then(() => 'delivered' as const),
       ...(this.dispatcher ? [this.dispatcher.originDown().then(() => 'origin_down' as const)] : []),
-      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
       this.hurried.promise.then(() => 'hurried' as const),
+      timeAfter(Math.max(0, deadline - performance.now())).then(() => 'timeout' as const),
     ]);
     if (outcome !== 'delivered') {
       this.logger.warn(
@@ -410,6 +427,32 @@ export class Emitter {
     }
     await this.shutdownParts();
     this.logger.info(this.stats, 'closed');
+  }
+
+  /**
+   * Seal the open batch and wait for every write up to the deadline. Writes that are failing are
+   * then abandoned; writes that are only slow get a short grace first (a shutdown timeout of 0
+   * still makes the last batch durable on a working disk).
+   */
+  private async closeIntake(deadline: number): Promise<void> {
+    const intake = this.intake;
+    if (!intake) return;
+    const closing = intake.close().then(() => true);
+    const within = (ms: number) => Promise.race([closing, timeAfter(Math.max(0, ms)).then(() => false)]);
+    let closed = await within(deadline - performance.now());
+    const failing = () => ['spool_write_failing', 'spool_replaced'].includes(intake.pauseReason() ?? '');
+    if (!closed && !failing()) closed = await within(SLOW_WRITE_GRACE_MS);
+    if (closed) return;
+    this.abandoned = await intake.abandonWrites();
+    this.logger.error(
+      {
+        ...this.abandoned,
+        timeoutMs: this.config.shutdownTimeoutMs,
+        spool: this.spool?.replaced ?? 'writes failing',
+      },
+      'close: batches could not be written to the spool before the shutdown timeout; their messages ' +
+        'stay unacknowledged in JetStream (in-process adds were rejected)',
+    );
   }
 
   /** The batch ledger (LevelDB beside the spool, or PostgreSQL); never blocks delivery. */
@@ -448,6 +491,10 @@ export class Emitter {
     await this.transport?.close().catch(() => undefined);
     await this.spool?.close().catch(() => undefined);
   }
+}
+
+function timeAfter(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 export class EmitterNotStartedError extends Error {

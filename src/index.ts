@@ -19,7 +19,8 @@ import type { Logger } from './logger.js';
  */
 
 export { Emitter, EmitterNotStartedError, type EmitterOptions } from './emitter.js';
-export { IntakeClosedError, ItemTooLargeError } from './intake.js';
+export { IntakeClosedError, ItemTooLargeError, SpoolWriteAbandonedError } from './intake.js';
+export { SpoolError } from './spool-handle.js';
 export { ConfigError, loadConfig, type Config, type NatsConfig } from './config.js';
 export {
   EDGE_TYPES,

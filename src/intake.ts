@@ -8,7 +8,7 @@ import { uuidv7 } from './ids.js';
 import type { EmitterEvents } from './events.js';
 import type { Logger } from './logger.js';
 import type { Item } from './model.js';
-import type { BatchState, Spool } from './spool.js';
+import type { BatchState, Spool, Written } from './spool.js';
 
 /**
  * Intake: items enter the open batch (BatchBuilder), the buffer statechart decides when to seal,
@@ -60,6 +60,15 @@ export class IntakeClosedError extends Error {
   }
 }
 
+/** Close gave up on writing a batch (the spool kept failing): its sources were not acknowledged. */
+export class SpoolWriteAbandonedError extends Error {
+  readonly code = 'SPOOL_WRITE_ABANDONED';
+  constructor() {
+    super('the emitter closed before this item could be written to the spool; it was not accepted');
+    this.name = 'SpoolWriteAbandonedError';
+  }
+}
+
 export class ItemTooLargeError extends Error {
   readonly code = 'ITEM_TOO_LARGE';
   constructor(bytes: number, limit: number) {
@@ -72,7 +81,7 @@ const MAX_PENDING_SEALS = 4;
 const RESUME_FRACTION = 0.9;
 const WRITE_RETRY_MS = 1000;
 
-export type PauseReason = 'spool_full' | 'spool_write_failing' | 'seals_pending';
+export type PauseReason = 'spool_replaced' | 'spool_full' | 'spool_write_failing' | 'seals_pending';
 
 export class Intake {
   private readonly builder: BatchBuilder<Acknowledgeable>;
@@ -88,6 +97,9 @@ export class Intake {
   /** the pause reason last reported (a pause may change reason before it ends) */
   private pausedFor?: PauseReason;
   private closed = false;
+  /** aborted by `abandonWrites`: batches still being written give up, unacknowledged */
+  private readonly writes = new AbortController();
+  private abandoned = { batches: 0, items: 0 };
   /** batches sealed but not yet durable, with their stream sequences (searched only for redeliveries) */
   private readonly sealing = new Set<{ held: HeldSeq; seqs: number[] }>();
   /** highest stream sequence ever sealed: a message at or below it may already be spooled */
@@ -131,6 +143,7 @@ export class Intake {
 
   /** Why intake is paused, or undefined when it accepts items. */
   pauseReason(): PauseReason | undefined {
+    if (this.options.spool.replaced !== undefined) return 'spool_replaced';
     if (this.writeFailing) return 'spool_write_failing';
     if (this.options.spool.usedBytes >= this.options.spoolMaxBytes) return 'spool_full';
     if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
@@ -227,6 +240,17 @@ export class Intake {
     await this.settled();
   }
 
+  /**
+   * Give up on every batch still being written (the spool keeps failing and close cannot wait):
+   * their sources stay unacknowledged (JetStream redelivers them), their adders are rejected.
+   * Resolves when they have all given up, with what was abandoned.
+   */
+  async abandonWrites(): Promise<{ batches: number; items: number }> {
+    this.writes.abort();
+    await this.settled();
+    return { ...this.abandoned };
+  }
+
   /** Resolves when every batch sealed so far is durable (or failed to become so). */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.pendingSeals]);
@@ -280,7 +304,22 @@ export class Intake {
       attempts: 0,
       crc32: crc32(body),
     };
-    await this.writeUntilDurable(state, body, seqs);
+    try {
+      let written = await this.writeUntilDurable(state, body, seqs);
+      while (!this.options.spool.isSound(written)) {
+        this.options.logger.warn(
+          { batchId: state.id },
+          'the spool handle failed after this batch was written; writing it again before acknowledging',
+        );
+        written = await this.writeUntilDurable(state, body, seqs);
+      }
+    } catch (error) {
+      if (error instanceof SpoolWriteAbandonedError) {
+        this.abandoned.batches += 1;
+        this.abandoned.items += batch.itemCount;
+      }
+      throw error;
+    }
     this.acknowledge(batch);
     // sources arrive in stream order: the first is (nearly always) the oldest
     const oldestPublishedMs = batch.sources[0]?.publishedMs;
@@ -329,18 +368,24 @@ export class Intake {
    */
   async findSeq(seq: number): Promise<HeldSeq | undefined> {
     for (const { held, seqs } of this.sealing) if (seqs.includes(seq)) return held;
+    // the index of a spool deleted under us vouches for nothing on disk: take the message again
+    if (this.options.spool.replaced !== undefined) return undefined;
     const batchId = await this.options.spool.batchOfSeq(seq);
     return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }
 
-  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: number[]): Promise<void> {
+  /** Write until a write succeeds (retrying while the disk refuses) or close abandons it. */
+  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: number[]): Promise<Written> {
+    const abandon = this.writes.signal;
     for (;;) {
+      if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
-        await this.options.spool.put(state, body, seqs);
+        const written = await untilAborted(this.options.spool.put(state, body, seqs), abandon);
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');
         this.writeFailing = false;
-        return;
+        return written;
       } catch (error) {
+        if (abandon.aborted) throw new SpoolWriteAbandonedError();
         if (!this.writeFailing) {
           this.options.logger.error(
             { err: (error as Error).message, batchId: state.id },
@@ -348,8 +393,28 @@ export class Intake {
           );
         }
         this.writeFailing = true;
-        await new Promise((r) => setTimeout(r, WRITE_RETRY_MS));
+        this.recheck();
+        await untilAborted(new Promise((r) => setTimeout(r, WRITE_RETRY_MS)), abandon).catch(() => undefined);
       }
     }
   }
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (the work itself goes on unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new SpoolWriteAbandonedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new SpoolWriteAbandonedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }

@@ -1,8 +1,11 @@
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { Level } from 'level';
 import { z } from 'zod';
+import type { Logger } from './logger.js';
+import { SpoolError, SpoolHandle, type Db, type Written } from './spool-handle.js';
+
+export { SpoolError, type Written };
 
 /**
  * The spool: LevelDB write-ahead log of every sealed batch. A batch is written atomically
@@ -10,17 +13,6 @@ import { z } from 'zod';
  * is acknowledged, and stays until delivered (deleted), split (replaced by its halves) or
  * dead-lettered (moved aside, replayable). Keys are UUIDv7 batch ids, so listing is oldest first.
  */
-
-export class SpoolError extends Error {
-  constructor(
-    readonly code: 'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE' | 'SPOOL_LOCKED',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'SpoolError';
-  }
-}
 
 const BatchStateSchema = z.object({
   v: z.literal(1),
@@ -95,7 +87,11 @@ function deadLetterSize(text: string): number {
   return Buffer.byteLength(text) + body;
 }
 
-type Db = Level<string, string | Buffer>;
+export interface SpoolOptions {
+  logger?: Logger;
+  /** after each reopen (following a failed operation), once what the spool holds was re-read */
+  onReopened?: () => void;
+}
 
 async function ensurePrivateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -178,10 +174,15 @@ export class Spool {
   private readonly seqIndex;
   private readonly meta;
 
+  private readonly db: Db;
+
   private constructor(
     readonly dir: string,
-    private readonly db: Db,
+    /** the one LevelDB handle of this directory: generations, reopen after a failure, identity */
+    readonly handle: SpoolHandle,
   ) {
+    const db = handle.db;
+    this.db = db;
     this.states = db.sublevel<string, string>('s', { valueEncoding: 'utf8' });
     this.bodies = db.sublevel<string, Buffer>('b', { valueEncoding: 'buffer' });
     this.dead = db.sublevel<string, string>('d', { valueEncoding: 'utf8' });
@@ -191,22 +192,31 @@ export class Spool {
     this.meta = db.sublevel<string, string>('m', { valueEncoding: 'utf8' });
   }
 
-  /** Open (creating 0700) the spool directory. Undecodable batch records are quarantined. */
-  static async open(dir: string): Promise<Spool> {
+  /** Every sublevel: closing the database closes them, a reopen must open each again. */
+  private sublevels() {
+    return [this.states, this.bodies, this.dead, this.deadBodies, this.quarantine, this.seqIndex, this.meta];
+  }
+
+  /**
+   * Open (creating 0700) the spool directory. Undecodable batch records are quarantined. Another
+   * process holding it is SPOOL_LOCKED.
+   */
+  static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     await ensurePrivateDir(dir);
-    const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8' });
+    const handle = await SpoolHandle.open(dir, { createIfMissing: true, logger: options.logger });
     try {
-      await db.open();
+      await tightenFiles(dir);
+      const spool = new Spool(dir, handle);
+      await spool.recount();
+      await spool.loadHighestSeq();
+      handle.afterReopen = () => spool.reread();
+      handle.onReopened = options.onReopened;
+      handle.watchIdentity();
+      return spool;
     } catch (error) {
-      throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      await handle.close().catch(() => undefined);
+      throw error;
     }
-    await tightenFiles(dir);
-    const spool = new Spool(dir, db);
-    await spool.recount();
-    await spool.loadHighestSeq();
-    return spool;
   }
 
   /**
@@ -220,27 +230,30 @@ export class Spool {
       () => false,
     );
     if (!isDb) throw new SpoolError('SPOOL_NOT_FOUND', `no spool at ${dir}`);
-    const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing: false });
+    const handle = await SpoolHandle.open(dir, { createIfMissing: false });
     try {
-      await db.open();
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is in use by another process`, { cause: error });
+      await tightenFiles(dir);
+      const spool = new Spool(dir, handle);
+      for await (const [id, text] of spool.states.iterator()) {
+        const state = decodeState(text);
+        if (!state || state.id !== id) continue;
+        spool.liveBytes += state.storedBytes;
+        spool.liveCount += 1;
       }
-      throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      return spool;
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
     }
-    await tightenFiles(dir);
-    const spool = new Spool(dir, db);
-    for await (const [id, text] of spool.states.iterator()) {
-      const state = decodeState(text);
-      if (!state || state.id !== id) continue;
-      spool.liveBytes += state.storedBytes;
-      spool.liveCount += 1;
-    }
-    return spool;
+  }
+
+  /** After a reopen: the sublevels open again, the totals and the index are read from disk again. */
+  private async reread(): Promise<void> {
+    await Promise.all(this.sublevels().map((sub) => sub.open()));
+    const highest = this.highestSeq;
+    await this.recount();
+    await this.loadHighestSeq();
+    this.highestSeq = Math.max(highest, this.highestSeq);
   }
 
   /** Every state record, oldest first, with its decoded state (undefined when it does not decode). */
@@ -316,7 +329,7 @@ export class Spool {
   }
 
   get isOpen(): boolean {
-    return this.db.status === 'open';
+    return this.handle.isOpen;
   }
 
   get count(): number {
@@ -343,25 +356,52 @@ export class Spool {
 
   /**
    * Write a sealed batch durably (synced) and atomically, with the stream sequences of its source
-   * messages, so a redelivered message can be recognised as already spooled.
+   * messages, so a redelivered message can be recognised as already spooled. Resolves with the
+   * handle generation it was written on once the directory is confirmed to be still the one
+   * opened (one stat per batch); acknowledge its sources only while `isSound(written)` holds.
+   * Writing a batch again (after a reopen) is harmless: same keys, counted once.
    */
-  async put(state: BatchState, body: Buffer, seqs: readonly number[] = []): Promise<void> {
-    await this.db.batch<string, string | Buffer>(
-      [
-        { type: 'put', sublevel: this.states, key: state.id, value: JSON.stringify(state) },
-        { type: 'put', sublevel: this.bodies, key: state.id, value: body },
-        ...seqRanges(seqs).map(([first, last]) => ({
-          type: 'put' as const,
-          sublevel: this.seqIndex,
-          key: `${seqKey(last)}!${state.id}`,
-          value: `${first} ${state.id}`,
-        })),
-      ],
-      { sync: true },
+  async put(state: BatchState, body: Buffer, seqs: readonly number[] = []): Promise<Written> {
+    const written = await this.handle.run(
+      async () => {
+        const generation = this.handle.generation;
+        const known = (await this.states.get(state.id)) !== undefined;
+        await this.db.batch<string, string | Buffer>(
+          [
+            { type: 'put', sublevel: this.states, key: state.id, value: JSON.stringify(state) },
+            { type: 'put', sublevel: this.bodies, key: state.id, value: body },
+            ...seqRanges(seqs).map(([first, last]) => ({
+              type: 'put' as const,
+              sublevel: this.seqIndex,
+              key: `${seqKey(last)}!${state.id}`,
+              value: `${first} ${state.id}`,
+            })),
+          ],
+          { sync: true },
+        );
+        if (!known) {
+          this.liveBytes += state.storedBytes;
+          this.liveCount += 1;
+        }
+        for (const seq of seqs) if (seq > this.highestSeq) this.highestSeq = seq;
+        return { generation };
+      },
+      { strict: true },
     );
-    this.liveBytes += state.storedBytes;
-    this.liveCount += 1;
-    for (const seq of seqs) if (seq > this.highestSeq) this.highestSeq = seq;
+    const replaced = await this.handle.checkIdentity();
+    if (replaced !== undefined)
+      throw new SpoolError('SPOOL_REPLACED', `spool directory replaced: ${replaced}`);
+    return written;
+  }
+
+  /** Whether a batch written on `written`'s handle generation may be acknowledged now. */
+  isSound(written: Written): boolean {
+    return this.handle.isSound(written);
+  }
+
+  /** Why the spool directory is no longer the one opened (deleted or replaced), if it is not. */
+  get replaced(): string | undefined {
+    return this.handle.replaced;
   }
 
   /**
@@ -631,11 +671,50 @@ export class Spool {
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    await this.handle.close();
   }
 
   private forget(state: BatchState): void {
     this.liveBytes = Math.max(0, this.liveBytes - state.storedBytes);
     this.liveCount = Math.max(0, this.liveCount - 1);
   }
+}
+
+/**
+ * Every other database operation of the spool runs through its handle: it waits for a reopen in
+ * progress, and a failure (I/O error, background compaction error, EMFILE) marks the handle failed
+ * so it is reopened, then the operation runs once more on the fresh handle. A dead-lettered
+ * message is terminated after its write, so that write is refused once the directory was replaced.
+ */
+const GUARDED: Array<[name: keyof Spool, strict: boolean]> = [
+  ['inspectStates', false],
+  ['bindSeqIndex', false],
+  ['batchOfSeq', false],
+  ['pruneSeqs', false],
+  ['getState', false],
+  ['get', false],
+  ['updateState', false],
+  ['delete', false],
+  ['replace', false],
+  ['deadLetterBatch', false],
+  ['deadLetterMessage', true],
+  ['listDeadLetters', false],
+  ['getDeadLetter', false],
+  ['replayDeadLetter', false],
+  ['purgeDeadLetter', false],
+  ['listIds', false],
+  ['listStates', false],
+  ['stats', false],
+  ['verify', false],
+  ['quarantinedBatches', false],
+  ['purgeQuarantined', false],
+  ['quarantineBatch', false],
+];
+type Operation = (this: Spool, ...args: unknown[]) => Promise<unknown>;
+const proto = Spool.prototype as unknown as Record<string, Operation>;
+for (const [name, strict] of GUARDED) {
+  const operation = proto[name] as Operation;
+  proto[name] = function (this: Spool, ...args: unknown[]) {
+    return this.handle.run(() => operation.apply(this, args), { strict, retry: true });
+  };
 }

@@ -22,6 +22,8 @@ export interface BreakerStatus {
 
 export interface SpoolStatus {
   open: boolean;
+  /** why the spool directory is no longer the one opened (deleted or replaced while running) */
+  replaced?: string;
   batches: number;
   /** stored (compressed) bytes of the spooled batches */
   bytes: number;

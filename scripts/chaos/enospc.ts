@@ -36,21 +36,28 @@ import {
  * Phase 2: full again, wait past ack_wait, kill -9, free the disk, start again: what was
  * published during the outage must still be delivered (it may only have been acknowledged if it
  * was durable).
+ * Phase 3 (issue 12, a full disk that clears while running): the destination answers 503;
+ * publish some, fill the disk, publish more, free the space; once JetStream shows everything
+ * acknowledged, SIGTERM (exit 0), restart with the destination up: everything must arrive. A
+ * spool that kept appending on the handle that failed would lose what came after the failure.
  * Needs root and `mount -t tmpfs`; skipped (with the reason) when the mount fails.
  */
 
 export interface EnospcParams {
   warmup: number;
   duringOutage: number;
+  /** phase 3: published before the disk fills, and while it is full (the issue: 500 and 2,000) */
+  clearing: { before: number; during: number };
   ackWaitS: number;
   drainTimeoutMs: number;
 }
 
 const NAME = '4 spool disk full (ENOSPC)';
 
-function tryMount(dir: string): string | undefined {
+/** Mount a tmpfs of `size` at `dir`: undefined when mounted, else why not (not root, no mount). */
+export function tryMount(dir: string, size = '8m'): string | undefined {
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
     return undefined;
   } catch (error) {
     const e = error as { stderr?: Buffer; message: string };
@@ -58,7 +65,7 @@ function tryMount(dir: string): string | undefined {
   }
 }
 
-function unmount(dir: string): void {
+export function unmount(dir: string): void {
   try {
     execFileSync('umount', [dir], { stdio: 'pipe' });
   } catch {
@@ -71,7 +78,7 @@ function unmount(dir: string): void {
 }
 
 /** Write zeros until the file system refuses: ENOSPC for everyone else. */
-function fill(path: string): number {
+export function fill(path: string): number {
   const fd = openSync(path, 'a');
   let written = 0;
   try {
@@ -131,7 +138,8 @@ export async function enospcScenario(p: EnospcParams): Promise<ScenarioResult> {
     pub = await Publisher.connect([nats.url]);
     // warm-up: the emitter works on this disk
     // one workload, sliced: sampleMessages keys (ip, cert) depend on the index, not the prefix
-    const all = toRaw(sampleMessages(p.warmup + 2 * p.duringOutage, 'enospc'));
+    const phase3 = p.clearing.before + p.clearing.during;
+    const all = toRaw(sampleMessages(p.warmup + 2 * p.duringOutage + phase3, 'enospc'));
     await pub.publish(all.slice(0, p.warmup));
     if (!(await drained(pub.published, sink, 20_000))) failures.push('warm-up not delivered');
 
@@ -186,7 +194,7 @@ export async function enospcScenario(p: EnospcParams): Promise<ScenarioResult> {
 
     // ---- phase 2: full disk, crash, free, restart
     fill(filler);
-    const outage2 = all.slice(p.warmup + p.duringOutage);
+    const outage2 = all.slice(p.warmup + p.duringOutage, p.warmup + 2 * p.duringOutage);
     await pub.publish(outage2);
     await waitUntil(
       async () => (await ready(proc))?.status === 503,
@@ -205,10 +213,48 @@ export async function enospcScenario(p: EnospcParams): Promise<ScenarioResult> {
     await proc.running;
     if (!(await drained(pub.published, sink, p.drainTimeoutMs)))
       failures.push(`phase 2: not everything delivered within ${p.drainTimeoutMs} ms after the restart`);
+    const errors2 = logMessages(proc.logs());
+
+    // ---- phase 3: destination 503, the disk fills and clears under the running emitter, SIGTERM, restart
+    const clearing = all.slice(p.warmup + 2 * p.duringOutage);
+    sink.setPolicy(() => ({ kind: 'status', status: 503 }));
+    await pub.publish(clearing.slice(0, p.clearing.before));
+    const allAcked = async () => {
+      const st = await consumerState(nc, 'APPROVED', 'chaos');
+      return st !== undefined && st.pending === 0 && st.ackPending === 0;
+    };
+    await waitUntil(allAcked, 20_000, 'phase 3: the first events spooled').catch((e: Error) =>
+      failures.push(e.message),
+    );
+    fill(filler);
+    await pub.publish(clearing.slice(p.clearing.before));
+    await waitUntil(
+      () => proc.logs().includes('spool write failed'),
+      15_000,
+      'phase 3: a spool write to fail with the disk full',
+    ).catch((e: Error) => failures.push(e.message));
+    rmSync(filler);
+    await waitUntil(allAcked, 30_000, 'phase 3: every event acknowledged after the disk was freed').catch(
+      (e: Error) => failures.push(e.message),
+    );
+    const reopened = proc.logs().split('spool reopened and re-read').length - 1;
+    const code3 = await proc.stop();
+    if (code3 !== 0) failures.push(`phase 3: emitter exited ${code3} on SIGTERM`);
+    sink.setPolicy(undefined);
+    proc = startEmitter(env);
+    await proc.running;
+    const clearedKeys = new Set(clearing.map((m) => m.key as string));
+    const ok3 = await drained(clearedKeys, sink, p.drainTimeoutMs);
+    const arrived3 = tally(clearedKeys, sink.stored).deliveredUnique;
+    notes.push(
+      `phase 3 (503, ${p.clearing.before} + ${p.clearing.during} with the disk full, freed, SIGTERM ${code3}, restart): ` +
+        `${arrived3}/${clearing.length} arrived, ${reopened} spool reopen(s)`,
+    );
+    if (!ok3) failures.push(`phase 3: ${clearing.length - arrived3} events missing after the restart`);
     await sleep(300);
     const code = await proc.stop();
     if (code !== 0) failures.push(`emitter exited ${code} on SIGTERM`);
-    const errors = [...new Set([...errors1, ...logMessages(proc.logs())])];
+    const errors = [...new Set([...errors1, ...errors2, ...logMessages(proc.logs())])];
     if (errors.length > 0) notes.push(`logged errors: ${errors.slice(0, 3).join('; ')}`);
     const t = tally(pub.published, sink.stored);
     if (t.duplicates > 0)

@@ -6,6 +6,7 @@ import { hostileScenario } from './hostile.js';
 import { killScenario } from './kill.js';
 import { natsClusterScenario, natsRestartScenario } from './nats.js';
 import { sinkFaultScenario, type FaultKind } from './sink-faults.js';
+import { spoolDirScenario } from './spool-dir.js';
 
 export type { Profile, ScenarioResult } from './common.js';
 export {
@@ -16,6 +17,7 @@ export {
   killScenario,
   natsClusterScenario,
   natsRestartScenario,
+  spoolDirScenario,
 };
 export { sinkFaultScenario };
 
@@ -94,6 +96,7 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         // ack_wait expires, so redeliveries reach the emitter while the write still fails; and the
         // batch body (~10 KB gzipped) never fits in the slack of the log file's last page
         duringOutage: 300,
+        clearing: { before: size(500, 500, 200), during: size(2000, 2000, 800) },
         ackWaitS: 2,
         drainTimeoutMs: size(40_000, 30_000, 20_000),
       }),
@@ -113,6 +116,16 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
       deadLetterScenario({
         messages: size(6000, 3000, 2500),
         ratePerS: size(1000, 1000, 1000),
+        drainTimeoutMs: size(60_000, 40_000, 30_000),
+      }),
+  });
+  list.push({
+    id: 'spool-dir',
+    run: () =>
+      spoolDirScenario({
+        before: size(2000, 1000, 500),
+        after: size(8000, 3000, 1500),
+        ratePerS: size(2000, 1500, 1500),
         drainTimeoutMs: size(60_000, 40_000, 30_000),
       }),
   });

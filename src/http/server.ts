@@ -78,6 +78,11 @@ export function readiness(s: StatusSnapshot): Readiness {
   check('spool_open', s.spool.open, 'the spool is not open');
   const used = spoolUsedBytes(s.spool);
   check(
+    'spool_in_place',
+    s.spool.replaced === undefined,
+    `spool_replaced: ${s.spool.replaced ?? ''}; nothing more is acknowledged, restart the emitter`,
+  );
+  check(
     'spool_under_limit',
     used < s.spool.maxBytes,
     `the spool holds ${used} bytes (dead letters and quarantine included), limit ${s.spool.maxBytes}`,

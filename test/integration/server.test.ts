@@ -175,6 +175,10 @@ describe('HTTP server', () => {
       [{ consumerBound: false }, 'consumer_bound'],
       [{ spool: { open: false, batches: 0, bytes: 0, maxBytes: 10 } }, 'spool_open'],
       [{ spool: { open: true, batches: 9, bytes: 10, maxBytes: 10 } }, 'spool_under_limit'],
+      [
+        { spool: { open: true, replaced: '/spool no longer exists', batches: 0, bytes: 0, maxBytes: 10 } },
+        'spool_in_place',
+      ],
       [{ intakePaused: 'seals_pending' }, 'intake_running'],
       [{ shuttingDown: true }, 'shutting_down'],
     ];

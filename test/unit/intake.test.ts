@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawBody } from '../../src/batch-codec.js';
 import { EmitterEvents } from '../../src/events.js';
-import { Intake } from '../../src/intake.js';
+import { Intake, SpoolWriteAbandonedError } from '../../src/intake.js';
 import { createLogger } from '../../src/logger.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool, type BatchState } from '../../src/spool.js';
@@ -9,6 +9,7 @@ import { tempDir } from '../support/workload.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const c of cleanups.splice(0)) await c();
 });
 
@@ -100,5 +101,67 @@ describe('intake', () => {
   it('refuses an item no batch can hold', async () => {
     const { intake } = await intakeWith(10, 1024);
     expect(() => intake.offer(event(1, 2000))).toThrow(/can never fit a batch/);
+  });
+
+  describe('a failing spool (issue 12: a write counts only on a handle that has not failed since)', () => {
+    const noSpace = () =>
+      Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' });
+    const sources = (acked: number[]) => (seq: number) => ({ seq, ack: () => acked.push(seq) });
+
+    it('acknowledges nothing while writes fail, and only after a write on the reopened handle succeeded', async () => {
+      const { intake, spool, sealed } = await intakeWith(2, 1 << 20);
+      const acked: number[] = [];
+      const source = sources(acked);
+      const batch = vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(noSpace());
+      const adds = [intake.offer(event(1), source(1)), intake.offer(event(2), source(2))];
+      await vi.waitFor(() => expect(intake.pauseReason()).toBe('spool_write_failing'));
+      expect(acked).toEqual([]);
+      await Promise.all(adds);
+      expect(acked).toEqual([1, 2]);
+      expect(spool.handle.generation).toBe(2);
+      expect(batch.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(await spool.listIds()).toEqual(sealed.map((s) => s.id));
+      expect(intake.pauseReason()).toBeUndefined();
+    });
+
+    it('writes a batch again when its handle failed between the write and the ack, then acknowledges it', async () => {
+      const { intake, spool, sealed } = await intakeWith(1, 1 << 20);
+      const acked: number[] = [];
+      const db = spool.handle.db;
+      const real = db.batch.bind(db) as (...args: unknown[]) => Promise<void>;
+      // the write lands, then another operation fails on the same handle before the ack
+      const batch = vi.spyOn(db, 'batch').mockImplementationOnce((async (...args: unknown[]) => {
+        await real(...args);
+        spool.handle.fail(spool.handle.generation, noSpace());
+      }) as typeof db.batch);
+      await intake.offer(event(1), sources(acked)(1));
+      expect(acked).toEqual([1]);
+      expect(spool.handle.generation).toBe(2);
+      expect(batch.mock.calls.length).toBe(2);
+      expect(spool.count).toBe(1);
+      expect(await spool.listIds()).toEqual([sealed[0]?.id]);
+    });
+
+    it('close can abandon a write that keeps failing: sources stay unacknowledged, adders are rejected', async () => {
+      const { intake, spool } = await intakeWith(1, 1 << 20);
+      const acked: number[] = [];
+      vi.spyOn(spool.handle.db, 'batch').mockRejectedValue(noSpace());
+      const add = intake.offer(event(1), sources(acked)(1));
+      const outcome = add.then(
+        () => 'durable',
+        (e: unknown) => e,
+      );
+      await vi.waitFor(() => expect(intake.pauseReason()).toBe('spool_write_failing'));
+      const closing = intake.close();
+      const first = await Promise.race([
+        closing.then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 300, 'waiting')),
+      ]);
+      expect(first).toBe('waiting');
+      expect(await intake.abandonWrites()).toEqual({ batches: 1, items: 1 });
+      await closing;
+      expect(await outcome).toBeInstanceOf(SpoolWriteAbandonedError);
+      expect(acked).toEqual([]);
+    });
   });
 });

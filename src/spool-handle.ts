@@ -1,0 +1,310 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Level } from 'level';
+import type { Logger } from './logger.js';
+
+/**
+ * The one LevelDB handle of a spool directory in this process, and the rules for trusting it.
+ * LevelDB goes on appending to its log after a failed write (ENOSPC, EIO, EMFILE) and recovery
+ * later drops what was appended, and a background (compaction) error fails every later write.
+ * So any failed operation marks the handle's generation failed and schedules a reopen (close
+ * fully, open again, let the spool re-read and verify what it holds); a write counts only when it
+ * was made on a generation that has not failed since (`isSound`). The directory's identity
+ * (device, inode, `CURRENT` present) is recorded at open: a spool deleted or replaced under the
+ * running process is never reopened, recreated or trusted again.
+ */
+
+export type SpoolErrorCode =
+  'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE' | 'SPOOL_LOCKED' | 'SPOOL_REPLACED';
+
+export class SpoolError extends Error {
+  constructor(
+    readonly code: SpoolErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SpoolError';
+  }
+}
+
+export type Db = Level<string, string | Buffer>;
+
+/** A write made on one handle generation: trusted only while `isSound` says so. */
+export interface Written {
+  readonly generation: number;
+}
+
+interface DirIdentity {
+  dev: number;
+  ino: number;
+}
+
+const REOPEN_RETRY_MS = 1000;
+const REOPEN_LOG_EVERY = 30;
+const IDENTITY_CHECK_MS = 5000;
+
+/** Set while a reopen's re-read runs: its own operations must not wait for the reopen they are part of. */
+const rereading = new AsyncLocalStorage<true>();
+
+/** Spool directories held open by this process: a second LevelDB open of one would release its lock. */
+const heldDirs = new Set<string>();
+
+function errorText(error: unknown): string {
+  const e = error as { message?: string; cause?: { message?: string } };
+  return [e.message, e.cause?.message].filter(Boolean).join(': ') || String(error);
+}
+
+export interface SpoolHandleOptions {
+  /** create the directory's database when missing (the emitter) or refuse (operator commands) */
+  createIfMissing: boolean;
+  logger?: Logger;
+  /** after every reopen, before any other operation: re-read and verify what the spool holds */
+  afterReopen?: () => Promise<void>;
+  /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
+  onReopened?: () => void;
+}
+
+export class SpoolHandle {
+  private gen = 1;
+  private failedGen = 0;
+  private reopening?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private identityTimer?: NodeJS.Timeout;
+  private replacedWhy?: string;
+  private closing = false;
+  private reopenCount = 0;
+  private failedReopens = 0;
+  afterReopen?: () => Promise<void>;
+  /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
+  onReopened?: () => void;
+
+  private constructor(
+    readonly dir: string,
+    readonly db: Db,
+    private readonly key: string,
+    private readonly identity: DirIdentity,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  /** Open the directory's database; SPOOL_LOCKED when this or another process holds it. */
+  static async open(dir: string, options: SpoolHandleOptions): Promise<SpoolHandle> {
+    const key = resolve(dir);
+    if (heldDirs.has(key)) {
+      throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is already open in this process`);
+    }
+    heldDirs.add(key);
+    try {
+      const s = await stat(dir).catch((error: unknown) => {
+        throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, {
+          cause: error,
+        });
+      });
+      const db: Db = new Level<string, string | Buffer>(dir, {
+        valueEncoding: 'utf8',
+        createIfMissing: options.createIfMissing,
+      });
+      try {
+        await db.open();
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string } }).cause;
+        if (cause?.code === 'LEVEL_LOCKED') {
+          throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
+        }
+        throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, {
+          cause: error,
+        });
+      }
+      const handle = new SpoolHandle(dir, db, key, { dev: s.dev, ino: s.ino }, options.logger);
+      handle.afterReopen = options.afterReopen;
+      return handle;
+    } catch (error) {
+      heldDirs.delete(key);
+      throw error;
+    }
+  }
+
+  /** Increases at every reopen. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  get reopens(): number {
+    return this.reopenCount;
+  }
+
+  get isOpen(): boolean {
+    return this.db.status === 'open';
+  }
+
+  /** Why the directory is no longer the one opened (deleted, replaced, `CURRENT` gone), if so. */
+  get replaced(): string | undefined {
+    return this.replacedWhy;
+  }
+
+  /** Whether a write made on `written`'s generation may be trusted now (checked right before acking). */
+  isSound(written: Written): boolean {
+    return (
+      written.generation === this.gen &&
+      this.failedGen !== this.gen &&
+      this.replacedWhy === undefined &&
+      this.reopening === undefined &&
+      this.isOpen
+    );
+  }
+
+  /** Watch the directory's identity every few seconds, so /ready tells even while nothing is written. */
+  watchIdentity(): void {
+    if (this.identityTimer || this.closing) return;
+    this.identityTimer = setInterval(
+      () => void this.checkIdentity().catch(() => undefined),
+      IDENTITY_CHECK_MS,
+    );
+    this.identityTimer.unref();
+  }
+
+  /**
+   * Run one database operation on a usable handle. `strict` operations (writes that lead to an
+   * acknowledgement) are refused once the directory was replaced; others (reads, deletes of
+   * delivered batches) go on with the open handle, which is all that is left of the old spool.
+   * A failure marks this generation failed and schedules a reopen; `retry` runs the operation
+   * once more on the reopened handle.
+   */
+  async run<T>(op: () => Promise<T>, opts: { strict?: boolean; retry?: boolean } = {}): Promise<T> {
+    await this.usable(opts.strict ?? false);
+    const gen = this.gen;
+    try {
+      return await op();
+    } catch (error) {
+      this.fail(gen, error);
+      if (!opts.retry || this.closing) throw error;
+      await this.usable(opts.strict ?? false);
+      const again = this.gen;
+      try {
+        return await op();
+      } catch (second) {
+        this.fail(again, second);
+        throw second;
+      }
+    }
+  }
+
+  /** Mark `gen` failed (once) and schedule a reopen. */
+  fail(gen: number, error: unknown): void {
+    if (this.closing || gen !== this.gen || this.failedGen === gen) return;
+    this.failedGen = gen;
+    this.logger?.error(
+      { dir: this.dir, generation: gen, err: errorText(error) },
+      'spool operation failed; reopening the spool before trusting another write',
+    );
+    this.scheduleReopen(0);
+  }
+
+  /**
+   * Stat the directory and its `CURRENT` file: undefined when it is still the one opened.
+   * Records (and logs once) a replacement; a directory put back in place clears it.
+   */
+  async checkIdentity(): Promise<string | undefined> {
+    const why = await this.identityProblem();
+    if (why === undefined) {
+      if (this.replacedWhy !== undefined) {
+        this.logger?.warn({ dir: this.dir }, 'spool directory is back in place');
+        this.replacedWhy = undefined;
+      }
+      return undefined;
+    }
+    if (this.replacedWhy === undefined) {
+      this.logger?.error(
+        { dir: this.dir, why },
+        'spool directory was deleted or replaced under the running emitter: nothing more is ' +
+          'acknowledged (messages stay in the stream), intake is paused; batches already ' +
+          'acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool',
+      );
+    }
+    this.replacedWhy = why;
+    return why;
+  }
+
+  private async identityProblem(): Promise<string | undefined> {
+    const now = await stat(this.dir).catch(() => undefined);
+    if (!now) return `${this.dir} no longer exists`;
+    if (now.dev !== this.identity.dev || now.ino !== this.identity.ino) {
+      return `${this.dir} is another directory (device ${now.dev} inode ${now.ino}, opened as device ${this.identity.dev} inode ${this.identity.ino})`;
+    }
+    const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
+    if (!current?.isFile()) return `${join(this.dir, 'CURRENT')} is missing`;
+    return undefined;
+  }
+
+  private async usable(strict: boolean): Promise<void> {
+    if (this.closing) throw new SpoolError('SPOOL_CLOSED', `spool ${this.dir} is closed`);
+    if (strict && this.replacedWhy !== undefined && (await this.checkIdentity()) !== undefined) {
+      throw new SpoolError('SPOOL_REPLACED', `spool directory replaced: ${this.replacedWhy}`);
+    }
+    if (this.reopening) {
+      if (!rereading.getStore()) await this.reopening;
+    } else if (this.failedGen === this.gen || !this.isOpen) await this.reopen();
+  }
+
+  private scheduleReopen(ms: number): void {
+    if (this.closing || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.failedGen === this.gen || !this.isOpen) void this.reopen().catch(() => undefined);
+    }, ms);
+    this.retryTimer.unref();
+  }
+
+  /** Close fully, then open again (never creating the database); retried until it works. */
+  private reopen(): Promise<void> {
+    this.reopening ??= this.reopenOnce().finally(() => {
+      this.reopening = undefined;
+    });
+    return this.reopening;
+  }
+
+  private async reopenOnce(): Promise<void> {
+    if (this.closing) throw new SpoolError('SPOOL_CLOSED', `spool ${this.dir} is closed`);
+    const why = await this.checkIdentity();
+    if (why !== undefined) throw new SpoolError('SPOOL_REPLACED', `spool directory replaced: ${why}`);
+    await this.db.close().catch(() => undefined);
+    try {
+      if (this.isOpen) throw new Error('the old handle did not close');
+      await this.db.open({ createIfMissing: false });
+      this.gen += 1;
+      const reread = this.afterReopen;
+      if (reread) await rereading.run(true, reread);
+    } catch (error) {
+      this.failedGen = this.gen;
+      this.scheduleReopen(REOPEN_RETRY_MS);
+      // retried every second while e.g. the disk stays full: say so at first, then twice a minute
+      if (this.failedReopens++ % REOPEN_LOG_EVERY === 0) {
+        this.logger?.warn(
+          { dir: this.dir, err: errorText(error), attempts: this.failedReopens },
+          'cannot reopen the spool yet; retrying every second',
+        );
+      }
+      throw new SpoolError('SPOOL_OPEN', `cannot reopen spool at ${this.dir}: ${errorText(error)}`, {
+        cause: error,
+      });
+    }
+    this.reopenCount += 1;
+    this.failedReopens = 0;
+    this.logger?.warn({ dir: this.dir, generation: this.gen }, 'spool reopened and re-read');
+    this.onReopened?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.identityTimer) clearInterval(this.identityTimer);
+    await this.reopening?.catch(() => undefined);
+    try {
+      await this.db.close();
+    } finally {
+      heldDirs.delete(this.key);
+    }
+  }
+}

@@ -1,0 +1,254 @@
+import { request } from 'node:http';
+import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumerState } from '../../scripts/chaos/common.js';
+import { fill, tryMount, unmount } from '../../scripts/chaos/enospc.js';
+import { decodeBody } from '../../src/batch-codec.js';
+import { EmitterEvents } from '../../src/events.js';
+import { Intake } from '../../src/intake.js';
+import { createLogger } from '../../src/logger.js';
+import { itemFromEvent } from '../../src/model.js';
+import { Spool } from '../../src/spool.js';
+import { startNats, type NatsServerHandle } from '../harness/nats.js';
+import { startSink, type Sink } from '../harness/sink.js';
+import { runCli } from '../support/cli-process.js';
+import { testEnv } from '../support/env.js';
+import { spawnEmitter } from '../support/process.js';
+import { allDelivered, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+
+/**
+ * Issue 12: the spool changing under a running emitter, with the real thing wherever it can be
+ * had: a real full disk (a small tmpfs, when `mount` works here: root), a real nats-server, the
+ * emitter as a real process, a spool directory really deleted.
+ */
+
+let nats: NatsServerHandle;
+let sink: Sink;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  [nats, sink] = await Promise.all([startNats(), startSink()]);
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await Promise.all([nats?.stop(), sink?.close()]);
+});
+
+async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A tmpfs of `size` for the test, or the reason it cannot be mounted here. */
+async function smallDisk(size: string): Promise<{ path: string; release(): Promise<void> } | string> {
+  const dir = await tempDir('small-disk');
+  const why = tryMount(dir.path, size);
+  if (why !== undefined) {
+    await dir.remove();
+    return `mount -t tmpfs failed (${why})`;
+  }
+  return {
+    path: dir.path,
+    release: async () => {
+      unmount(dir.path);
+      await dir.remove();
+    },
+  };
+}
+
+function httpUrl(output: string): string | undefined {
+  const line = output.split('\n').find((l) => l.includes('"msg":"running"'));
+  return line === undefined ? undefined : (JSON.parse(line) as { http?: string }).http;
+}
+
+/** Messages of the stream the durable has not acknowledged (pending or ack pending). */
+async function unacked(durable: string): Promise<number> {
+  const state = await consumerState(nc, 'APPROVED', durable);
+  return (state?.pending ?? 0) + (state?.ackPending ?? 0);
+}
+
+function getReady(base: string): Promise<{ status: number; failing: string[]; reasons: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL('/ready', base), { agent: false, timeout: 2000 }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        const body = JSON.parse(text) as { failing?: string[]; reasons?: string[] };
+        resolve({ status: res.statusCode ?? 0, failing: body.failing ?? [], reasons: body.reasons ?? [] });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const event = (n: number) =>
+  itemFromEvent({
+    subject: 'approved.x',
+    seq: n,
+    msg_id: `m${n}`,
+    published_at: '2026-01-01T00:00:00.000Z',
+    // incompressible enough that a batch takes a few pages of the small disk
+    data: { n, pad: `${n}`.repeat(400).slice(0, 400) + Math.random().toString(36).repeat(20) },
+  });
+
+describe('the spool changing under a running emitter (issue 12)', () => {
+  it('a full disk that clears: every item acknowledged is in the spool after a restart', async (ctx) => {
+    const disk = await smallDisk('2m');
+    if (typeof disk === 'string') return ctx.skip(disk);
+    try {
+      const spoolDir = join(disk.path, 'spool');
+      const spool = await Spool.open(spoolDir);
+      const acked = new Set<number>();
+      const intake = new Intake({
+        spool,
+        logger: createLogger('silent'),
+        events: new EmitterEvents(),
+        probeId: 'p',
+        runId: 'r',
+        maxItems: 20,
+        maxBytes: 1 << 20,
+        intervalMs: 60_000,
+        compression: 'none',
+        spoolMaxBytes: 1 << 30,
+        onDurable: () => undefined,
+      });
+      const offer = (n: number) => intake.offer(event(n), { seq: n, ack: () => acked.add(n) });
+      await Promise.all(Array.from({ length: 100 }, (_, i) => offer(i + 1)));
+      fill(join(disk.path, 'filler'));
+      const during = Array.from({ length: 200 }, (_, i) => offer(101 + i));
+      await until(() => intake.pauseReason() === 'spool_write_failing', 10_000, 'a spool write to fail');
+      rmSync(join(disk.path, 'filler'));
+      await Promise.all(during);
+      expect(acked.size).toBe(300);
+      expect(spool.handle.reopens).toBeGreaterThan(0);
+      await intake.close();
+      await spool.close();
+
+      const restarted = await Spool.open(spoolDir);
+      const present = new Set<number>();
+      for (const state of await restarted.listStates()) {
+        const batch = await restarted.get(state.id);
+        const doc = (await decodeBody(state, batch!.body)) as { events: Array<{ seq: number }> };
+        for (const e of doc.events) present.add(e.seq);
+      }
+      await restarted.close();
+      expect([...acked].filter((n) => !present.has(n))).toEqual([]);
+    } finally {
+      await disk.release();
+    }
+  });
+
+  it('a second instance on the same spool is told, in one line, that it is locked by another process', async () => {
+    const dir = await tempDir('locked');
+    const spool = await Spool.open(dir.path);
+    try {
+      const second = await runCli(testEnv({ sinkUrl: 'http://127.0.0.1:9/ingest', spoolDir: dir.path }), [
+        'run',
+      ]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toBe(
+        `batch-emitter: cannot start: spool ${dir.path} is locked by another process\n`,
+      );
+    } finally {
+      await spool.close();
+      await dir.remove();
+    }
+  });
+
+  it('the spool directory deleted while running: nothing more acknowledged, /ready 503, all delivered after a restart', async () => {
+    const dir = await tempDir('replaced');
+    const spoolDir = join(dir.path, 'spool');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir,
+      extra: {
+        TRANSMITTER_NATS_DURABLE: 'replaced',
+        TRANSMITTER_BATCH_SIZE: '50',
+        TRANSMITTER_SHUTDOWN_TIMEOUT_S: '2',
+      },
+    });
+    const messages = sampleMessages(300, 'replaced');
+    const [before, after] = [messages.slice(0, 100), messages.slice(100)];
+    const first = spawnEmitter(env);
+    try {
+      await first.ready;
+      await publishAll(nats.url, before);
+      await sink.waitFor(allDelivered(before), 20_000);
+      await rm(spoolDir, { recursive: true, force: true });
+      await publishAll(nats.url, after);
+      const base = httpUrl(first.output())!;
+      await until(
+        async () => (await getReady(base)).failing.includes('spool_in_place'),
+        10_000,
+        '/ready to name spool_in_place',
+      );
+      const ready = await getReady(base);
+      expect(ready.status).toBe(503);
+      expect(ready.reasons.join(' ')).toMatch(/spool_replaced: .*no longer exists/);
+      expect(first.output()).toContain('spool directory was deleted or replaced under the running emitter');
+      expect(await unacked('replaced')).toBe(after.length);
+      expect(await first.stop()).toBe(1);
+
+      const second = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered(after), 30_000);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      await dir.remove();
+      sink.clear();
+    }
+  });
+
+  it('SIGTERM while spool writes fail (disk full): exits 1 within the shutdown timeout, unwritten messages stay in JetStream', async (ctx) => {
+    const disk = await smallDisk('4m');
+    if (typeof disk === 'string') return ctx.skip(disk);
+    const spoolDir = join(disk.path, 'spool');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir,
+      extra: { TRANSMITTER_NATS_DURABLE: 'enospc-term', TRANSMITTER_SHUTDOWN_TIMEOUT_S: '2' },
+    });
+    const messages = sampleMessages(300, 'enospc-term');
+    const first = spawnEmitter(env);
+    try {
+      await first.ready;
+      // the stream holds earlier tests' messages: let this new durable take them all first
+      await until(async () => (await unacked('enospc-term')) === 0, 20_000, 'earlier messages acknowledged');
+      fill(join(disk.path, 'filler'));
+      await publishAll(nats.url, messages);
+      await until(() => first.output().includes('spool write failed'), 10_000, 'a spool write to fail');
+      const stopAt = Date.now();
+      first.kill('SIGTERM');
+      expect(await first.exited).toBe(1);
+      expect(Date.now() - stopAt).toBeLessThan(8000);
+      expect(first.output()).toContain('could not be written to the spool before the shutdown timeout');
+      expect(await unacked('enospc-term')).toBe(messages.length);
+
+      rmSync(join(disk.path, 'filler'));
+      const second = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered(messages), 30_000);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      sink.clear();
+      await disk.release();
+    }
+  });
+});
