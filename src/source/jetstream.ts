@@ -42,14 +42,18 @@ export interface SourceOptions {
   /** overrides the derived ack_wait (TRANSMITTER_NATS_ACK_WAIT_S) */
   ackWaitMs?: number;
   logger: Logger;
+  /** how often a bound session checks its stream and consumer (WATCH_MS); tests turn it down */
+  watchMs?: number;
 }
 
 /**
- * Where a message came from: the stream incarnation its consumer session was bound to, and its
- * place in the order messages were taken from the source (see JetStreamSource.confirm).
+ * Where a message came from: the consumer session that took it, the stream incarnation that
+ * session was bound to, and its place in the order the session received messages (see
+ * JetStreamSource.confirm).
  */
 export interface Origin {
   incarnation: string;
+  session: number;
   receipt: number;
 }
 
@@ -63,12 +67,22 @@ export type UnboundReason = 'stream_deleted' | 'stream_replaced' | 'consumer_del
 /** One consume() session on one consumer of one stream incarnation. */
 class Binding {
   ended?: UnboundReason | 'failed';
+  /** every message received up to this one is known to be of the bound incarnation */
+  confirmedUpTo = 0;
+  /** a check in flight, with the receipts it covers */
+  checking?: { covers: number; done: Promise<boolean> };
 
   constructor(
+    readonly session: number,
     readonly incarnation: string,
     readonly consumerCreated: string,
     readonly messages: ConsumerMessages,
   ) {}
+
+  /** messages that reached the session so far (yielded in the same order) */
+  get arrived(): number {
+    return this.messages.getReceived();
+  }
 }
 
 const ACK = new TextEncoder().encode('+ACK');
@@ -170,12 +184,8 @@ export class JetStreamSource {
   private consumerBound = false;
   /** why the consumer is not bound, while the source knows */
   private unbound?: UnboundReason;
-  /** messages taken from the source so far: Origin.receipt */
-  private received = 0;
-  /** every message with a receipt up to this one is known to be of the bound incarnation */
-  private confirmedUpTo = 0;
-  /** a binding check in flight, with the receipts it covers */
-  private checking?: { covers: number; done: Promise<boolean> };
+  /** consumer sessions started so far: Origin.session */
+  private sessions = 0;
   private watchdog?: NodeJS.Timeout;
   /** the bound consumer's creation time: a consumer re-created under the same name differs */
   private consumerCreated = '';
@@ -421,7 +431,7 @@ export class JetStreamSource {
   private async loop(handler: MessageHandler, onBind: BindHandler): Promise<void> {
     const js = jetstream(this.nc);
     const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
-    this.watchdog = setInterval(() => this.checkSoon(), WATCH_MS);
+    this.watchdog = setInterval(() => this.checkSoon(), this.options.watchMs ?? WATCH_MS);
     this.watchdog.unref();
     let ensured = true; // connect() has just ensured the stream and the consumer
     while (!this.stopped) {
@@ -440,22 +450,27 @@ export class JetStreamSource {
           // a deleted consumer ends the session instead of pulling from a namesake later
           abort_on_missing_resource: true,
         });
-        binding = new Binding(this.incarnation, created, messages);
+        binding = new Binding(++this.sessions, this.incarnation, created, messages);
         this.binding = binding;
         this.consumerBound = true;
         this.everBound = true;
         this.unbound = undefined;
         void this.watchConsumer(binding);
+        this.options.logger.debug(
+          { session: binding.session, incarnation: binding.incarnation },
+          'consumer session started',
+        );
         for await (const msg of messages) {
           if (binding.ended) {
             // taken from a stream or consumer that is not the bound one any more: let it come again
             nakQuietly(msg);
             continue;
           }
-          this.received += 1;
           const pending = handler(msg, deliveryOf(msg), {
             incarnation: binding.incarnation,
-            receipt: this.received,
+            session: binding.session,
+            // the iterator yields in arrival order: this is the message's place in it
+            receipt: messages.getProcessed(),
           });
           if (pending) await pending;
           if (this.stopped) break;
@@ -492,45 +507,50 @@ export class JetStreamSource {
     }
   }
 
-  private checkSoon(): void {
-    if (!this.binding || this.binding.ended || this.reconnecting || this.nc.isClosed()) return;
-    void this.checkBinding().catch(() => undefined);
-  }
-
   /**
    * Whether the message with this origin is known to be of the bound stream incarnation: only
-   * then may its sequence be looked up in the sequence index. A check of the stream sent after
-   * the message was taken that still finds the bound incarnation proves it (a replaced stream
-   * never gets its creation time back). Resolves false when that cannot be shown; the session
-   * is then ending and the source binds again.
+   * then may its sequence be looked up in the sequence index. A look at the stream, asked after
+   * the message arrived, that still finds the bound incarnation proves it (a replaced stream
+   * never gets its creation time back); one look covers every message that arrived before it.
+   * Resolves false when that cannot be shown; the session is then ending and the source binds
+   * again.
    */
   async confirm(origin: Origin): Promise<boolean> {
     const binding = this.binding;
-    if (!binding || binding.ended || binding.incarnation !== origin.incarnation) return false;
-    if (origin.receipt <= this.confirmedUpTo) return true;
+    if (!binding || binding.ended || binding.session !== origin.session) return false;
+    if (origin.receipt <= binding.confirmedUpTo) return true;
     try {
-      const inFlight = this.checking;
+      const inFlight = binding.checking;
       const ok =
-        inFlight && inFlight.covers >= origin.receipt ? await inFlight.done : await this.checkBinding();
-      return ok && origin.receipt <= this.confirmedUpTo;
+        inFlight && inFlight.covers >= origin.receipt
+          ? await inFlight.done
+          : await this.checkBinding(binding, false);
+      return ok && origin.receipt <= binding.confirmedUpTo;
     } catch {
       return false;
     }
   }
 
-  /** Ask the server whether the bound stream and consumer are still the ones bound to. */
-  private checkBinding(): Promise<boolean> {
-    const covers = this.received;
-    const done = this.askBinding(covers).finally(() => {
-      if (this.checking?.done === done) this.checking = undefined;
+  private checkSoon(): void {
+    const binding = this.binding;
+    if (!binding || binding.ended || this.reconnecting || this.nc.isClosed()) return;
+    void this.checkBinding(binding, true).catch(() => undefined);
+  }
+
+  /**
+   * Ask the server whether the bound stream (and, with `consumerToo`, the consumer) is still the
+   * one bound to; ends the session when not. Resolves true when the stream is.
+   */
+  private checkBinding(binding: Binding, consumerToo: boolean): Promise<boolean> {
+    const covers = binding.arrived;
+    const done = this.askBinding(binding, covers, consumerToo).finally(() => {
+      if (binding.checking?.done === done) binding.checking = undefined;
     });
-    this.checking = { covers, done };
+    binding.checking = { covers, done };
     return done;
   }
 
-  private async askBinding(covers: number): Promise<boolean> {
-    const binding = this.binding;
-    if (!binding || binding.ended) return false;
+  private async askBinding(binding: Binding, covers: number, consumerToo: boolean): Promise<boolean> {
     const { stream, durable } = this.config;
     const jsm = await jetstreamManager(this.nc, { timeout: CHECK_TIMEOUT_MS, checkAPI: false });
     const [streamInfo, consumerInfo] = await Promise.all([
@@ -538,20 +558,23 @@ export class JetStreamSource {
         if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
         throw error;
       }),
-      jsm.consumers.info(stream, durable).catch((error: unknown) => {
-        if (isApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
-        if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
-        throw error;
-      }),
+      consumerToo
+        ? jsm.consumers.info(stream, durable).catch((error: unknown) => {
+            if (isApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
+            if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
+            throw error;
+          })
+        : undefined,
     ]);
     if (binding.ended) return false;
     if (!streamInfo) return this.end(binding, 'stream_deleted');
     if (`${stream}@${streamInfo.created}` !== binding.incarnation)
       return this.end(binding, 'stream_replaced');
-    if (covers > this.confirmedUpTo) this.confirmedUpTo = covers;
+    if (covers > binding.confirmedUpTo) binding.confirmedUpTo = covers;
     // the stream is the bound one: messages already taken are of it, whatever became of the consumer
-    if (!consumerInfo) this.end(binding, 'consumer_deleted');
-    else if (consumerInfo.created !== binding.consumerCreated) this.end(binding, 'consumer_replaced');
+    if (consumerToo && !consumerInfo) this.end(binding, 'consumer_deleted');
+    else if (consumerInfo && consumerInfo.created !== binding.consumerCreated)
+      this.end(binding, 'consumer_replaced');
     return true;
   }
 
