@@ -1,3 +1,4 @@
+import { brokerReplacedScenario, type BrokerFault } from './broker-replaced.js';
 import { uncountedResult, type Profile, type ScenarioResult } from './common.js';
 import { corruptScenario } from './corrupt.js';
 import { enospcScenario } from './enospc.js';
@@ -8,6 +9,7 @@ import { sinkFaultScenario, type FaultKind } from './sink-faults.js';
 
 export type { Profile, ScenarioResult } from './common.js';
 export {
+  brokerReplacedScenario,
   corruptScenario,
   enospcScenario,
   hostileScenario,
@@ -105,6 +107,19 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         drainTimeoutMs: size(40_000, 30_000, 20_000),
       }),
   });
+  const brokerFaults: BrokerFault[] = ['stream-recreated', 'stream-deleted', 'consumer-deleted'];
+  for (const fault of brokerFaults) {
+    list.push({
+      id: fault,
+      run: () =>
+        brokerReplacedScenario({
+          fault,
+          messages: size(6000, 3000, 1500),
+          ratePerS: size(600, 500, 500),
+          drainTimeoutMs: size(60_000, 40_000, 30_000),
+        }),
+    });
+  }
   if (!ci) list.push({ id: 'hostile', run: () => hostileScenario({ good: size(1000, 300, 300) }) });
   return list;
 }
