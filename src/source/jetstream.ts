@@ -191,6 +191,8 @@ export class JetStreamSource {
   private consumerCreated = '';
   /** set once a consumer was bound: a stream or consumer missing after that was deleted */
   private everBound = false;
+  /** what was said about the current outage (a re-creation that fails is tried again every second) */
+  private readonly said = new Set<string>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -298,8 +300,8 @@ export class JetStreamSource {
       return false;
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
-      if (this.everBound) {
-        this.unbound = 'stream_deleted';
+      this.unbound = 'stream_deleted';
+      if (this.everBound && this.sayOnce('stream_deleted')) {
         this.options.logger.warn(
           { stream, durable },
           `stream ${stream} was deleted; re-creating it and durable consumer ${durable}`,
@@ -346,8 +348,8 @@ export class JetStreamSource {
       return false;
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
-      if (this.everBound && !streamCreated) {
-        this.unbound = 'consumer_deleted';
+      if (!streamCreated) this.unbound = 'consumer_deleted';
+      if (this.everBound && !streamCreated && this.sayOnce('consumer_deleted')) {
         this.options.logger.warn(
           { stream, durable },
           `durable consumer ${durable} on stream ${stream} was deleted; re-creating`,
@@ -454,6 +456,7 @@ export class JetStreamSource {
         this.binding = binding;
         this.consumerBound = true;
         this.everBound = true;
+        this.said.clear();
         this.unbound = undefined;
         void this.watchConsumer(binding);
         this.options.logger.debug(
@@ -477,7 +480,9 @@ export class JetStreamSource {
         }
       } catch (error) {
         if (this.stopped) break;
-        if (!binding?.ended && !isMissingResource(error)) {
+        // a binding that keeps failing the same way is said once, until a consumer is bound again
+        const said = !this.sayOnce(`failed: ${(error as Error).message}`);
+        if (!binding?.ended && !isMissingResource(error) && !said) {
           this.options.logger.warn(
             { err: (error as Error).message },
             'JetStream consumer failed; binding again',
@@ -575,6 +580,12 @@ export class JetStreamSource {
     if (consumerToo && !consumerInfo) this.end(binding, 'consumer_deleted');
     else if (consumerInfo && consumerInfo.created !== binding.consumerCreated)
       this.end(binding, 'consumer_replaced');
+    return true;
+  }
+
+  private sayOnce(what: string): boolean {
+    if (this.said.has(what)) return false;
+    this.said.add(what);
     return true;
   }
 
