@@ -9,6 +9,7 @@ import {
   StorageType,
   type ClusterInfo,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
@@ -191,6 +192,11 @@ export class JetStreamSource {
   private consumerCreated = '';
   /** set once a consumer was bound: a stream or consumer missing after that was deleted */
   private everBound = false;
+  /**
+   * The bound consumer's ack floor last seen, with the stream incarnation it belongs to: a durable
+   * deleted under us is re-created after it, so the stream is not sent again from its start.
+   */
+  private lastAckFloor?: { incarnation: string; seq: number };
   /** what was said about the current outage (a re-creation that fails is tried again every second) */
   private readonly said = new Set<string>();
 
@@ -348,17 +354,22 @@ export class JetStreamSource {
       return false;
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+      // everything up to the old consumer's ack floor is spooled (here or by a peer): start after it
+      const floor = this.lastAckFloor;
+      const resumeAt = floor?.incarnation === this.incarnation && floor.seq > 0 ? floor.seq + 1 : undefined;
       if (!streamCreated) this.unbound = 'consumer_deleted';
       if (this.everBound && !streamCreated && this.sayOnce('consumer_deleted')) {
         this.options.logger.warn(
-          { stream, durable },
+          { stream, durable, fromSeq: resumeAt ?? 1 },
           `durable consumer ${durable} on stream ${stream} was deleted; re-creating`,
         );
       }
       const config: Partial<ConsumerConfig> = {
         durable_name: durable,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
+        ...(resumeAt === undefined
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeAt }),
         ack_wait: nanos(ackWaitMs),
         max_ack_pending: maxAckPending,
       };
@@ -576,11 +587,22 @@ export class JetStreamSource {
     if (`${stream}@${streamInfo.created}` !== binding.incarnation)
       return this.end(binding, 'stream_replaced');
     if (covers > binding.confirmedUpTo) binding.confirmedUpTo = covers;
+    if (consumerInfo) this.noteAckFloor(consumerInfo);
     // the stream is the bound one: messages already taken are of it, whatever became of the consumer
     if (consumerToo && !consumerInfo) this.end(binding, 'consumer_deleted');
     else if (consumerInfo && consumerInfo.created !== binding.consumerCreated)
       this.end(binding, 'consumer_replaced');
     return true;
+  }
+
+  /** Keep the ack floor of the bound consumer (not of a namesake that replaced it). */
+  private noteAckFloor(info: ConsumerInfo): void {
+    const binding = this.binding;
+    if (!binding || binding.ended || info.created !== binding.consumerCreated) return;
+    const seq = info.ack_floor.stream_seq;
+    const last = this.lastAckFloor;
+    if (last?.incarnation === binding.incarnation && last.seq >= seq) return;
+    this.lastAckFloor = { incarnation: binding.incarnation, seq };
   }
 
   private sayOnce(what: string): boolean {
@@ -613,6 +635,7 @@ export class JetStreamSource {
     try {
       const jsm = await jetstreamManager(this.nc);
       const info = await jsm.consumers.info(this.config.stream, this.config.durable);
+      this.noteAckFloor(info);
       return {
         pending: info.num_pending,
         ackPending: info.num_ack_pending,

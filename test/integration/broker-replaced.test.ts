@@ -191,6 +191,7 @@ describe('the stream and the durable consumer replaced under a running emitter',
     await waitLogged(run, /APPROVED was deleted and re-created/, 10_000);
     // nothing was acknowledged without its batch: the new consumer has nothing left
     expect(await settledConsumer(run.emitter)).toMatchObject({ pending: 0, ackPending: 0 });
+    await run.emitter.wait();
     expect(run.emitter.stats.spool.batches).toBe(0);
   });
 
@@ -201,6 +202,8 @@ describe('the stream and the durable consumer replaced under a running emitter',
     await publishAll(nats.url, before);
     await allDelivered(sink, before);
 
+    // every one acknowledged, and the emitter has seen the ack floor (it reads it with the counts)
+    expect(await settledConsumer(run.emitter)).toMatchObject({ pending: 0, ackPending: 0, ackFloor: 50 });
     await withJsm(nats.url, (jsm) => jsm.consumers.delete('APPROVED', 'transmitter'));
     const during = findings(50, 'during');
     await publishAll(nats.url, during);
@@ -213,12 +216,14 @@ describe('the stream and the durable consumer replaced under a running emitter',
       5_000,
     );
     await readyUntil(run.server, (r) => r.status === 200, 10_000);
+    // re-created after the old one's ack floor: the stream is not sent again from its start
+    const recreated = await withJsm(nats.url, (jsm) => jsm.consumers.info('APPROVED', 'transmitter'));
+    expect(recreated.config).toMatchObject({ deliver_policy: 'by_start_sequence', opt_start_seq: 51 });
 
     const after = findings(50, 'after');
     await publishAll(nats.url, after);
     const counts = await allDelivered(sink, [...before, ...during, ...after]);
     expect(counts.size).toBe(150);
-    // the re-created consumer starts at the stream's first message: the spooled ones are recognised
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(await settledConsumer(run.emitter)).toMatchObject({ pending: 0, ackPending: 0 });
   });
