@@ -182,6 +182,8 @@ export class JetStreamSource {
   private binding?: Binding;
   private running?: Promise<void>;
   private stopped = false;
+  /** cuts the wait between bindings short on stop() */
+  private wake?: () => void;
   private consumerBound = false;
   /** why the consumer is not bound, while the source knows */
   private unbound?: UnboundReason;
@@ -506,7 +508,14 @@ export class JetStreamSource {
         this.consumerBound = false;
       }
       if (this.stopped) break;
-      await new Promise((r) => setTimeout(r, REBIND_DELAY_MS));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REBIND_DELAY_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
     }
   }
 
@@ -625,6 +634,7 @@ export class JetStreamSource {
   /** Stop pulling; messages pulled but not handled are redelivered later (never acked). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     if (this.watchdog) clearInterval(this.watchdog);
     this.binding?.messages.stop();
     await this.running?.catch(() => undefined);
