@@ -19,7 +19,7 @@ import {
 } from './model.js';
 import { decodeMessage } from './source/decode.js';
 import type { Delivery } from './source/delivery.js';
-import { JetStreamSource } from './source/jetstream.js';
+import { JetStreamSource, nakQuietly, type Origin } from './source/jetstream.js';
 import { Spool, type DeadLetter } from './spool.js';
 import { createHttpTransport, type HttpTransport } from './transport/http-transport.js';
 import { machinesView } from './http/machines-view.js';
@@ -151,9 +151,12 @@ export class Emitter {
         ackWaitMs: config.nats.ackWaitMs,
         logger,
       });
-      await spool.bindSeqIndex(this.source.incarnation);
-      this.intake.resetSeqs();
-      this.source.start((msg, delivery) => this.onMessage(msg, delivery));
+      const intake = this.intake;
+      await intake.rebind(this.source.incarnation);
+      this.source.start(
+        (msg, delivery, origin) => this.onMessage(msg, delivery, origin),
+        (incarnation) => intake.rebind(incarnation),
+      );
       this.pruneTimer = setInterval(() => void this.pruneSeqIndex(), SEQ_PRUNE_INTERVAL_MS);
       this.pruneTimer.unref();
       logger.info(
@@ -182,17 +185,20 @@ export class Emitter {
    * between the spool write and the ack) is only acknowledged: the spooled batch, with its own
    * idempotency-key, carries it.
    */
-  private onMessage(msg: JsMsg, delivery: Delivery): Promise<void> | undefined {
+  private onMessage(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> | undefined {
     // a restarted server may redeliver with a delivery count of 1: check any sequence not above
     // the highest one sealed, which costs nothing for the normal, in-order stream
     if (delivery.deliveryCount > 1 || this.requireIntake().maySpooled(delivery.seq))
-      return this.onRedelivered(msg, delivery);
-    return this.accept(msg, delivery);
+      return this.onRedelivered(msg, delivery, origin);
+    return this.accept(msg, delivery, origin);
   }
 
-  private async onRedelivered(msg: JsMsg, delivery: Delivery): Promise<void> {
-    const held = await this.requireIntake().findSeq(delivery.seq);
-    if (held === undefined) return this.accept(msg, delivery);
+  private async onRedelivered(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> {
+    // a stream deleted and re-created starts again at sequence 1: look a sequence up only once
+    // the message is known to be of the incarnation the index belongs to
+    if (!(await this.requireSource().confirm(origin))) return nakQuietly(msg);
+    const held = await this.requireIntake().findSeq(delivery.seq, origin.incarnation);
+    if (held === undefined) return this.accept(msg, delivery, origin);
     // ack only once that batch is durable (it may still be waiting for disk space)
     void held.durable.then(
       () => msg.ack(),
@@ -201,13 +207,13 @@ export class Emitter {
     this.logger.debug({ seq: delivery.seq, batchId: held.batchId }, 'redelivered message already in a batch');
   }
 
-  private accept(msg: JsMsg, delivery: Delivery): Promise<void> | undefined {
+  private accept(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> | undefined {
     const intake = this.requireIntake();
     const decoded = decodeMessage(msg, delivery, this.config.nats?.stream ?? '');
     let refused = decoded.ok ? undefined : decoded.reason;
     if (decoded.ok) {
       try {
-        void intake.offer(decoded.item, this.requireSource().ackFor(msg, delivery), msg.subject);
+        void intake.offer(decoded.item, this.requireSource().ackFor(msg, delivery, origin), msg.subject);
         this.countArrival(decoded.item.section);
       } catch (error) {
         // our own errors (ITEM_TOO_LARGE) say sizes only; anything else is named, not quoted
@@ -319,6 +325,7 @@ export class Emitter {
       natsEnabled: this.config.nats !== undefined,
       natsConnected: this.source?.connected ?? false,
       consumerBound: this.source?.bound ?? false,
+      consumerUnbound: unboundDetail(this.source?.unboundReason),
       spool: {
         open: this.spool?.isOpen ?? false,
         replaced: this.spool?.replaced,
@@ -495,6 +502,17 @@ export class Emitter {
 
 function timeAfter(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+const UNBOUND_DETAIL = {
+  stream_deleted: 'the stream was deleted; re-creating it',
+  stream_replaced: 'the stream was deleted and re-created; binding again',
+  consumer_deleted: 'the durable consumer was deleted; re-creating it',
+  consumer_replaced: 'the durable consumer was re-created; binding again',
+} as const;
+
+function unboundDetail(reason: keyof typeof UNBOUND_DETAIL | undefined): string | undefined {
+  return reason === undefined ? undefined : UNBOUND_DETAIL[reason];
 }
 
 export class EmitterNotStartedError extends Error {

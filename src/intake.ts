@@ -23,6 +23,8 @@ export interface Acknowledgeable {
   readonly publishedMs?: number;
   /** stream sequence (JetStream messages have it) */
   readonly seq?: number;
+  /** the incarnation of the stream `seq` belongs to (JetStream messages have it) */
+  readonly incarnation?: string;
 }
 
 export interface IntakeOptions {
@@ -46,9 +48,11 @@ export interface HeldSeq {
   durable: Promise<void>;
 }
 
-function seqsOf(batch: SealedBatch<Acknowledgeable>): number[] {
+/** The batch's stream sequences of one stream incarnation (a batch may straddle a re-bind). */
+function seqsOf(batch: SealedBatch<Acknowledgeable>, incarnation: string): number[] {
   const seqs: number[] = [];
-  for (const source of batch.sources) if (source.seq !== undefined) seqs.push(source.seq);
+  for (const source of batch.sources)
+    if (source.seq !== undefined && source.incarnation === incarnation) seqs.push(source.seq);
   return seqs;
 }
 
@@ -100,10 +104,17 @@ export class Intake {
   /** aborted by `abandonWrites`: batches still being written give up, unacknowledged */
   private readonly writes = new AbortController();
   private abandoned = { batches: 0, items: 0 };
-  /** batches sealed but not yet durable, with their stream sequences (searched only for redeliveries) */
-  private readonly sealing = new Set<{ held: HeldSeq; seqs: number[] }>();
-  /** highest stream sequence ever sealed: a message at or below it may already be spooled */
+  /**
+   * batches sealed but not yet durable, with their stream sequences and the stream incarnation
+   * those belong to (searched only for redeliveries)
+   */
+  private readonly sealing = new Set<{ held: HeldSeq; seqs: number[]; incarnation: string }>();
+  /** highest stream sequence sealed of the bound incarnation: a message at or below it may already be spooled */
   private highestSealedSeq: number;
+  /** the stream incarnation the spool's sequence index is bound to ('' before the first bind) */
+  private incarnation = '';
+  /** spool writes in progress: a re-bind waits for them, as they may still index old sequences */
+  private readonly writing = new Set<Promise<unknown>>();
   private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
 
   constructor(private readonly options: IntakeOptions) {
@@ -263,14 +274,15 @@ export class Intake {
     this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
-    const seqs = seqsOf(batch);
-    const work = this.persist(batch, seqs, event.trigger).then(
+    const incarnation = this.incarnation;
+    const seqs = seqsOf(batch, incarnation);
+    const work = this.persist(batch, seqs, incarnation, event.trigger).then(
       () => holder.resolve(),
       (error: unknown) => holder.reject(error),
     );
     this.pendingSeals.add(work);
     this.lastSeal = work;
-    const entry = { held: { batchId: batch.id, durable: holder.promise }, seqs };
+    const entry = { held: { batchId: batch.id, durable: holder.promise }, seqs, incarnation };
     this.sealing.add(entry);
     for (const seq of seqs) if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
     void work.finally(() => {
@@ -288,6 +300,7 @@ export class Intake {
   private async persist(
     batch: SealedBatch<Acknowledgeable>,
     seqs: number[],
+    incarnation: string,
     trigger: SealTrigger,
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
@@ -305,13 +318,13 @@ export class Intake {
       crc32: crc32(body),
     };
     try {
-      let written = await this.writeUntilDurable(state, body, seqs);
+      let written = await this.writeUntilDurable(state, body, seqs, incarnation);
       while (!this.options.spool.isSound(written)) {
         this.options.logger.warn(
           { batchId: state.id },
           'the spool handle failed after this batch was written; writing it again before acknowledging',
         );
-        written = await this.writeUntilDurable(state, body, seqs);
+        written = await this.writeUntilDurable(state, body, seqs, incarnation);
       }
     } catch (error) {
       if (error instanceof SpoolWriteAbandonedError) {
@@ -351,8 +364,18 @@ export class Intake {
       this.options.logger.warn({ batchId: batch.id, failed }, 'acks not sent; JetStream will redeliver');
   }
 
-  /** After the spool's sequence index was rebound to another stream incarnation. */
-  resetSeqs(): void {
+  /**
+   * Bind the sequence index to a stream incarnation (on start and whenever the source binds
+   * again). On a change, sequences of the old incarnation must never meet those of the new one:
+   * batches of the old one still being written go on without indexing their sequences, the
+   * writes already under way are waited for, then the index is cleared. The source hands over
+   * no message of the new incarnation before this resolves.
+   */
+  async rebind(incarnation: string): Promise<void> {
+    if (incarnation === this.incarnation) return;
+    this.incarnation = incarnation;
+    await Promise.allSettled([...this.writing]);
+    await this.options.spool.bindSeqIndex(incarnation);
     this.highestSealedSeq = this.options.spool.highestIndexedSeq;
   }
 
@@ -366,21 +389,35 @@ export class Intake {
    * still being written (e.g. while the disk is full) is not durable yet, so its messages must not
    * be acknowledged until it is.
    */
-  async findSeq(seq: number): Promise<HeldSeq | undefined> {
-    for (const { held, seqs } of this.sealing) if (seqs.includes(seq)) return held;
+  async findSeq(seq: number, incarnation: string): Promise<HeldSeq | undefined> {
+    if (incarnation !== this.incarnation) return undefined;
+    for (const entry of this.sealing)
+      if (entry.incarnation === incarnation && entry.seqs.includes(seq)) return entry.held;
     // the index of a spool deleted under us vouches for nothing on disk: take the message again
     if (this.options.spool.replaced !== undefined) return undefined;
     const batchId = await this.options.spool.batchOfSeq(seq);
+    if (incarnation !== this.incarnation) return undefined;
     return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }
 
   /** Write until a write succeeds (retrying while the disk refuses) or close abandons it. */
-  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: number[]): Promise<Written> {
+  private async writeUntilDurable(
+    state: BatchState,
+    body: Buffer,
+    seqs: number[],
+    incarnation: string,
+  ): Promise<Written> {
     const abandon = this.writes.signal;
     for (;;) {
       if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
-        const written = await untilAborted(this.options.spool.put(state, body, seqs), abandon);
+        // the index is bound to one incarnation: sequences of another one are not written into it
+        const write = this.options.spool.put(state, body, incarnation === this.incarnation ? seqs : []);
+        this.writing.add(write);
+        const written = await untilAborted(
+          write.finally(() => this.writing.delete(write)),
+          abandon,
+        );
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');
         this.writeFailing = false;
         return written;

@@ -65,6 +65,8 @@ export interface StatusSnapshot {
   natsEnabled?: boolean;
   natsConnected: boolean;
   consumerBound: boolean;
+  /** why the consumer is not bound, when known (e.g. the stream or the consumer was deleted) */
+  consumerUnbound?: string;
   spool: SpoolStatus;
   /** why intake is paused (backpressure), undefined while it accepts items */
   intakePaused?: string;

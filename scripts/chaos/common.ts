@@ -517,6 +517,8 @@ export class Publisher {
   readonly published = new Set<string>();
   /** keys given up on (never acknowledged before the deadline) */
   readonly failed = new Set<string>();
+  /** per acknowledged key: its stream sequence and when the ack arrived (epoch ms) */
+  readonly acks = new Map<string, { seq: number; atMs: number }>();
   retries = 0;
   private readonly js: JetStreamClient;
 
@@ -555,8 +557,9 @@ export class Publisher {
   private async one(m: RawPublished, deadline: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.js.publish(m.subject, m.payload, { msgID: m.msgId, timeout: 2000 });
+        const ack = await this.js.publish(m.subject, m.payload, { msgID: m.msgId, timeout: 2000 });
         if (m.key !== undefined) this.published.add(m.key);
+        if (m.key !== undefined) this.acks.set(m.key, { seq: ack.seq, atMs: Date.now() });
         return;
       } catch {
         if (Date.now() > deadline) {

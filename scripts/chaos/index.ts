@@ -1,3 +1,4 @@
+import { brokerReplacedScenario, type BrokerFault } from './broker-replaced.js';
 import { uncountedResult, type Profile, type ScenarioResult } from './common.js';
 import { corruptScenario } from './corrupt.js';
 import { deadLetterScenario } from './dead-letters.js';
@@ -10,6 +11,7 @@ import { spoolDirScenario } from './spool-dir.js';
 
 export type { Profile, ScenarioResult } from './common.js';
 export {
+  brokerReplacedScenario,
   corruptScenario,
   deadLetterScenario,
   enospcScenario,
@@ -129,6 +131,19 @@ export function scenarios(profile: Profile, seed: number): Scenario[] {
         drainTimeoutMs: size(60_000, 40_000, 30_000),
       }),
   });
+  const brokerFaults: BrokerFault[] = ['stream-recreated', 'stream-deleted', 'consumer-deleted'];
+  for (const fault of brokerFaults) {
+    list.push({
+      id: fault,
+      run: () =>
+        brokerReplacedScenario({
+          fault,
+          messages: size(6000, 3000, 1500),
+          ratePerS: size(600, 500, 500),
+          drainTimeoutMs: size(60_000, 40_000, 30_000),
+        }),
+    });
+  }
   if (!ci) list.push({ id: 'hostile', run: () => hostileScenario({ good: size(1000, 300, 300) }) });
   return list;
 }

@@ -73,7 +73,11 @@ export function readiness(s: StatusSnapshot): Readiness {
   check('shutting_down', !s.shuttingDown, 'the emitter is shutting down');
   if (s.natsEnabled !== false) {
     check('nats_connected', s.natsConnected, 'not connected to NATS');
-    check('consumer_bound', s.consumerBound, 'the JetStream durable consumer is not bound');
+    check(
+      'consumer_bound',
+      s.consumerBound,
+      `the JetStream durable consumer is not bound${s.consumerUnbound ? `: ${s.consumerUnbound}` : ''}`,
+    );
   }
   check('spool_open', s.spool.open, 'the spool is not open');
   const used = spoolUsedBytes(s.spool);

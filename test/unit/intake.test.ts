@@ -165,3 +165,69 @@ describe('intake', () => {
     });
   });
 });
+
+describe('intake: the sequence index follows the stream incarnation (issue 12, item 2)', () => {
+  const from = (incarnation: string) => (seq: number) => ({ seq, incarnation, ack: () => undefined });
+
+  /** Holds the spool's first put until released; `first` fails it instead (a refused write). */
+  function holdFirstPut(spool: Spool, mode: 'delay' | 'fail') {
+    const put = spool.put.bind(spool);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const called = new Promise<void>((r) => (started = r));
+    let calls = 0;
+    spool.put = async (...args: Parameters<Spool['put']>) => {
+      calls += 1;
+      if (calls === 1) {
+        started();
+        await released;
+        if (mode === 'fail') throw new Error('ENOSPC: no space left on device');
+      }
+      return put(...args);
+    };
+    return { called, release };
+  }
+
+  it('a batch of the old stream still being written when the stream is replaced never indexes into the new one', async () => {
+    const { intake, spool } = await intakeWith(3, 1 << 20);
+    await intake.rebind('APPROVED@old');
+    const held = holdFirstPut(spool, 'fail');
+    const old = from('APPROVED@old');
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    await held.called;
+    held.release();
+    // the write failed and waits to be tried again (as on a full disk) while the stream is replaced
+    await intake.rebind('APPROVED@new');
+    await durable;
+    expect(await spool.batchOfSeq(1)).toBeUndefined();
+    expect(await intake.findSeq(1, 'APPROVED@new')).toBeUndefined();
+    expect(intake.maySpooled(1)).toBe(false);
+  });
+
+  it('a write under way when the stream is replaced is waited for, then the index is cleared', async () => {
+    const { intake, spool } = await intakeWith(3, 1 << 20);
+    await intake.rebind('APPROVED@old');
+    const held = holdFirstPut(spool, 'delay');
+    const old = from('APPROVED@old');
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    await held.called;
+    let rebound = false;
+    const rebinding = intake.rebind('APPROVED@new').then(() => (rebound = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rebound).toBe(false);
+    // an old sequence is not found while sealing either, once the stream changed
+    expect(await intake.findSeq(2, 'APPROVED@old')).toBeUndefined();
+    held.release();
+    await Promise.all([rebinding, durable]);
+    expect(await spool.batchOfSeq(2)).toBeUndefined();
+    expect(intake.maySpooled(2)).toBe(false);
+
+    // the new stream's own sequences are indexed as usual
+    const fresh = from('APPROVED@new');
+    await Promise.all([1, 2, 3].map((n) => intake.offer(event(10 + n), fresh(n))));
+    expect(await spool.batchOfSeq(2)).toBeDefined();
+    expect(await intake.findSeq(2, 'APPROVED@new')).toBeDefined();
+    expect(await intake.findSeq(2, 'APPROVED@old')).toBeUndefined();
+  });
+});

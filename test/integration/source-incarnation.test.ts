@@ -1,0 +1,113 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { JetStreamSource, type Origin } from '../../src/source/jetstream.js';
+import { startNats, type NatsServerHandle } from '../harness/nats.js';
+
+/**
+ * Issue 12, item 2, the race: a stream deleted and re-created (with the durable) while no pull is
+ * waiting gets no 409, and nats.js later pulls from the namesake consumer of the new stream. With
+ * the periodic check turned off, every message of the new stream must still be refused by
+ * `confirm` (so its sequence is never looked up in the old stream's index), and the source binds
+ * to the new stream, where the same messages come again and are confirmed.
+ */
+
+let nats: NatsServerHandle | undefined;
+let source: JetStreamSource | undefined;
+
+afterEach(async () => {
+  await source?.close();
+  await nats?.stop();
+});
+
+async function publish(url: string, texts: string[]): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const js = jetstream(nc);
+    for (const text of texts) await js.publish('approved.finding', new TextEncoder().encode(text));
+  } finally {
+    await nc.close();
+  }
+}
+
+async function replaceStreamAndDurable(url: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete('APPROVED');
+    await jsm.streams.add({ name: 'APPROVED', subjects: ['approved.>'], storage: StorageType.File });
+    await jsm.consumers.add('APPROVED', {
+      durable_name: 'transmitter',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+  } finally {
+    await nc.close();
+  }
+}
+
+async function until(ok: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('a message of a re-created stream is never taken for one of the old stream', () => {
+  it('no 409 (no pull waiting), the check turned off: confirm refuses the new stream messages, then the rebound source confirms them', async () => {
+    nats = await startNats();
+    const logger = createLogger('silent');
+    source = await JetStreamSource.connect(
+      {
+        servers: [nats.url],
+        stream: 'APPROVED',
+        subjects: ['approved.>'],
+        durable: 'transmitter',
+        ackWaitMs: 30_000,
+      },
+      { batchSize: 100, intervalMs: 200, logger, watchMs: 1_000_000_000 },
+    );
+    const seen: Array<{ text: string; seq: number; origin: Origin; confirmed: boolean }> = [];
+    const binds: string[] = [];
+    let gate: (() => void) | undefined;
+    const held = new Promise<void>((r) => (gate = r));
+    source.start(
+      async (msg, delivery, origin) => {
+        const confirmed = await (source as JetStreamSource).confirm(origin);
+        seen.push({ text: msg.string(), seq: delivery.seq, origin, confirmed });
+        // as the emitter does: a message not confirmed is let go, to come again to the new binding
+        if (confirmed) msg.ack();
+        else msg.nak();
+        // the first message holds the session (like intake backpressure) until the stream is replaced
+        if (seen.length === 1) await held;
+      },
+      (incarnation) => void binds.push(incarnation),
+    );
+    await publish(nats.url, ['old-1']);
+    await until(() => seen.length === 1, 5_000, 'the first message');
+    expect(seen[0]).toMatchObject({ text: 'old-1', seq: 1, confirmed: true });
+    // let the waiting pull expire (5 s), so the deletion below sends the session no 409
+    await new Promise((r) => setTimeout(r, 5_600));
+    await replaceStreamAndDurable(nats.url);
+    await publish(nats.url, ['new-1', 'new-2']);
+    gate?.();
+
+    await until(
+      () => seen.filter((s) => s.text.startsWith('new') && s.confirmed).length === 2,
+      15_000,
+      'new-1, new-2 confirmed',
+    );
+    // before the source knew, new-1 (sequence 1, like old-1) may have been handed over: never confirmed in that session
+    const first = seen[0] as { origin: Origin };
+    const early = seen.filter((m) => m.text.startsWith('new') && m.origin.session === first.origin.session);
+    expect(early.length, JSON.stringify(seen)).toBeGreaterThan(0);
+    for (const s of seen.filter((m) => m.text.startsWith('new'))) {
+      if (s.origin.session === first.origin.session) expect(s.confirmed).toBe(false);
+      else expect(s.origin.incarnation).not.toBe(first.origin.incarnation);
+    }
+    expect(binds).toHaveLength(2);
+    expect(binds[1]).not.toBe(binds[0]);
+  });
+});
