@@ -1,6 +1,6 @@
 /**
  * The classified result of one delivery attempt. Produced by the transport's
- * `classifyResponse` (src/transport/classify.ts), consumed by the delivery and breaker machines.
+ * `classifyResponse` (src/delivery/classify.ts), consumed by the delivery and breaker machines.
  */
 export type Outcome =
   | { kind: 'success'; status: number }

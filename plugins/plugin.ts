@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { createEmitter, embeddedConfigSchema, type EmbeddedConfig, type HostServices } from '../src/index.js';
 import type { Emitter } from '../src/emitter.js';
-import { VERSION } from '../src/version.js';
+import { VERSION } from '../src/util/version.js';
 
 /**
  * The plugin descriptor a host loads (`import plugin from 'batch-emitter/plugin'`):

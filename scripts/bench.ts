@@ -37,8 +37,8 @@ import { fileURLToPath } from 'node:url';
 import { AckPolicy, DeliverPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'undici';
-import { GZIP_LEVEL } from '../src/batch-codec.js';
-import { consumerSettings } from '../src/source/jetstream.js';
+import { GZIP_LEVEL } from '../src/spool/batch-codec.js';
+import { consumerSettings } from '../src/ingress/jetstream-source.js';
 import { atProcessEnd } from '../test/harness/cleanup.js';
 import { copies, ensureReplicatedStream, replicaSet, type ReplicaSet } from '../test/harness/replicated.js';
 import {

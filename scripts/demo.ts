@@ -25,7 +25,7 @@ async function loadLibraries() {
     import('@nats-io/jetstream'),
     import('../src/config.js'),
     import('../src/emitter.js'),
-    import('../src/logger.js'),
+    import('../src/util/logger.js'),
   ]);
   return {
     connect: transport.connect,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { main } from './cli.js';
-import { boundHeapGrowth } from './heap-tuning.js';
+import { main } from './cli/cli.js';
+import { boundHeapGrowth } from './util/heap-tuning.js';
 
 boundHeapGrowth();
 

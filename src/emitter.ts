@@ -1,13 +1,13 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { secretsOf, type Config } from './config.js';
-import { deferred } from './deferred.js';
-import { Dispatcher } from './dispatcher.js';
-import { EmitterEvents } from './events.js';
-import { uuidv7 } from './ids.js';
-import { Intake, IntakeClosedError } from './intake.js';
-import { Redactor } from './redact.js';
-import { attachLedger, openLedger, type Ledger } from './ledger/index.js';
-import { createLogger, type Logger } from './logger.js';
+import { deferred } from './util/deferred.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { EmitterEvents } from './observe/events.js';
+import { uuidv7 } from './util/ids.js';
+import { Intake, IntakeClosedError } from './intake/intake.js';
+import { Redactor } from './util/redact.js';
+import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
+import { createLogger, type Logger } from './util/logger.js';
 import {
   itemFromEdge,
   itemFromEvent,
@@ -17,14 +17,14 @@ import {
   type Item,
   type Section,
 } from './model.js';
-import { decodeMessage } from './source/decode.js';
-import type { Delivery } from './source/delivery.js';
-import { JetStreamSource, nakQuietly, type Origin } from './source/jetstream.js';
-import { Spool, type DeadLetter } from './spool.js';
-import { createHttpTransport, type HttpTransport } from './transport/http-transport.js';
-import { machinesView } from './http/machines-view.js';
-import { breakerStatus, type StatusSnapshot, type StatusSource } from './status.js';
-import { VERSION } from './version.js';
+import { decodeMessage } from './ingress/decode.js';
+import type { Delivery } from './ingress/delivery-facts.js';
+import { JetStreamSource, nakQuietly, type Origin } from './ingress/jetstream-source.js';
+import { Spool, type DeadLetter } from './spool/spool.js';
+import { createHttpTransport, type HttpTransport } from './delivery/http-transport.js';
+import { machinesView } from './observe/machines-view.js';
+import { breakerStatus, type StatusSnapshot, type StatusSource } from './observe/status.js';
+import { VERSION } from './util/version.js';
 
 /**
  * The emitter: the lifecycle of DESIGN.md (start, add*, flush, wait, close) around the parts.

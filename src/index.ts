@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Emitter } from './emitter.js';
-import type { Logger } from './logger.js';
+import type { Logger } from './util/logger.js';
 
 /**
  * The public surface for programs that embed the emitter (DESIGN.md "Plugin lifecycle"):
@@ -19,8 +19,8 @@ import type { Logger } from './logger.js';
  */
 
 export { Emitter, EmitterNotStartedError, type EmitterOptions } from './emitter.js';
-export { IntakeClosedError, ItemTooLargeError, SpoolWriteAbandonedError } from './intake.js';
-export { SpoolError } from './spool-handle.js';
+export { IntakeClosedError, ItemTooLargeError, SpoolWriteAbandonedError } from './intake/intake.js';
+export { SpoolError } from './spool/handle.js';
 export { ConfigError, loadConfig, type Config, type NatsConfig } from './config.js';
 export {
   EDGE_TYPES,
@@ -33,9 +33,9 @@ export {
   type EventRecord,
   type BatchDocument,
 } from './model.js';
-export type { DeadLetter } from './spool.js';
-export type { Logger } from './logger.js';
-export { VERSION } from './version.js';
+export type { DeadLetter } from './spool/spool.js';
+export type { Logger } from './util/logger.js';
+export { VERSION } from './util/version.js';
 
 /** camelCase option -> the TRANSMITTER_* variable it stands for (see DESIGN.md "Service contract"). */
 const VARIABLE_OF = {

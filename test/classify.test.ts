@@ -6,7 +6,7 @@ import {
   classifyResponse,
   headerValue,
   parseRetryAfter,
-} from '../src/transport/classify.js';
+} from '../src/delivery/classify.js';
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 

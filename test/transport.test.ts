@@ -9,7 +9,7 @@ import {
   TransportConfigError,
   type HttpTransport,
   type HttpTransportOptions,
-} from '../src/transport/http-transport.js';
+} from '../src/delivery/http-transport.js';
 import { getTestPki, type TestPki } from './harness/pki.js';
 import { startSink, type Sink } from './harness/sink.js';
 

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
-import { parseAckSubject } from '../../src/source/delivery.js';
+import { parseAckSubject } from '../../src/ingress/delivery-facts.js';
 import { startNats } from '../../test/harness/nats.js';
 import { deliveredKeys, sampleMessages } from '../../test/support/workload.js';
 import {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { startNats } from '../../test/harness/nats.js';
 import type { SinkRequest } from '../../test/harness/sink.js';
 import { deliveredKeys } from '../../test/support/workload.js';
-import { decodeBody } from '../../src/batch-codec.js';
-import { Spool } from '../../src/spool.js';
+import { decodeBody } from '../../src/spool/batch-codec.js';
+import { Spool } from '../../src/spool/spool.js';
 import {
   chaosEnv,
   consumerState,

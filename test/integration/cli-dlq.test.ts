@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
-import { uuidv7 } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
-import { Spool } from '../../src/spool.js';
+import { uuidv7 } from '../../src/util/ids.js';
+import { createLogger } from '../../src/util/logger.js';
+import { Spool } from '../../src/spool/spool.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { runCli } from '../support/cli-process.js';

@@ -3,7 +3,7 @@ import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/util/logger.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { runCli } from '../support/cli-process.js';

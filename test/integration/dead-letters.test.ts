@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { deadLetterMessage } from '../../src/dispatcher.js';
+import { deadLetterMessage } from '../../src/delivery/dispatcher.js';
 import { Emitter } from '../../src/emitter.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
+import { startServer, type RunningServer } from '../../src/observe/server.js';
+import { createLogger } from '../../src/util/logger.js';
+import { createMetrics } from '../../src/observe/metrics.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { testEnv } from '../support/env.js';
 import { tempDir } from '../support/workload.js';

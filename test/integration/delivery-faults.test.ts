@@ -2,8 +2,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
-import { createLogger } from '../../src/logger.js';
-import { InterimFilter } from '../../src/transport/interim-continue.js';
+import { createLogger } from '../../src/util/logger.js';
+import { InterimFilter } from '../../src/delivery/interim-continue.js';
 import { testEnv } from '../support/env.js';
 import { tempDir } from '../support/workload.js';
 

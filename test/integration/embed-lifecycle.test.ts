@@ -14,7 +14,7 @@ import {
   type NodeIP,
 } from '../../src/index.js';
 import { BatchDocumentSchema } from '../../src/model.js';
-import { Spool } from '../../src/spool.js';
+import { Spool } from '../../src/spool/spool.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { tempDir } from '../support/workload.js';
 import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';

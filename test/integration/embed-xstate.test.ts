@@ -6,7 +6,7 @@ import {
   type EmitterActorEmitted,
   type EmitterActorInput,
 } from '../../plugins/xstate.js';
-import { Spool } from '../../src/spool.js';
+import { Spool } from '../../src/spool/spool.js';
 import { startSink, type Sink } from '../harness/sink.js';
 import { deliveredKeys, tempDir } from '../support/workload.js';
 import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmitterEvents } from '../../src/events.js';
-import { uuidv7 } from '../../src/ids.js';
-import { attachLedger, createdAtOfId, openLedger, PgLedger } from '../../src/ledger/index.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { uuidv7 } from '../../src/util/ids.js';
+import { attachLedger, createdAtOfId, openLedger, PgLedger } from '../../src/observe/ledger/index.js';
 
 /**
  * The PostgreSQL ledger against a real server (trust auth). LEDGER_TEST_DATABASE_URL overrides

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Emitter } from '../../src/emitter.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/util/logger.js';
 import { BatchDocumentSchema } from '../../src/model.js';
 import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { startSink, type Sink } from '../harness/sink.js';

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Spool } from '../../src/spool.js';
+import { Spool } from '../../src/spool/spool.js';
 import { startNats, type NatsServerHandle } from '../harness/nats.js';
 import { getTestPki, type TestPki } from '../harness/pki.js';
 import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';

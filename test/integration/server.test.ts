@@ -1,13 +1,13 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmitterEvents } from '../../src/events.js';
-import { machinesView } from '../../src/http/machines-view.js';
-import { readiness, startServer, type RunningServer } from '../../src/http/server.js';
-import { StatsCollector } from '../../src/http/stats-collector.js';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
-import type { StatusSnapshot, StatusSource } from '../../src/status.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { machinesView } from '../../src/observe/machines-view.js';
+import { readiness, startServer, type RunningServer } from '../../src/observe/server.js';
+import { StatsCollector } from '../../src/observe/stats-collector.js';
+import { createLogger } from '../../src/util/logger.js';
+import { createMetrics } from '../../src/observe/metrics.js';
+import type { StatusSnapshot, StatusSource } from '../../src/observe/status.js';
 
 const AUTH_TOKEN = 'tok-SECRET-a1b2c3';
 const NATS_PASSWORD = 'pw-SECRET-d4e5f6';

@@ -1,8 +1,8 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { JetStreamSource, type Origin } from '../../src/source/jetstream.js';
+import { createLogger } from '../../src/util/logger.js';
+import { JetStreamSource, type Origin } from '../../src/ingress/jetstream-source.js';
 import { startNats, type NatsServerHandle } from '../harness/nats.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchBuilder } from '../../src/batch-builder.js';
+import { BatchBuilder } from '../../src/intake/batch-builder.js';
 import { BatchDocumentSchema, itemFromEdge, itemFromEvent, parseEdge, parseNode } from '../../src/model.js';
 
 const edge = (observed: string, probe = 'p1') =>

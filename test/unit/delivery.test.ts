@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAckSubject } from '../../src/source/delivery.js';
+import { parseAckSubject } from '../../src/ingress/delivery-facts.js';
 
 // 2026-11-26T05:00:00.123456789Z in nanoseconds
 const NANOS = '1795669200123456789';

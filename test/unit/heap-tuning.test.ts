@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { boundHeapGrowth, HEAP_GROWING_FLAG } from '../../src/heap-tuning.js';
+import { boundHeapGrowth, HEAP_GROWING_FLAG } from '../../src/util/heap-tuning.js';
 
 describe('boundHeapGrowth', () => {
   it('leaves a heap growth given on the command line alone, in either spelling', () => {

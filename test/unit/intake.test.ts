@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { rawBody } from '../../src/batch-codec.js';
-import { EmitterEvents } from '../../src/events.js';
-import { Intake, SpoolWriteAbandonedError } from '../../src/intake.js';
-import { createLogger } from '../../src/logger.js';
+import { rawBody } from '../../src/spool/batch-codec.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { Intake, SpoolWriteAbandonedError } from '../../src/intake/intake.js';
+import { createLogger } from '../../src/util/logger.js';
 import { itemFromEvent } from '../../src/model.js';
-import { Spool, type BatchState } from '../../src/spool.js';
+import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { tempDir } from '../support/workload.js';
 
 const cleanups: Array<() => Promise<void>> = [];

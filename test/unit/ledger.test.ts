@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmitterEvents } from '../../src/events.js';
-import { uuidv7 } from '../../src/ids.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { uuidv7 } from '../../src/util/ids.js';
 import {
   attachLedger,
   createdAtOfId,
@@ -16,8 +16,8 @@ import {
   type LedgerRecord,
   type LedgerSplitEvent,
   type LedgerUpdate,
-} from '../../src/ledger/index.js';
-import { QueuedLedger } from '../../src/ledger/queue.js';
+} from '../../src/observe/ledger/index.js';
+import { QueuedLedger } from '../../src/observe/ledger/queue.js';
 
 const logger = pino({ level: 'silent' });
 const DESTINATION = 'https://user:secret@ingest.example.com:8443/v1/discovery?token=abc#frag';

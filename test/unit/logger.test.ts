@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/util/logger.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
   let text = '';

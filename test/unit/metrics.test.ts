@@ -1,8 +1,8 @@
 import { register as globalRegister } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { EmitterEvents } from '../../src/events.js';
-import { createMetrics, statusClass } from '../../src/metrics.js';
-import type { StatusSnapshot } from '../../src/status.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { createMetrics, statusClass } from '../../src/observe/metrics.js';
+import type { StatusSnapshot } from '../../src/observe/status.js';
 
 // ---- a strict parser of the Prometheus text exposition format (0.0.4) ------------------------
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JsMsg } from '@nats-io/jetstream';
-import { decodeMessage } from '../../src/source/decode.js';
-import { firstInvalidUtf8, jsonFault } from '../../src/source/locate.js';
+import { decodeMessage } from '../../src/ingress/decode.js';
+import { firstInvalidUtf8, jsonFault } from '../../src/ingress/locate.js';
 import {
   BatchDocumentSchema,
   eventJson,

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { uuidv7 } from '../../src/ids.js';
-import { Spool, SpoolError, type BatchState } from '../../src/spool.js';
+import { uuidv7 } from '../../src/util/ids.js';
+import { Spool, SpoolError, type BatchState } from '../../src/spool/spool.js';
 import { tempDir } from '../support/workload.js';
 
 /**

@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../src/ids.js';
-import { seqRanges, Spool, type BatchState } from '../../src/spool.js';
+import { uuidv7 } from '../../src/util/ids.js';
+import { seqRanges, Spool, type BatchState } from '../../src/spool/spool.js';
 import { tempDir } from '../support/workload.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];

@@ -3,11 +3,16 @@ import { and, assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
 import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
-import { EmitterEvents } from '../../src/events.js';
-import { DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../../src/views/debug-page.js';
-import { graphToMermaid, machineToGraph, mermaidId, type StateGraph } from '../../src/views/statechart.js';
-import { graphToSvg } from '../../src/views/svg.js';
-import { DebugTimeline, debugTimes } from '../../src/views/timeline.js';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../../src/observe/views/debug-page.js';
+import {
+  graphToMermaid,
+  machineToGraph,
+  mermaidId,
+  type StateGraph,
+} from '../../src/observe/views/statechart.js';
+import { graphToSvg } from '../../src/observe/views/svg.js';
+import { DebugTimeline, debugTimes } from '../../src/observe/views/timeline.js';
 
 /**
  * The expected graph, read independently from the machine's *config* (what the machine file

@@ -1,7 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
-import { breakerMachine } from '../../machines/breaker.js';
-import { bufferMachine } from '../../machines/buffer.js';
-import { deliveryMachine } from '../../machines/delivery.js';
+import { breakerMachine } from '../../../machines/breaker.js';
+import { bufferMachine } from '../../../machines/buffer.js';
+import { deliveryMachine } from '../../../machines/delivery.js';
 import { machineToGraph, type StateGraph } from './statechart.js';
 
 /** The emitter's three statecharts, by name, with a one-line description each. */

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 /**
  * The one LevelDB handle of a spool directory in this process, and the rules for trusting it.

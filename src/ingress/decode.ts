@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
-import type { Delivery } from './delivery.js';
+import type { Delivery } from './delivery-facts.js';
 import { firstInvalidUtf8, jsonFault } from './locate.js';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, secretsOfEnv } from '../config.js';
-import { Redactor } from '../redact.js';
-import { Spool, SpoolError } from '../spool.js';
+import { Redactor } from '../util/redact.js';
+import { Spool, SpoolError } from '../spool/spool.js';
 
 /**
  * What the operator commands (`batch-emitter dlq ...`, `batch-emitter spool ...`) share: the one

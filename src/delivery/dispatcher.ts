@@ -1,12 +1,12 @@
 import { createActor, fromPromise, type Actor } from 'xstate';
-import { breakerMachine } from '../machines/breaker.js';
+import { breakerMachine } from '../../machines/breaker.js';
 import {
   deliveryMachine,
   type DeliveryOutput,
   type RetryPolicy,
   type SendInput,
-} from '../machines/delivery.js';
-import type { Outcome } from '../machines/outcome.js';
+} from '../../machines/delivery.js';
+import type { Outcome } from '../../machines/outcome.js';
 import {
   decodeBody,
   encodeBody,
@@ -14,15 +14,15 @@ import {
   splitDocument,
   toDiscoveries,
   toSpoolRecord,
-} from './batch-codec.js';
-import { systemClock, type Clock } from './clock.js';
-import { uuidv7 } from './ids.js';
-import type { EmitterEvents } from './events.js';
-import type { Redactor } from './redact.js';
-import type { Logger } from './logger.js';
-import type { BatchState, Spool } from './spool.js';
-import type { DestinationRejecting } from './status.js';
-import type { HttpTransport } from './transport/http-transport.js';
+} from '../spool/batch-codec.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { uuidv7 } from '../util/ids.js';
+import type { EmitterEvents } from '../observe/events.js';
+import type { Redactor } from '../util/redact.js';
+import type { Logger } from '../util/logger.js';
+import type { BatchState, Spool } from '../spool/spool.js';
+import type { DestinationRejecting } from '../observe/status.js';
+import type { HttpTransport } from './http-transport.js';
 
 /**
  * The dispatcher runs one delivery statechart per spooled batch against the origin's breaker

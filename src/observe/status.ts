@@ -102,7 +102,7 @@ export interface StatusSource {
   spoolStats?(): Promise<
     { oldestCreatedAt?: string; deadLetters?: number; quarantined?: number } | undefined
   >;
-  /** the /debug/machines view (see `machinesView` in src/http/machines-view.ts) */
+  /** the /debug/machines view (see `machinesView` in src/observe/machines-view.ts) */
   machines?(): unknown;
 }
 

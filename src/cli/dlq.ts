@@ -1,6 +1,6 @@
-import { decodeBody } from '../batch-codec.js';
+import { decodeBody } from '../spool/batch-codec.js';
 import { SECTIONS } from '../model.js';
-import type { DeadLetter, Spool } from '../spool.js';
+import type { DeadLetter, Spool } from '../spool/spool.js';
 import {
   CommandError,
   complain,

@@ -1,7 +1,7 @@
 import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
-import { breakerStatus, type BreakerSnapshotLike } from '../status.js';
+import { breakerStatus, type BreakerSnapshotLike } from './status.js';
 
 /**
  * The GET /debug/machines view: the three statechart definitions (`machine.toJSON()`, computed

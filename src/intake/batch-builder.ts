@@ -1,4 +1,4 @@
-import { SECTIONS, type Item, type Section } from './model.js';
+import { SECTIONS, type Item, type Section } from '../model.js';
 
 /**
  * The open batch's items: one map per section keyed for dedup, each item kept with its JSON text

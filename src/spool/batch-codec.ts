@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { crc32, gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
-import { BatchDocumentSchema, SECTIONS, type BatchDocument } from './model.js';
+import { BatchDocumentSchema, SECTIONS, type BatchDocument } from '../model.js';
 import type { BatchState } from './spool.js';
 
 /** Encoding and decoding of spooled batch bodies, and the 413 split into halves. */

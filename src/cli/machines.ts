@@ -1,5 +1,5 @@
-import { MACHINES, MACHINE_NAMES, machineGraphs, type MachineName } from '../views/machines.js';
-import { graphToMermaid } from '../views/statechart.js';
+import { MACHINES, MACHINE_NAMES, machineGraphs, type MachineName } from '../observe/views/machines.js';
+import { graphToMermaid } from '../observe/views/statechart.js';
 import { CommandError, EXIT_CONFIG, EXIT_OK, out, parseArgs } from './common.js';
 
 /**

@@ -1,12 +1,12 @@
-import { runOperatorCommand } from './commands/index.js';
-import { runMachinesCommand } from './commands/machines.js';
-import { ConfigError, loadConfig, secretsOf } from './config.js';
-import { Emitter } from './emitter.js';
-import { startServer } from './http/server.js';
-import { createMetrics } from './metrics.js';
-import { Redactor } from './redact.js';
-import { TransportConfigError } from './transport/http-transport.js';
-import { VERSION } from './version.js';
+import { runOperatorCommand } from './operator.js';
+import { runMachinesCommand } from './machines.js';
+import { ConfigError, loadConfig, secretsOf } from '../config.js';
+import { Emitter } from '../emitter.js';
+import { startServer } from '../observe/server.js';
+import { createMetrics } from '../observe/metrics.js';
+import { Redactor } from '../util/redact.js';
+import { TransportConfigError } from '../delivery/http-transport.js';
+import { VERSION } from '../util/version.js';
 
 const HELP = `batch-emitter ${VERSION}
 

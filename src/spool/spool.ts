@@ -2,8 +2,8 @@ import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
-import type { Logger } from './logger.js';
-import { SpoolError, SpoolHandle, type Db, type Written } from './spool-handle.js';
+import type { Logger } from '../util/logger.js';
+import { SpoolError, SpoolHandle, type Db, type Written } from './handle.js';
 
 export { SpoolError, type Written };
 

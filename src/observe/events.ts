@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { SealTrigger } from '../machines/buffer.js';
-import type { DeliveryResult } from '../machines/delivery.js';
-import type { Outcome } from '../machines/outcome.js';
-import type { Section } from './model.js';
+import type { SealTrigger } from '../../machines/buffer.js';
+import type { DeliveryResult } from '../../machines/delivery.js';
+import type { Outcome } from '../../machines/outcome.js';
+import type { Section } from '../model.js';
 
 /**
  * What happens inside the emitter, as typed events: metrics, logs, the ledger and the debug view

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EmitterEventMap, EmitterEvents } from './events.js';
-import { SECTIONS } from './model.js';
+import { SECTIONS } from '../model.js';
 import {
   fullSnapshot,
   spoolUsedBytes,
@@ -8,7 +8,7 @@ import {
   type StatusSnapshot,
   type StatusSource,
 } from './status.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../util/version.js';
 
 /**
  * Prometheus metrics of one emitter, in a registry of its own (never prom-client's global one).

@@ -1,5 +1,5 @@
-import { decodeBody } from '../batch-codec.js';
-import type { BatchState, Spool } from '../spool.js';
+import { decodeBody } from '../spool/batch-codec.js';
+import type { BatchState, Spool } from '../spool/spool.js';
 import {
   CommandError,
   EXIT_CORRUPT,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../util/logger.js';
 import { LevelLedger, type LevelLedgerOptions } from './level-ledger.js';
 import { PgLedger, type PgLedgerOptions } from './pg-ledger.js';
 import type { Ledger } from './ledger.js';

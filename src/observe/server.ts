@@ -1,23 +1,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { EmitterEvents } from '../events.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
-import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from '../status.js';
-import { VERSION } from '../version.js';
-import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../views/debug-page.js';
-import { machineGraphs } from '../views/machines.js';
-import { DebugTimeline, debugTimes } from '../views/timeline.js';
-import { Redactor, safeJson } from '../redact.js';
+import type { EmitterEvents } from './events.js';
+import type { Logger } from '../util/logger.js';
+import type { Metrics } from './metrics.js';
+import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
+import { VERSION } from '../util/version.js';
+import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from './views/debug-page.js';
+import { machineGraphs } from './views/machines.js';
+import { DebugTimeline, debugTimes } from './views/timeline.js';
+import { Redactor, safeJson } from '../util/redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
 
-export type {
-  BreakerStatus,
-  JetStreamPending,
-  SpoolStatus,
-  StatusSnapshot,
-  StatusSource,
-} from '../status.js';
+export type { BreakerStatus, JetStreamPending, SpoolStatus, StatusSnapshot, StatusSource } from './status.js';
 
 /**
  * The operator's HTTP server (node:http, no framework): health, readiness, stats, Prometheus

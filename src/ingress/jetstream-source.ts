@@ -16,9 +16,9 @@ import {
 } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config.js';
-import type { Acknowledgeable } from '../intake.js';
-import { deliveryOf, type Delivery } from './delivery.js';
-import type { Logger } from '../logger.js';
+import type { Acknowledgeable } from '../intake/intake.js';
+import { deliveryOf, type Delivery } from './delivery-facts.js';
+import type { Logger } from '../util/logger.js';
 
 /**
  * The JetStream source: ensures the stream and the durable pull consumer (explicit ack), then

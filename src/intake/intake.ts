@@ -1,14 +1,14 @@
 import { crc32 } from 'node:zlib';
 import { createActor, type Actor } from 'xstate';
-import { bufferMachine, type BufferEmitted, type SealTrigger } from '../machines/buffer.js';
+import { bufferMachine, type BufferEmitted, type SealTrigger } from '../../machines/buffer.js';
 import { BatchBuilder, type SealedBatch } from './batch-builder.js';
-import { encodeBody } from './batch-codec.js';
-import { deferred, type Deferred } from './deferred.js';
-import { uuidv7 } from './ids.js';
-import type { EmitterEvents } from './events.js';
-import type { Logger } from './logger.js';
-import type { Item } from './model.js';
-import type { BatchState, Spool, Written } from './spool.js';
+import { encodeBody } from '../spool/batch-codec.js';
+import { deferred, type Deferred } from '../util/deferred.js';
+import { uuidv7 } from '../util/ids.js';
+import type { EmitterEvents } from '../observe/events.js';
+import type { Logger } from '../util/logger.js';
+import type { Item } from '../model.js';
+import type { BatchState, Spool, Written } from '../spool/spool.js';
 
 /**
  * Intake: items enter the open batch (BatchBuilder), the buffer statechart decides when to seal,

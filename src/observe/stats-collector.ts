@@ -1,4 +1,4 @@
-import type { EmitterEventMap, EmitterEvents } from '../events.js';
+import type { EmitterEventMap, EmitterEvents } from './events.js';
 
 /**
  * Totals and rates over time for GET /api/v1/stats, kept from the emitter's events: items
