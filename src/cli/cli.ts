@@ -1,6 +1,6 @@
 import { runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
-import { ConfigError, loadConfig, secretsOf } from '../config.js';
+import { ConfigError, loadConfig, secretsOf } from '../config/index.js';
 import { Emitter } from '../emitter.js';
 import { startServer } from '../observe/server.js';
 import { createMetrics } from '../observe/metrics.js';
