@@ -19,11 +19,16 @@ function shownDefault(spec: OptionSpec): string {
   return 'unset';
 }
 
+function optionCell(spec: OptionSpec): string {
+  if (spec.option === undefined) return '-';
+  return spec.required?.embeddedOnly ? `\`${spec.option}\` (required)` : `\`${spec.option}\``;
+}
+
 function rowOf(variable: VariableName): Row {
   const spec: OptionSpec = OPTIONS[variable];
   return {
     variable: `\`${variable}\``,
-    option: spec.option === undefined ? '-' : `\`${spec.option}\``,
+    option: optionCell(spec),
     default: shownDefault(spec),
     meaning: spec.doc,
   };
@@ -66,7 +71,8 @@ function wrap(text: string, indent: string, width = 100): string[] {
 export function variablesHelp(): string {
   const entries = VARIABLES.map((variable) => {
     const spec: OptionSpec = OPTIONS[variable];
-    const head = `  ${variable} (default: ${plain(shownDefault(spec))})`;
+    const shown = plain(shownDefault(spec));
+    const head = `  ${variable} (${shown === 'required' ? shown : `default: ${shown}`})`;
     return [head, ...wrap(plain(spec.doc), '      ')].join('\n');
   });
   return `${entries.join('\n')}\n`;
