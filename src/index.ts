@@ -12,8 +12,9 @@ import type { Logger } from './util/logger.js';
  *
  * `createEmitter` takes a plain camelCase object (EmbeddedConfig), or a record of TRANSMITTER_*
  * strings exactly as the service reads them from its environment. Either way the values go through
- * the option table's validation, as the service's do, and the process environment is NOT read. Unlike the service, an embedded emitter consumes no NATS unless asked:
- * `natsUrl` absent or 'none' means in-process input only.
+ * the option table's validation, as the service's do, and the process environment is NOT read.
+ * Unlike the service, an embedded emitter consumes no NATS unless asked: `natsUrl` absent or
+ * 'none' means in-process input only.
  */
 
 export { Emitter, EmitterNotStartedError, type EmitterOptions } from './emitter.js';

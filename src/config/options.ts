@@ -278,10 +278,6 @@ export type VariableName = keyof Options;
 
 export const VARIABLES = Object.keys(OPTIONS) as VariableName[];
 
-export function specOf(variable: VariableName): OptionSpec {
-  return OPTIONS[variable];
-}
-
 type Has<K extends VariableName, F extends string> = Options[K] extends Record<F, unknown> ? true : false;
 
 /** Every value once read: unset optional ones are undefined. */
