@@ -23,7 +23,7 @@ async function loadLibraries() {
   const [transport, js, config, emitter, logger] = await Promise.all([
     import('@nats-io/transport-node'),
     import('@nats-io/jetstream'),
-    import('../src/config.js'),
+    import('../src/config/index.js'),
     import('../src/emitter.js'),
     import('../src/util/logger.js'),
   ]);

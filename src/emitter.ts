@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { secretsOf, type Config } from './config.js';
+import { secretsOf, type Config } from './config/index.js';
 import { deferred } from './util/deferred.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { EmitterEvents } from './observe/events.js';

@@ -1,6 +1,6 @@
 import { runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
-import { ConfigError, loadConfig, secretsOf } from '../config.js';
+import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
 import { Emitter } from '../emitter.js';
 import { startServer } from '../observe/server.js';
 import { createMetrics } from '../observe/metrics.js';
@@ -12,6 +12,7 @@ const HELP = `batch-emitter ${VERSION}
 
 Usage:
   batch-emitter run            consume approved.* from NATS JetStream, spool, deliver (npm start)
+  batch-emitter run --help     the TRANSMITTER_* variables run reads: default and meaning
   batch-emitter --help         this text
   batch-emitter --version      the version
   batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker[,...]]
@@ -48,6 +49,10 @@ exit 1 when the spool kept failing until the shutdown timeout or its directory w
 (what could not be written stays unacknowledged in JetStream).
 A second SIGTERM / SIGINT stops waiting for deliveries (what is undelivered stays spooled).
 SIGHUP is logged and ignored (there is nothing to reload).
+`;
+
+const RUN_HELP = `batch-emitter run: the variables it reads (an empty one with a default is refused)
+
 `;
 
 export const EXIT_CONFIG = 2;
@@ -151,7 +156,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (command === 'run') return run();
+  if (command === 'run') {
+    if (argv[1] !== '--help' && argv[1] !== '-h') return run();
+    process.stdout.write(`${RUN_HELP}${variablesHelp()}`);
+    return 0;
+  }
   if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));
   process.stderr.write(

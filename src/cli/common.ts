@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, secretsOfEnv } from '../config.js';
+import { ConfigError, secretsOfEnv } from '../config/index.js';
 import { Redactor } from '../util/redact.js';
 import { Spool, SpoolError } from '../spool/spool.js';
 

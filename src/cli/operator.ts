@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../config/index.js';
 import { CommandError, complain, EXIT_CONFIG, EXIT_FAILED, redactOutput } from './common.js';
 import { dlqCommand } from './dlq.js';
 import { spoolCommand } from './spool.js';

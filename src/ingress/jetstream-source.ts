@@ -15,7 +15,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-io/transport-node';
-import type { NatsConfig } from '../config.js';
+import type { NatsConfig } from '../config/index.js';
 import type { Acknowledgeable } from '../intake/intake.js';
 import { deliveryOf, type Delivery } from './delivery-facts.js';
 import type { Logger } from '../util/logger.js';

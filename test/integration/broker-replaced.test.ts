@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';

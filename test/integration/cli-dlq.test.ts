@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger } from '../../src/util/logger.js';

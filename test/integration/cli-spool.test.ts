@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
 import { createLogger } from '../../src/util/logger.js';
 import { startSink, type Sink } from '../harness/sink.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { deadLetterMessage } from '../../src/delivery/dispatcher.js';
 import { Emitter } from '../../src/emitter.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';

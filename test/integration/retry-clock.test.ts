@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
 import type { Clock } from '../../src/util/clock.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { Emitter } from '../../src/emitter.js';
 import { EmitterEvents } from '../../src/observe/events.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, secretsOf, secretsOfEnv } from '../../src/config.js';
+import { ConfigError, loadConfig, secretsOf, secretsOfEnv } from '../../src/config/index.js';
 
 const base = { TRANSMITTER_DESTINATION_URL: 'https://ingest.example.com/v1/batch' };
 

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+/**
+ * The kinds of option value, each as two zod schemas that share one range check and one wording:
+ * `value` for a typed embedded option, `text` for the same value as an environment string.
+ * A kind only validates; it never applies defaults or reads the environment.
+ */
+
+export interface Kind<V extends z.ZodType = z.ZodType> {
+  /** the value as an embedder passes it (a number, a boolean, a list...) */
+  readonly value: V;
+  /** the same value from its environment string, checked by `value` once decoded */
+  readonly text: z.ZodType<z.output<V>, string>;
+  /** when set, every refusal is this message alone: the value may hold secrets, even in part */
+  readonly opaque?: string;
+}
+
+/** A kind whose environment string is already its value. */
+function same<V extends z.ZodType<unknown, string>>(value: V): Kind<V> {
+  return { value, text: value as z.ZodType<z.output<V>, string> };
+}
+
+export function text() {
+  const error = 'expected a non-empty value';
+  return same(z.string({ error }).min(1, { error }));
+}
+
+/** A stream or consumer name. */
+export function name(what: string) {
+  const error = `expected a ${what}`;
+  return same(z.string({ error }).regex(/^[A-Za-z0-9_-]+$/, { error }));
+}
+
+export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<z.ZodNumber> {
+  const error = `expected a whole number between ${min} and ${max}`;
+  const value = z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+  return { value, text: z.string().regex(/^\d+$/, { error }).transform(Number).pipe(value) };
+}
+
+/** Seconds, fractions allowed. */
+export function seconds(min: number): Kind<z.ZodNumber> {
+  const error = `expected a number of seconds, at least ${min}`;
+  const value = z.number({ error }).min(min, { error });
+  const form = `expected a number of seconds (fractions allowed), at least ${min}`;
+  return {
+    value,
+    text: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, { error: form })
+      .transform(Number)
+      .pipe(value),
+  };
+}
+
+export function positiveNumber(): Kind<z.ZodNumber> {
+  const error = 'expected a positive number';
+  const value = z.number({ error }).gt(0, { error });
+  return {
+    value,
+    text: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, { error })
+      .transform(Number)
+      .pipe(value),
+  };
+}
+
+export function bool(): Kind<z.ZodBoolean> {
+  const error = 'expected true or false';
+  const text = z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error })
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+  return { value: z.boolean({ error }), text };
+}
+
+/** One of a few words; the message lists them. */
+export function choice<const T extends readonly [string, ...string[]]>(words: T) {
+  const error = `expected ${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
+  return same(z.enum(words, { error }));
+}
+
+const split = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** A comma list in the environment; a string (comma list) or an array of strings embedded. */
+export function list(item: z.ZodString, emptyError: string) {
+  const items = z.array(item).min(1, { error: emptyError });
+  const value = z
+    .union([z.string(), z.array(z.string())], { error: emptyError })
+    .transform((v) => split(Array.isArray(v) ? v.join(',') : v))
+    .pipe(items);
+  return { value, text: z.string().transform(split).pipe(items) };
+}
+
+/** nats://host:port[,...] or none. */
+export function natsUrls() {
+  const error = 'expected nats://host:port[,nats://...] or none';
+  const urls = list(
+    z.string().regex(/^(nats|tls|wss?):\/\/[^\s]+$/, { error: 'expected nats://host:port' }),
+    error,
+  );
+  return {
+    value: z.union([z.literal('none'), urls.value], { error }),
+    text: z.union([z.literal('none'), urls.text], { error }),
+  };
+}
+
+export function subjects() {
+  return list(z.string().regex(/^[^\s]+$/), 'expected subject[,subject...]');
+}
+
+export function httpsUrl() {
+  return same(z.url({ protocol: /^https?$/, error: 'expected an https:// (or http://) URL' }));
+}
+
+export function postgresUrl() {
+  const error = 'expected postgresql://user@host:port/db';
+  return same(z.string({ error }).regex(/^postgres(ql)?:\/\//, { error }));
+}
+
+const NOT_HEADERS = 'not a JSON object of strings (value not shown: it may hold secrets)';
+
+/** Extra HTTP headers: a JSON object of strings in the environment, an object embedded. */
+export function headers() {
+  const value = z.record(z.string(), z.string(), { error: NOT_HEADERS });
+  const text = z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: NOT_HEADERS });
+        return z.NEVER;
+      }
+    })
+    .pipe(value);
+  return { value, text, opaque: NOT_HEADERS };
+}

@@ -1,0 +1,21 @@
+/**
+ * How a secret option's value becomes the strings a Redactor must hide: the whole value, the
+ * password inside a URL, or each long enough header value. Pure functions of one value.
+ */
+
+/** Header values shorter than this are not treated as secrets: replacing a "2" would garble every number shown. */
+export const MIN_HEADER_SECRET_CHARS = 4;
+
+export function headerSecrets(headers: Record<string, string>): string[] {
+  return Object.values(headers).filter((value) => value.length >= MIN_HEADER_SECRET_CHARS);
+}
+
+export function urlPassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const password = new URL(url).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
