@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
 import type { Clock } from '../../src/util/clock.js';
 import { loadConfig } from '../../src/config.js';
-import { Dispatcher } from '../../src/delivery/dispatcher.js';
+import { DeliveryQueue } from '../../src/delivery/queue.js';
 import { Emitter } from '../../src/emitter.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { uuidv7 } from '../../src/util/ids.js';
@@ -142,7 +142,7 @@ describe('the dispatcher with an injected clock', () => {
     let wallOffsetMs = 0;
     const clock: Clock = { wallMs: () => Date.now() + wallOffsetMs, monoMs: () => performance.now() };
     const events = new EmitterEvents();
-    const dispatcher = new Dispatcher({
+    const dispatcher = new DeliveryQueue({
       spool,
       transport,
       logger: createLogger('silent'),
