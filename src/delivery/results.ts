@@ -52,7 +52,11 @@ export function deadLetterMessage(status: number | undefined): string {
 export class DeliveryResults {
   constructor(private readonly options: ResultsOptions) {}
 
-  /** A failed attempt that will be retried: its count and backoff survive a restart. */
+  /**
+   * A failed attempt: logged, and when another attempt follows, its count and backoff recorded
+   * so that they survive a restart. The last attempt is recorded by parking, in one write that
+   * no other write for the batch can overtake.
+   */
   async recordAttempt(record: BatchState, report: AttemptReport): Promise<void> {
     const { outcome, attempt, nextDelayMs } = report;
     if (outcome.kind !== 'retryable') return;
@@ -61,7 +65,8 @@ export class DeliveryResults {
       { batchId: record.id, attempt, reason: outcome.reason, status: outcome.status, nextDelayMs },
       'delivery attempt failed',
     );
-    const notBefore = nextDelayMs === undefined ? undefined : this.options.clock.wallMs() + nextDelayMs;
+    if (nextDelayMs === undefined) return;
+    const notBefore = this.options.clock.wallMs() + nextDelayMs;
     await this.patch(record, { attempts: attempt, notBefore, lastError: outcome.reason }).catch(
       (error: unknown) => log.error({ err: (error as Error).message }, 'cannot record attempt'),
     );
