@@ -114,7 +114,7 @@ beforeAll(async () => {
       note: `Bearer ${SECRET}`,
     }),
   };
-  // the breaker reports its state changes the way the dispatcher does
+  // the breaker reports its state changes the way the delivery gate does
   actors.breaker.on('stateChanged', (e) =>
     events.emit('breaker', { origin: e.origin, from: e.from, to: e.to }),
   );
