@@ -1,8 +1,14 @@
 /**
  * The classified result of one delivery attempt. Produced by the transport's
- * `classifyResponse` (src/delivery/classify.ts), consumed by the delivery and breaker machines.
+ * `classifyResponse` (src/delivery/classify.ts) and timed by the batch sender
+ * (src/delivery/batch-sender.ts); consumed by the delivery and breaker machines.
  */
-export type Outcome =
+export type Outcome = Verdict & {
+  /** round trip of the request; absent when no request was made (the batch had left the spool) */
+  durationMs?: number;
+};
+
+type Verdict =
   | { kind: 'success'; status: number }
   | {
       kind: 'retryable';

@@ -1,7 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { secretsOf, type Config } from './config/index.js';
 import { deferred } from './util/deferred.js';
-import { Dispatcher } from './delivery/dispatcher.js';
+import { DeliveryQueue } from './delivery/queue.js';
 import { EmitterEvents } from './observe/events.js';
 import { uuidv7 } from './util/ids.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
@@ -48,7 +48,7 @@ export class Emitter {
   readonly events = new EmitterEvents();
   private spool?: Spool;
   private transport?: HttpTransport;
-  private dispatcher?: Dispatcher;
+  private dispatcher?: DeliveryQueue;
   private intake?: Intake;
   private source?: JetStreamSource;
   private starting?: Promise<void>;
@@ -117,7 +117,7 @@ export class Emitter {
     });
     const spool = this.spool;
     await this.openLedger();
-    this.dispatcher = new Dispatcher({
+    this.dispatcher = new DeliveryQueue({
       spool,
       transport: this.transport,
       logger,

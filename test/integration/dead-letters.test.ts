@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { deadLetterMessage } from '../../src/delivery/dispatcher.js';
+import { deadLetterMessage } from '../../src/delivery/results.js';
 import { Emitter } from '../../src/emitter.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';

@@ -7,7 +7,7 @@ import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine, type SendInput } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
-import { summariseDelivery } from '../../src/delivery/dispatcher.js';
+import { summariseDelivery } from '../../src/delivery/queue.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { machinesView } from '../../src/observe/machines-view.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
@@ -114,7 +114,7 @@ beforeAll(async () => {
       note: `Bearer ${SECRET}`,
     }),
   };
-  // the breaker reports its state changes the way the dispatcher does
+  // the breaker reports its state changes the way the delivery gate does
   actors.breaker.on('stateChanged', (e) =>
     events.emit('breaker', { origin: e.origin, from: e.from, to: e.to }),
   );

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
 import type { Clock } from '../../src/util/clock.js';
 import { loadConfig } from '../../src/config/index.js';
-import { Dispatcher } from '../../src/delivery/dispatcher.js';
+import { DeliveryQueue } from '../../src/delivery/queue.js';
 import { Emitter } from '../../src/emitter.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { uuidv7 } from '../../src/util/ids.js';
@@ -124,7 +124,7 @@ describe('retry waits use the monotonic clock', () => {
   });
 });
 
-describe('the dispatcher with an injected clock', () => {
+describe('the delivery queue with an injected clock', () => {
   it('decides on monoMs: a wall clock set back an hour after parking does not hold the batch', async () => {
     const dir = await tempDir('retry-clock');
     cleanups.push(() => dir.remove());
@@ -142,7 +142,7 @@ describe('the dispatcher with an injected clock', () => {
     let wallOffsetMs = 0;
     const clock: Clock = { wallMs: () => Date.now() + wallOffsetMs, monoMs: () => performance.now() };
     const events = new EmitterEvents();
-    const dispatcher = new Dispatcher({
+    const queue = new DeliveryQueue({
       spool,
       transport,
       logger: createLogger('silent'),
@@ -155,7 +155,7 @@ describe('the dispatcher with an injected clock', () => {
       redactor: new Redactor([]),
       clock,
     });
-    cleanups.push(() => dispatcher.stop());
+    cleanups.push(() => queue.stop());
     const doc = {
       batch_id: uuidv7(),
       probe_id: 'p',
@@ -183,7 +183,7 @@ describe('the dispatcher with an injected clock', () => {
         if (e.result === 'parked') resolve();
       }),
     );
-    dispatcher.start();
+    queue.start();
     await parkedNow;
     const parkedAt = performance.now();
     wallOffsetMs = -HOUR_MS;
@@ -194,7 +194,7 @@ describe('the dispatcher with an injected clock', () => {
     expect(sink.requests).toHaveLength(2);
     expect(waited).toBeGreaterThan(450);
     expect(waited).toBeLessThan(2_000);
-    await dispatcher.idle();
+    await queue.idle();
     expect(spool.count).toBe(0);
   });
 });

@@ -1,0 +1,309 @@
+import { createActor, fromPromise, type Actor } from 'xstate';
+import {
+  deliveryMachine,
+  type DeliveryOutput,
+  type RetryPolicy,
+  type SendInput,
+} from '../../machines/delivery.js';
+import type { Outcome } from '../../machines/outcome.js';
+import type { EmitterEvents } from '../observe/events.js';
+import type { DestinationRejecting } from '../observe/status.js';
+import type { BatchState, Spool } from '../spool/spool.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Redactor } from '../util/redact.js';
+import { BatchSender, type WireFormat } from './batch-sender.js';
+import { createGate, type DeliveryGate } from './gate.js';
+import type { HttpTransport } from './http-transport.js';
+import { ParkSchedule } from './park-schedule.js';
+import { Refusals } from './refusals.js';
+import { DeliveryResults, type AttemptReport } from './results.js';
+
+/**
+ * The delivery queue: which spooled batches are delivered next, and the lifecycle of their
+ * delivery statecharts (one per batch, each asking the gate for a permit before every attempt).
+ * It never builds a body or touches the network (the batch sender does), and never writes the
+ * spool (the results do).
+ *
+ * Memory stays bounded in an outage: at most `maxActive` delivery actors exist (each holds an id,
+ * never a body); further ids wait in a bounded queue, and beyond that only in the spool, from
+ * which a scan refills the queue. Parked batches come back when due on the monotonic clock.
+ */
+
+export interface DeliveryQueueOptions extends WireFormat {
+  spool: Spool;
+  transport: HttpTransport;
+  logger: Logger;
+  events: EmitterEvents;
+  policy: RetryPolicy;
+  circuit: { failureThreshold: number; resetTimeoutMs: number };
+  concurrency: number;
+  /** scrubs configured secrets (and bearer tokens, URL credentials) from what is kept */
+  redactor: Redactor;
+  /** how often parked batches are swept back in (default: the max retry delay) */
+  sweepIntervalMs?: number;
+  /** consecutive permanent refusals (no success between) after which the destination counts as rejecting everything */
+  rejectingAfter?: number;
+  /** waits are measured on `monoMs`; `wallMs` only stamps records (default: the system clocks) */
+  clock?: Clock;
+  onSpoolShrunk?(): void;
+}
+
+const QUEUE_LIMIT = 10_000;
+const SCAN_PAGE = 1000;
+
+type DeliveryActor = Actor<typeof deliveryMachine>;
+
+export interface DeliverySummary {
+  batchId: string;
+  state: unknown;
+  attempts: number;
+  nextDelayMs?: number;
+}
+
+/** A delivery actor as /debug and the stats show it. */
+export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
+  const s = actor.getSnapshot();
+  return {
+    batchId: s.context.batchId,
+    state: s.value,
+    attempts: s.context.attempts,
+    nextDelayMs: s.context.nextDelayMs,
+  };
+}
+
+export class DeliveryQueue {
+  readonly gate: DeliveryGate;
+  private readonly active = new Map<string, DeliveryActor>();
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  /** ids taken from the queue whose actor is being created */
+  private readonly launching = new Set<string>();
+  private needsScan = false;
+  private scanning = false;
+  private stopped = false;
+  private sweepTimer?: NodeJS.Timeout;
+  private idleWaiters: Array<() => void> = [];
+  private readonly maxActive: number;
+  private readonly machine;
+  private readonly clock: Clock;
+  private readonly schedule: ParkSchedule;
+  private readonly refusals: Refusals;
+  private readonly results: DeliveryResults;
+
+  constructor(private readonly options: DeliveryQueueOptions) {
+    const { policy, logger } = options;
+    this.maxActive = Math.max(16, options.concurrency * 4);
+    this.clock = options.clock ?? systemClock;
+    const parkDelayMs = options.sweepIntervalMs ?? policy.maxDelayMs;
+    this.schedule = new ParkSchedule({
+      clock: this.clock,
+      parkDelayMs,
+      longestWaitMs: Math.max(policy.maxDelayMs, parkDelayMs),
+      onDue: () => this.rescan(),
+    });
+    this.refusals = new Refusals(logger, options.rejectingAfter);
+    this.results = new DeliveryResults({ ...options, schedule: this.schedule, clock: this.clock });
+    this.gate = createGate({ ...options, origin: options.transport.origin, maxWaitMs: policy.maxDelayMs });
+    const sender = new BatchSender({ ...options, clock: this.clock });
+    this.machine = deliveryMachine.provide({
+      actors: {
+        send: fromPromise<Outcome, SendInput>(({ input, signal }) => sender.send(input.batchId, signal)),
+      },
+    });
+  }
+
+  /** the origin's breaker actor, for status and /debug */
+  get breaker(): DeliveryGate['breaker'] {
+    return this.gate.breaker;
+  }
+
+  /** Replay: everything already in the spool, oldest first; then a periodic sweep. */
+  start(): void {
+    this.rescan();
+    const every = this.options.sweepIntervalMs ?? Math.max(1000, this.options.policy.maxDelayMs);
+    this.sweepTimer = setInterval(() => this.rescan(), every);
+    this.sweepTimer.unref();
+  }
+
+  /** Scan the spool again (after it was reopened: batches that failed to start meanwhile are there). */
+  rescan(): void {
+    if (this.stopped) return;
+    this.needsScan = true;
+    this.pump();
+  }
+
+  /** A batch just became durable. */
+  enqueue(id: string): void {
+    if (this.stopped || this.isKnown(id)) return;
+    if (this.queue.length >= QUEUE_LIMIT) this.needsScan = true;
+    else this.push(id);
+    this.pump();
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  /** Set while the destination refuses every batch (the last N outcomes permanent), until a success. */
+  rejecting(): DestinationRejecting | undefined {
+    return this.refusals.rejecting();
+  }
+
+  deliveries(): DeliverySummary[] {
+    return [...this.active.values()].map(summariseDelivery);
+  }
+
+  /** Resolves when no batch is queued, active, or waiting to be scanned from the spool. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves when the origin is open or paused: waiting for deliveries is then futile. */
+  originDown(): Promise<void> {
+    return this.gate.originDown();
+  }
+
+  /** Stop all deliveries (in-flight requests are aborted; batches stay in the spool). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.schedule.stop();
+    for (const actor of this.active.values()) actor.stop();
+    this.active.clear();
+    this.gate.stop();
+    this.notifyIdle(true);
+  }
+
+  private isKnown(id: string): boolean {
+    return this.active.has(id) || this.queued.has(id) || this.launching.has(id);
+  }
+
+  private push(id: string): void {
+    this.queue.push(id);
+    this.queued.add(id);
+  }
+
+  private isIdle(): boolean {
+    const busy = this.active.size + this.launching.size + this.queue.length;
+    return busy === 0 && !this.needsScan && !this.scanning;
+  }
+
+  private notifyIdle(force = false): void {
+    if (!force && !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    while (this.active.size + this.launching.size < this.maxActive && this.queue.length > 0) {
+      const id = this.queue.shift() as string;
+      this.queued.delete(id);
+      this.launching.add(id);
+      void this.launch(id);
+    }
+    if (this.queue.length === 0 && this.needsScan && !this.scanning) void this.scan();
+    this.notifyIdle();
+  }
+
+  /** Refill the queue from the spool: ids not active or queued, and not parked until later. */
+  private async scan(): Promise<void> {
+    this.scanning = true;
+    this.needsScan = false;
+    const now = this.clock.monoMs();
+    try {
+      let after: string | undefined;
+      while (!this.stopped && this.queue.length < QUEUE_LIMIT) {
+        const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
+        if (states.length === 0) break;
+        this.takeDue(states, now);
+        after = states[states.length - 1]?.id;
+      }
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, 'spool scan failed');
+    } finally {
+      this.scanning = false;
+    }
+    this.pump();
+  }
+
+  /** Queue the batches of one scanned page that are due; wake up for the earliest parked one. */
+  private takeDue(states: BatchState[], now: number): void {
+    for (const state of states) {
+      if (this.isKnown(state.id)) continue;
+      const due = state.parked ? this.schedule.dueOf(state) : now;
+      if (due > now) {
+        this.schedule.wakeAt(due);
+      } else if (this.queue.length >= QUEUE_LIMIT) {
+        this.needsScan = true;
+        return;
+      } else {
+        this.push(state.id);
+      }
+    }
+  }
+
+  /** One delivery actor for one batch, started from its record as read now. */
+  private async launch(id: string): Promise<void> {
+    const record = await this.options.spool.getState(id).catch(() => undefined);
+    this.launching.delete(id);
+    if (!record || this.stopped) return this.pump();
+    this.schedule.forget(id);
+    const actor = this.createDelivery(record);
+    this.active.set(id, actor);
+    actor.subscribe({
+      complete: () => {
+        const output = actor.getSnapshot().output;
+        if (output) void this.finish(record, output);
+      },
+      error: (error) => {
+        this.options.logger.error({ batchId: id, err: (error as Error).message }, 'delivery actor failed');
+        this.release(id);
+      },
+    });
+    actor.start();
+  }
+
+  private createDelivery(record: BatchState): DeliveryActor {
+    const { policy, events } = this.options;
+    const actor = createActor(this.machine, {
+      input: {
+        batchId: record.id,
+        itemCount: record.itemCount,
+        // a parked batch gets one more attempt per sweep
+        attempts: record.parked ? Math.max(0, policy.maxAttempts - 1) : record.attempts,
+        breaker: this.gate.ref,
+        policy,
+      },
+    });
+    actor.on('sending', (e) => events.emit('sending', { batchId: e.batchId, attempt: e.attempt }));
+    actor.on('attempt', (e) => void this.onAttempt(record, e));
+    return actor;
+  }
+
+  private async onAttempt(record: BatchState, report: AttemptReport): Promise<void> {
+    const { attempt, outcome, nextDelayMs } = report;
+    const durationMs = outcome.durationMs ?? 0;
+    this.options.events.emit('attempt', { batchId: record.id, attempt, outcome, durationMs, nextDelayMs });
+    this.refusals.note(outcome);
+    await this.results.recordAttempt(record, report);
+  }
+
+  private async finish(record: BatchState, output: DeliveryOutput): Promise<void> {
+    const parts = await this.results.apply(record, output);
+    for (const id of parts) this.enqueue(id);
+    this.release(record.id);
+  }
+
+  private release(id: string): void {
+    this.active.delete(id);
+    this.pump();
+  }
+}

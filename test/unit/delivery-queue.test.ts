@@ -1,0 +1,130 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpTransport, type HttpTransport } from '../../src/delivery/http-transport.js';
+import { DeliveryQueue } from '../../src/delivery/queue.js';
+import { EmitterEvents, type EmitterEventMap } from '../../src/observe/events.js';
+import { toSpoolRecord } from '../../src/spool/batch-codec.js';
+import { Spool, type BatchState } from '../../src/spool/spool.js';
+import { uuidv7 } from '../../src/util/ids.js';
+import { createLogger } from '../../src/util/logger.js';
+import { Redactor } from '../../src/util/redact.js';
+import { startSink, type Sink } from '../harness/sink.js';
+import { tempDir } from '../support/workload.js';
+
+/** The delivery queue over a real spool and a loopback sink: what each attempt reports and records. */
+
+let sink: Sink;
+let transport: HttpTransport;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  sink = await startSink();
+  transport = createHttpTransport({
+    url: `${sink.url}/v1/batch`,
+    allowInsecureHttp: true,
+    connectTimeoutMs: 1000,
+    requestTimeoutMs: 2000,
+    connections: 1,
+    userAgent: 'batch-emitter/test',
+  });
+});
+
+afterAll(async () => {
+  await transport.close();
+  await sink.close();
+});
+
+afterEach(async () => {
+  sink.respondWith(undefined);
+  sink.clear();
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
+  const dir = await tempDir('delivery-queue');
+  const spool = await Spool.open(dir.path);
+  cleanups.push(
+    () => dir.remove(),
+    () => spool.close(),
+  );
+  const now = new Date().toISOString();
+  const doc = {
+    batch_id: uuidv7(),
+    probe_id: 'p',
+    run_id: 'r',
+    created_at: now,
+    nodes_domain: [],
+    nodes_ip: [],
+    nodes_cert: [],
+    edges: [],
+    events: [{ subject: 'approved.x', seq: 1, msg_id: 'm1', published_at: now, data: { id: 'x' } }],
+  };
+  const { state, body } = await toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
+  await spool.put(state, body);
+  return { spool, state };
+}
+
+function queueOver(spool: Spool, events: EmitterEvents, maxAttempts: number): DeliveryQueue {
+  const queue = new DeliveryQueue({
+    spool,
+    transport,
+    logger: createLogger('silent'),
+    events,
+    policy: { maxAttempts, initialDelayMs: 100, multiplier: 2, maxDelayMs: 5_000, jitter: 0 },
+    circuit: { failureThreshold: 50, resetTimeoutMs: 200 },
+    concurrency: 1,
+    compression: 'none',
+    bodyFormat: 'batch',
+    redactor: new Redactor([]),
+  });
+  cleanups.push(() => queue.stop());
+  return queue;
+}
+
+function collect<K extends keyof EmitterEventMap>(events: EmitterEvents, name: K): Array<EmitterEventMap[K]> {
+  const seen: Array<EmitterEventMap[K]> = [];
+  events.on(name, (e) => seen.push(e));
+  return seen;
+}
+
+describe('DeliveryQueue', () => {
+  it("reports each attempt with the sender's round trip and delivers once the sink accepts", async () => {
+    const { spool, state } = await oneSpooledBatch();
+    sink.respondWith(async (_req, index) => {
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      return index === 0 ? { status: 503 } : { status: 200, body: { ok: true } };
+    });
+    const events = new EmitterEvents();
+    const attempts = collect(events, 'attempt');
+    const queue = queueOver(spool, events, 3);
+    queue.start();
+    await sink.waitFor((r) => r.length >= 2, 5_000);
+    await queue.idle();
+    expect(attempts.map((a) => [a.batchId, a.attempt, a.outcome.kind])).toEqual([
+      [state.id, 1, 'retryable'],
+      [state.id, 2, 'success'],
+    ]);
+    for (const a of attempts) {
+      expect(a.durationMs).toBeGreaterThanOrEqual(110);
+      expect(a.durationMs).toBe(a.outcome.durationMs);
+    }
+    expect(spool.count).toBe(0);
+  });
+
+  it('records a failed attempt and a parked batch as changes to the record, its fixed fields kept', async () => {
+    const { spool, state } = await oneSpooledBatch();
+    sink.respondWith(() => ({ status: 503 }));
+    const events = new EmitterEvents();
+    const finished = new Promise<void>((resolve) => events.on('finished', () => resolve()));
+    const queue = queueOver(spool, events, 2);
+    const before = Date.now();
+    queue.start();
+    await finished;
+    const stored = await spool.getState(state.id);
+    const { attempts: _a, notBefore: _n, parked: _p, lastError: _l, ...fixed } = stored as BatchState;
+    const { attempts: _a0, ...spooled } = state;
+    expect(fixed).toEqual(spooled);
+    expect(stored).toMatchObject({ attempts: 2, parked: true, lastError: 'http_503' });
+    expect(stored?.notBefore).toBeGreaterThanOrEqual(before + 5_000);
+    expect(queue.deliveries()).toEqual([]);
+  });
+});
