@@ -39,15 +39,15 @@ import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { GZIP_LEVEL } from '../src/spool/batch-codec.js';
 import { consumerSettings } from '../src/ingress/jetstream-source.js';
-import { atProcessEnd } from '../test/harness/cleanup.js';
-import { copies, ensureReplicatedStream, replicaSet, type ReplicaSet } from '../test/harness/replicated.js';
+import { atProcessEnd } from '../harness/cleanup.js';
+import { copies, ensureReplicatedStream, replicaSet, type ReplicaSet } from '../harness/replicated.js';
 import {
   freePort,
   startNats,
   startNatsCluster,
   type NatsClusterHandle,
   type NatsServerHandle,
-} from '../test/harness/nats.js';
+} from '../harness/nats.js';
 import { buildEmitter } from './bench/build.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from './bench/cpuprofile.js';
 import { renderChart, type ChartPanel, type ChartPoint } from './bench/svg.js';

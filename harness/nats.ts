@@ -43,7 +43,7 @@ export interface StartNatsOptions {
   readyTimeoutMs?: number;
 }
 
-const BASE_CONFIG = fileURLToPath(new URL('../../nats.conf', import.meta.url));
+const BASE_CONFIG = fileURLToPath(new URL('../nats.conf', import.meta.url));
 const live = new Set<ChildProcess>();
 
 function track(child: ChildProcess): void {
