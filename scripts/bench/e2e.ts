@@ -41,6 +41,41 @@ export interface Env {
   logDir: string;
 }
 
+/** A consumer allowing more unacknowledged messages: the emitter keeps one whose ack_wait matches. */
+async function presetConsumer(natsUrl: string, durable: string, maxAckPending: number): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  const { ackWaitMs } = consumerSettings(S.batchSize, S.intervalS * 1000);
+  await (
+    await jetstreamManager(nc)
+  ).consumers.add('APPROVED', {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(ackWaitMs),
+    max_ack_pending: maxAckPending,
+  });
+  await nc.close();
+}
+
+/**
+ * The largest profile in `dir` (the emitter's main thread), kept as bench-results/emitter-e2e.cpuprofile
+ * and summarised over `window` (only the samples between "ready" and "sink has everything", counted
+ * back from the exit).
+ */
+function keptProfile(
+  dir: string,
+  window: { fromEndMs: number; toEndMs: number },
+): ProfileSummary | undefined {
+  const main = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ f, size: statSync(join(dir, f)).size }))
+    .sort((a, b) => b.size - a.size)[0];
+  if (!main) return undefined;
+  const kept = join(OUT_DIR, 'emitter-e2e.cpuprofile');
+  copyFileSync(join(dir, main.f), kept);
+  return summariseProfile(kept, 25, window);
+}
+
 export async function e2e(
   env: Env,
   label: string,
@@ -51,21 +86,7 @@ export async function e2e(
   const { sink } = env;
   const { cpuProfDir } = opts;
   await sink.reset();
-  if (opts.maxAckPending) {
-    // the emitter keeps an existing consumer whose ack_wait matches and whose max_ack_pending is larger
-    const nc = await connect({ servers: env.nats.url });
-    const { ackWaitMs } = consumerSettings(S.batchSize, S.intervalS * 1000);
-    await (
-      await jetstreamManager(nc)
-    ).consumers.add('APPROVED', {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(ackWaitMs),
-      max_ack_pending: opts.maxAckPending,
-    });
-    await nc.close();
-  }
+  if (opts.maxAckPending) await presetConsumer(env.nats.url, durable, opts.maxAckPending);
   const spoolDir = join(tempDir(spoolParent, `bench-spool-${label}-`), 'spool');
   const em = await startEmitter({
     label,
@@ -99,23 +120,9 @@ export async function e2e(
   const samples = sampling.stop();
   const stopped = await em.stop();
   const seconds = (doneAt - ready.atMs) / 1000;
-  let profile: ProfileSummary | undefined;
-  if (cpuProfDir) {
-    const files = readdirSync(cpuProfDir)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => ({ f, size: statSync(join(cpuProfDir, f)).size }))
-      .sort((a, b) => b.size - a.size);
-    const main = files[0];
-    if (main) {
-      const kept = join(OUT_DIR, 'emitter-e2e.cpuprofile');
-      copyFileSync(join(cpuProfDir, main.f), kept);
-      // only the samples between "ready" and "sink has everything", counted back from the exit
-      profile = summariseProfile(kept, 25, {
-        fromEndMs: stopped.atMs - ready.atMs,
-        toEndMs: stopped.atMs - doneAt,
-      });
-    }
-  }
+  const profile = cpuProfDir
+    ? keptProfile(cpuProfDir, { fromEndMs: stopped.atMs - ready.atMs, toEndMs: stopped.atMs - doneAt })
+    : undefined;
   return {
     label,
     spool: spoolParent,

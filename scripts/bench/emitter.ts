@@ -44,7 +44,7 @@ export function emitterCommand(): { args: string[]; what: string } {
   }
 }
 
-export async function startEmitter(opts: {
+export interface EmitterOptions {
   label: string;
   nats: string;
   sinkUrl: string;
@@ -55,8 +55,10 @@ export async function startEmitter(opts: {
   logDir: string;
   env?: Record<string, string>;
   cpuProfDir?: string;
-}): Promise<EmitterRun> {
-  const port = await freePort();
+}
+
+/** This process's environment without its TRANSMITTER_* variables, plus the bench's. */
+function emitterEnv(opts: EmitterOptions, port: number): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TRANSMITTER_')) env[k] = v;
   Object.assign(env, {
@@ -79,6 +81,12 @@ export async function startEmitter(opts: {
     TRANSMITTER_SHUTDOWN_TIMEOUT_S: '5',
     ...opts.env,
   });
+  return env;
+}
+
+export async function startEmitter(opts: EmitterOptions): Promise<EmitterRun> {
+  const port = await freePort();
+  const env = emitterEnv(opts, port);
   const logPath = join(opts.logDir, `emitter-${opts.label}.log`);
   const logFd = openSync(logPath, 'a');
   const prof = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];

@@ -66,98 +66,136 @@ export async function itemsDelivered(port: number): Promise<number> {
   }
 }
 
-export async function scaleRun(
-  env: ScaleEnv,
-  spoolParent: string,
-  k: number,
-  kill: boolean,
-  oneProcessRate: number,
-): Promise<ScaleRun> {
-  const { sink, nc } = env;
-  const n = S.scaleEvents;
-  const durable = `scale_${k}${kill ? '_kill' : ''}`;
-  const label = `${k} proc${kill ? ' kill' : ''}`;
-  await sink.reset();
-  const trace: Array<{ atMs: number; delivered: number }> = [];
-  const offTrace = sink.onStats((s) => trace.push({ atMs: s.atMs, delivered: s.distinct }));
-  const spools = Array.from({ length: k }, (_, i) =>
-    join(tempDir(spoolParent, `bench-spool-${durable}-${i}-`), 'spool'),
-  );
-  const launch = (i: number, suffix = '') =>
-    startEmitter({
-      label: `${durable}-${i}${suffix}`,
+interface Kill {
+  killedAtDelivered: number;
+  killedAtS: number;
+  restartReadyS: number;
+}
+
+/** The k emitter processes of one run, with the CPU and memory figures that outlive a killed one. */
+class Fleet {
+  readonly ems: EmitterRun[] = [];
+  /** CPU seconds of each live process at its ready time */
+  cpuFrom: number[] = [];
+  /** CPU seconds used by processes that are gone (the killed one) */
+  cpuGone = 0;
+  readonly peakRss: number[] = [];
+  t0 = 0;
+  startSpreadS = 0;
+  private readonly spools: string[];
+
+  constructor(
+    readonly env: ScaleEnv,
+    spoolParent: string,
+    readonly k: number,
+    readonly durable: string,
+  ) {
+    this.spools = Array.from({ length: k }, (_, i) =>
+      join(tempDir(spoolParent, `bench-spool-${durable}-${i}-`), 'spool'),
+    );
+  }
+
+  private launch(i: number, suffix = ''): Promise<EmitterRun> {
+    return startEmitter({
+      label: `${this.durable}-${i}${suffix}`,
       // every node: the emitter's nats.js client picks one and fails over to the others
-      nats: env.cluster.urls,
-      sinkUrl: sink.url,
+      nats: this.env.cluster.urls,
+      sinkUrl: this.env.sink.url,
       stream: 'SCALE',
       subjects: 'scale.>',
-      durable,
-      spoolDir: spools[i] as string,
-      logDir: env.logDir,
+      durable: this.durable,
+      spoolDir: this.spools[i] as string,
+      logDir: this.env.logDir,
       env: { TRANSMITTER_NATS_ACK_WAIT_S: String(S.scaleAckWaitS) },
     });
-  const ems = await Promise.all(spools.map((_, i) => launch(i)));
-  const readies = await Promise.all(ems.map((em) => em.waitReady()));
-  const t0 = Math.min(...readies.map((r) => r.atMs));
-  const machineFrom = machineCpuTimes();
-  const startSpreadS = (Math.max(...readies.map((r) => r.atMs)) - t0) / 1000;
-  // CPU seconds used by emitters that are gone (the killed one), and the start figure of the live ones
-  let cpuGone = 0;
-  const cpuFrom = readies.map((r) => r.cpuS);
-  const peakRss: number[] = [];
-  const rssNow = () => ems.map((em) => memoryMB(em.pid)?.rss ?? 0).reduce((a, b) => a + b, 0);
+  }
 
-  let killedAtDelivered: number | undefined;
-  let killedAtS: number | undefined;
-  let restartReadyS: number | undefined;
-  const victim = k - 1;
-  const killer = kill
-    ? (async () => {
-        await sink.until(Math.ceil(S.scaleKillAt * n), S.e2eTimeoutS);
-        const em = ems[victim] as EmitterRun;
-        const cpu = cpuSeconds(em.pid) ?? NaN;
-        const mem = memoryMB(em.pid);
-        await em.kill();
-        killedAtDelivered = sink.latest.distinct;
-        killedAtS = (Date.now() - t0) / 1000;
-        cpuGone += cpu - (cpuFrom[victim] as number);
-        if (mem) peakRss.push(mem.hwm);
-        say(
-          `scale, ${k} processes: SIGKILLed process ${victim + 1} at ${fmt(killedAtDelivered)} of ${fmt(n)} delivered (${fmt(killedAtS, 1)} s); restarting it on its spool`,
-        );
-        const again = await launch(victim, '-restart');
-        ems[victim] = again;
-        const r = await again.waitReady();
-        cpuFrom[victim] = r.cpuS;
-        restartReadyS = (r.atMs - t0) / 1000;
-      })()
-    : Promise.resolve();
+  async start(): Promise<void> {
+    this.ems.push(...(await Promise.all(this.spools.map((_, i) => this.launch(i)))));
+    const readies = await Promise.all(this.ems.map((em) => em.waitReady()));
+    this.t0 = Math.min(...readies.map((r) => r.atMs));
+    this.startSpreadS = (Math.max(...readies.map((r) => r.atMs)) - this.t0) / 1000;
+    this.cpuFrom = readies.map((r) => r.cpuS);
+  }
 
-  let lost = 0;
-  let doneAt: number;
+  rssSum(): number {
+    return this.ems.map((em) => memoryMB(em.pid)?.rss ?? 0).reduce((a, b) => a + b, 0);
+  }
+
+  private notePeak(em: EmitterRun): void {
+    const mem = memoryMB(em.pid);
+    if (mem) this.peakRss.push(mem.hwm);
+  }
+
+  /** SIGKILL the last process once S.scaleKillAt of the events are delivered; restart it on its spool. */
+  async killAndRestart(): Promise<Kill> {
+    const { sink } = this.env;
+    const n = S.scaleEvents;
+    const victim = this.k - 1;
+    await sink.until(Math.ceil(S.scaleKillAt * n), S.e2eTimeoutS);
+    const em = this.ems[victim] as EmitterRun;
+    const cpu = cpuSeconds(em.pid) ?? NaN;
+    this.notePeak(em);
+    await em.kill();
+    const killedAtDelivered = sink.latest.distinct;
+    const killedAtS = (Date.now() - this.t0) / 1000;
+    this.cpuGone += cpu - (this.cpuFrom[victim] as number);
+    say(
+      `scale, ${this.k} processes: SIGKILLed process ${victim + 1} at ${fmt(killedAtDelivered)} of ${fmt(n)} delivered (${fmt(killedAtS, 1)} s); restarting it on its spool`,
+    );
+    const again = await this.launch(victim, '-restart');
+    this.ems[victim] = again;
+    const r = await again.waitReady();
+    this.cpuFrom[victim] = r.cpuS;
+    return { killedAtDelivered, killedAtS, restartReadyS: (r.atMs - this.t0) / 1000 };
+  }
+
+  /** CPU seconds of all processes since ready, counting the killed one up to its death. */
+  cpuSince(cpuNow: number[]): number {
+    return this.cpuGone + cpuNow.reduce((a, c, i) => a + (c - (this.cpuFrom[i] as number)), 0);
+  }
+
+  async stop(): Promise<{ deliveredByProcess: number[]; exitCodes: Array<number | null> }> {
+    const deliveredByProcess = await Promise.all(this.ems.map((em) => itemsDelivered(em.port)));
+    for (const em of this.ems) this.notePeak(em);
+    const exitCodes = (await Promise.all(this.ems.map((em) => em.stop()))).map((s) => s.code);
+    return { deliveredByProcess, exitCodes };
+  }
+}
+
+/** Resolves with the sink time when every event is there; on a timeout, with the time then and the events lost. */
+async function untilDelivered(fleet: Fleet, label: string): Promise<{ doneAt: number; lost: number }> {
+  const { sink } = fleet.env;
+  const n = S.scaleEvents;
   try {
-    doneAt = await sink.until(n, S.e2eTimeoutS, (s) => {
-      const secs = (Date.now() - t0) / 1000;
+    const doneAt = await sink.until(n, S.e2eTimeoutS, (s) => {
+      const secs = (Date.now() - fleet.t0) / 1000;
       progress.set({
         label: `scale ${label}`,
         done: s.distinct,
         total: n,
         unit: 'ev',
-        detail: `${fmt(s.distinct / Math.max(0.001, secs))} ev/s  RSS sum ${fmt(rssNow())} MB`,
+        detail: `${fmt(s.distinct / Math.max(0.001, secs))} ev/s  RSS sum ${fmt(fleet.rssSum())} MB`,
       });
     });
+    return { doneAt, lost: 0 };
   } catch (error) {
-    say(`scale, ${k} processes: ${(error as Error).message}`);
-    doneAt = sink.latest.atMs;
-    lost = n - sink.latest.distinct;
+    say(`scale, ${fleet.k} processes: ${(error as Error).message}`);
+    return { doneAt: sink.latest.atMs, lost: n - sink.latest.distinct };
   }
-  await killer;
-  const cpuAtDone = ems.map((em) => cpuSeconds(em.pid) ?? NaN);
-  const machineTo = machineCpuTimes();
+}
 
-  // settle: the consumer has nothing left to deliver or to be acked, and the sink has been quiet for
-  // 1.5 s, so that late duplicates (redelivered messages a dead process had spooled) are counted
-  const jsm = await jetstreamManager(nc);
+/**
+ * Settle: the consumer has nothing left to deliver or to be acked, and the sink has been quiet for
+ * 1.5 s, so that late duplicates (redelivered messages a dead process had spooled) are counted.
+ */
+async function settle(
+  env: ScaleEnv,
+  durable: string,
+  show: (ackPending: number) => void,
+): Promise<{ consumerDrained: boolean; consumer: ReplicaSet }> {
+  const { sink } = env;
+  const jsm = await jetstreamManager(env.nc);
   let consumerDrained = false;
   let consumer = replicaSet(undefined);
   const settleUntil = Date.now() + (S.scaleAckWaitS + 20) * 1000;
@@ -172,27 +210,48 @@ export async function scaleRun(
       quietSince = Date.now();
     }
     if (consumerDrained && Date.now() - quietSince >= 1500) break;
-    progress.set({
-      label: `scale ${label}`,
-      done: n - lost,
-      total: n,
-      unit: 'ev',
-      detail: `settling: ack pending ${fmt(info.num_ack_pending)}, duplicates ${fmt(sink.latest.events - sink.latest.distinct)}`,
-    });
+    show(info.num_ack_pending);
     await sleep(250);
   }
+  return { consumerDrained, consumer };
+}
+
+export async function scaleRun(
+  env: ScaleEnv,
+  spoolParent: string,
+  k: number,
+  kill: boolean,
+  oneProcessRate: number,
+): Promise<ScaleRun> {
+  const { sink } = env;
+  const n = S.scaleEvents;
+  const durable = `scale_${k}${kill ? '_kill' : ''}`;
+  const label = `${k} proc${kill ? ' kill' : ''}`;
+  await sink.reset();
+  const trace: Array<{ atMs: number; delivered: number }> = [];
+  const offTrace = sink.onStats((s) => trace.push({ atMs: s.atMs, delivered: s.distinct }));
+  const fleet = new Fleet(env, spoolParent, k, durable);
+  await fleet.start();
+  const machineFrom = machineCpuTimes();
+  const killer = kill ? fleet.killAndRestart() : Promise.resolve(undefined);
+  const { doneAt, lost: lostAtDone } = await untilDelivered(fleet, label);
+  const killed = await killer;
+  const cpuS = fleet.cpuSince(fleet.ems.map((em) => cpuSeconds(em.pid) ?? NaN));
+  const machineTo = machineCpuTimes();
+  const settled = await settle(env, durable, (ackPending) =>
+    progress.set({
+      label: `scale ${label}`,
+      done: n - lostAtDone,
+      total: n,
+      unit: 'ev',
+      detail: `settling: ack pending ${fmt(ackPending)}, duplicates ${fmt(sink.latest.events - sink.latest.distinct)}`,
+    }),
+  );
   offTrace();
   const stats = sink.latest;
-  lost = n - stats.distinct;
-  const deliveredByProcess = await Promise.all(ems.map((em) => itemsDelivered(em.port)));
-  for (const em of ems) {
-    const mem = memoryMB(em.pid);
-    if (mem) peakRss.push(mem.hwm);
-  }
-  const exitCodes = (await Promise.all(ems.map((em) => em.stop()))).map((s) => s.code);
-
-  const seconds = (doneAt - t0) / 1000;
-  const cpuS = cpuGone + cpuAtDone.reduce((a, c, i) => a + (c - (cpuFrom[i] as number)), 0);
+  const lost = n - stats.distinct;
+  const stopped = await fleet.stop();
+  const seconds = (doneAt - fleet.t0) / 1000;
   const from = trace.find((p) => p.delivered >= 0.2 * n);
   const eventsPerS = (n - lost) / seconds;
   return {
@@ -208,16 +267,13 @@ export async function scaleRun(
     lost,
     duplicates: stats.events - stats.distinct,
     duplicateBatches: stats.duplicateBatches,
-    deliveredByProcess,
+    deliveredByProcess: stopped.deliveredByProcess,
     emittersCpuPct: (cpuS / seconds) * 100,
     machineBusyPct: machineBusyPct(machineFrom, machineTo),
-    peakRssMB: Math.max(...peakRss),
-    startSpreadS,
-    killedAtDelivered,
-    killedAtS,
-    restartReadyS,
-    consumerDrained,
-    consumer,
-    exitCodes,
+    peakRssMB: Math.max(...fleet.peakRss),
+    startSpreadS: fleet.startSpreadS,
+    ...killed,
+    ...settled,
+    exitCodes: stopped.exitCodes,
   };
 }
