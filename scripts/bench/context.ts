@@ -29,7 +29,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // cleanup: children are killed and temp dirs removed however the run ends
 
 export const children = new Set<ChildProcess>();
-export const tempDirs: string[] = [];
+const tempDirs: string[] = [];
 atProcessEnd(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
