@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { formatTable, runScenario, scenarios, type Profile, type ScenarioResult } from './chaos/index.js';
 
 /**
@@ -13,28 +14,41 @@ import { formatTable, runScenario, scenarios, type Profile, type ScenarioResult 
 
 const USAGE = 'usage: npm run chaos [-- --quick] [--only <id>[,<id>...]] [--seed <n>]';
 
-function parse(argv: string[]): { profile: Profile; only?: string[]; seed: number } {
-  let profile: Profile = 'full';
-  let only: string[] | undefined;
-  let seed = Date.now() % 1_000_000;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--quick') profile = 'quick';
-    else if (a === '--ci') profile = 'ci';
-    else if (a === '--only') only = (argv[++i] ?? '').split(',').filter(Boolean);
-    else if (a === '--seed') seed = Number(argv[++i]);
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else {
-      console.error(`unknown argument ${a}\n${USAGE}`);
-      process.exit(64);
+const OPTIONS = {
+  quick: { type: 'boolean' },
+  ci: { type: 'boolean' },
+  only: { type: 'string' },
+  seed: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function usageError(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(64);
+}
+
+function parse(args: string[]): { profile: Profile; only?: string[]; seed: number } {
+  const { values } = (() => {
+    try {
+      return parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+    } catch (error) {
+      return usageError((error as Error).message);
     }
+  })();
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
-  if (!Number.isInteger(seed)) {
-    console.error(`--seed needs an integer\n${USAGE}`);
-    process.exit(64);
-  }
+  // as before: the last of --quick / --ci given wins
+  const profile: Profile =
+    values.quick || values.ci
+      ? args.lastIndexOf('--ci') > args.lastIndexOf('--quick')
+        ? 'ci'
+        : 'quick'
+      : 'full';
+  const seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
+  if (!Number.isInteger(seed)) usageError('--seed needs an integer');
+  const only = values.only?.split(',').filter(Boolean);
   return { profile, seed, ...(only ? { only } : {}) };
 }
 

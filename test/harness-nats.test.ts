@@ -2,8 +2,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startNats, type NatsServerHandle } from './harness/nats.js';
-import { startSink } from './harness/sink.js';
+import { startNats, type NatsServerHandle } from '../harness/nats.js';
+import { startSink } from '../harness/sink.js';
 
 describe('nats harness', () => {
   const servers: NatsServerHandle[] = [];

@@ -10,8 +10,8 @@ import {
   type HttpTransport,
   type HttpTransportOptions,
 } from '../src/delivery/http-transport.js';
-import { getTestPki, type TestPki } from './harness/pki.js';
-import { startSink, type Sink } from './harness/sink.js';
+import { getTestPki, type TestPki } from '../harness/pki.js';
+import { startSink, type Sink } from '../harness/sink.js';
 
 const TOKEN = 's3cr3t-token-value-never-logged';
 const batch = {

@@ -1,8 +1,8 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import { parseAckSubject } from '../../src/ingress/delivery-facts.js';
-import { startNats } from '../../test/harness/nats.js';
-import { deliveredKeys, sampleMessages } from '../../test/support/workload.js';
+import { startNats } from '../../harness/nats.js';
+import { deliveredKeys, sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   consumerState,

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { atProcessEnd } from '../../test/harness/cleanup.js';
-import { startSink, type Sink, type SinkReply, type SinkRequest } from '../../test/harness/sink.js';
-import { deliveredKeys, type Published } from '../../test/support/workload.js';
+import { atProcessEnd } from '../../harness/cleanup.js';
+import { startSink, type Sink, type SinkReply, type SinkRequest } from '../../harness/sink.js';
+import { deliveredKeys, type Published } from '../../harness/workload.js';
 
 /**
  * Shared parts of the chaos scenarios (issue 7): a seeded random source, the emitter as a real

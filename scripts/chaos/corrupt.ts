@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { connect } from '@nats-io/transport-node';
 import { Level } from 'level';
-import { startNats } from '../../test/harness/nats.js';
-import type { SinkRequest } from '../../test/harness/sink.js';
-import { runCli } from '../../test/support/cli-process.js';
-import { deliveredKeys, sampleMessages } from '../../test/support/workload.js';
+import { startNats } from '../../harness/nats.js';
+import type { SinkRequest } from '../../harness/sink.js';
+import { runCli } from '../../harness/cli-process.js';
+import { deliveredKeys, sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   consumerState,

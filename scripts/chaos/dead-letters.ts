@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNats } from '../../test/harness/nats.js';
-import type { SinkRequest } from '../../test/harness/sink.js';
-import { deliveredKeys } from '../../test/support/workload.js';
+import { startNats } from '../../harness/nats.js';
+import type { SinkRequest } from '../../harness/sink.js';
+import { deliveredKeys } from '../../harness/workload.js';
 import { decodeBody } from '../../src/spool/batch-codec.js';
 import { Spool } from '../../src/spool/spool.js';
 import {

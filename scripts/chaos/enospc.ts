@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { atProcessEnd } from '../../test/harness/cleanup.js';
-import { startNats } from '../../test/harness/nats.js';
-import { sampleMessages } from '../../test/support/workload.js';
+import { atProcessEnd } from '../../harness/cleanup.js';
+import { startNats } from '../../harness/nats.js';
+import { sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   consumerState,

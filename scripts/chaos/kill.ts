@@ -1,5 +1,5 @@
-import { startNats } from '../../test/harness/nats.js';
-import { sampleMessages } from '../../test/support/workload.js';
+import { startNats } from '../../harness/nats.js';
+import { sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   describeDecisions,

@@ -1,8 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { startNats, startNatsCluster } from '../../test/harness/nats.js';
-import { ensureReplicatedStream } from '../../test/harness/replicated.js';
-import { sampleMessages } from '../../test/support/workload.js';
+import { startNats, startNatsCluster } from '../../harness/nats.js';
+import { ensureReplicatedStream } from '../../harness/replicated.js';
+import { sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   consumerState,

@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startNats } from '../../test/harness/nats.js';
-import { sampleMessages } from '../../test/support/workload.js';
+import { startNats } from '../../harness/nats.js';
+import { sampleMessages } from '../../harness/workload.js';
 import {
   chaosEnv,
   consumerState,

@@ -6,10 +6,10 @@ import { Emitter } from '../../src/emitter.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createMetrics } from '../../src/observe/metrics.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { deliveredKeys, publishAll, tempDir, type Published } from '../support/workload.js';
+import { deliveredKeys, publishAll, tempDir, type Published } from '../../harness/workload.js';
 
 /**
  * Issue 12, items 2 and 5: the JetStream stream and the durable consumer deleted (and re-created)

@@ -4,10 +4,10 @@ import { Emitter } from '../../src/emitter.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger } from '../../src/util/logger.js';
 import { Spool } from '../../src/spool/spool.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { runCli } from '../support/cli-process.js';
-import { tempDir } from '../support/workload.js';
+import { runCli } from '../../harness/cli-process.js';
+import { tempDir } from '../../harness/workload.js';
 
 /** `batch-emitter dlq ...` as a real child process against a real LevelDB spool and a loopback sink. */
 

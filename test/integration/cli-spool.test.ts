@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
 import { createLogger } from '../../src/util/logger.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { runCli } from '../support/cli-process.js';
-import { tempDir } from '../support/workload.js';
+import { runCli } from '../../harness/cli-process.js';
+import { tempDir } from '../../harness/workload.js';
 
 /** `batch-emitter spool ...` as a real child process against real LevelDB spools. */
 

@@ -6,9 +6,9 @@ import { Emitter } from '../../src/emitter.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createMetrics } from '../../src/observe/metrics.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 /**
  * Dead letters take room in the spool like live batches: they count toward

@@ -5,7 +5,7 @@ import { Emitter } from '../../src/emitter.js';
 import { createLogger } from '../../src/util/logger.js';
 import { InterimFilter } from '../../src/delivery/interim-continue.js';
 import { testEnv } from '../support/env.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 /**
  * Destinations that misbehave at the byte level, as raw node:net servers on 127.0.0.1: an

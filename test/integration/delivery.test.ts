@@ -5,10 +5,10 @@ import { Emitter } from '../../src/emitter.js';
 import type { EmitterEventMap } from '../../src/observe/events.js';
 import { readiness } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';
-import { getTestPki, type TestPki } from '../harness/pki.js';
-import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
+import { getTestPki, type TestPki } from '../../harness/pki.js';
+import { startSink, type Sink, type SinkRequest } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 const { Client: PgClient } = pg;
 const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';

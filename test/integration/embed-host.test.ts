@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmitter } from '../../src/index.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 import { deliveredEvents, embedOptions, REPO, spawnTs } from '../fixtures/embed-support.js';
 
 let sink: Sink;

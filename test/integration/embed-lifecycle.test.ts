@@ -15,8 +15,8 @@ import {
 } from '../../src/index.js';
 import { BatchDocumentSchema } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';
 
 let sink: Sink;

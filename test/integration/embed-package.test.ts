@@ -3,8 +3,8 @@ import { cp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 import { deliveredEvents, REPO } from '../fixtures/embed-support.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 import { deliveredEvents, embedOptions, spawnTs } from '../fixtures/embed-support.js';
 
 let sink: Sink;

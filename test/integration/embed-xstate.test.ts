@@ -7,8 +7,8 @@ import {
   type EmitterActorInput,
 } from '../../plugins/xstate.js';
 import { Spool } from '../../src/spool/spool.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { deliveredKeys, tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { deliveredKeys, tempDir } from '../../harness/workload.js';
 import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';
 
 let sink: Sink;

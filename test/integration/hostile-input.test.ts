@@ -6,11 +6,11 @@ import { startServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createMetrics } from '../../src/observe/metrics.js';
 import type { DeadLetter } from '../../src/spool/spool.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { json, publishInOrder, utf8, type RawMessage } from '../support/nats-publish.js';
-import { deliveredKeys, sampleMessages, tempDir } from '../support/workload.js';
+import { json, publishInOrder, utf8, type RawMessage } from '../../harness/nats-publish.js';
+import { deliveredKeys, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /**
  * Issue 7, scenario 6: hostile input on approved.* subjects, interleaved with good messages.

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter } from '../support/process.js';
-import { deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { deliveredKeys, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /**
  * A sink outage under steady load (issue 4): memory stays bounded, no attempt is made while the

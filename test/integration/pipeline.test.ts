@@ -3,10 +3,10 @@ import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
 import { createLogger } from '../../src/util/logger.js';
 import { BatchDocumentSchema } from '../../src/model.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { deliveredKeys, publishAll, publishRaw, sampleMessages, tempDir } from '../support/workload.js';
+import { deliveredKeys, publishAll, publishRaw, sampleMessages, tempDir } from '../../harness/workload.js';
 
 let nats: NatsServerHandle;
 let sink: Sink;

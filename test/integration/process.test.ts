@@ -1,11 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink, type SinkRequest } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter } from '../support/process.js';
-import { allDelivered, deliveredKeys, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { allDelivered, deliveredKeys, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 
 let nats: NatsServerHandle;
 let sink: Sink;

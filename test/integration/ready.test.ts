@@ -1,10 +1,16 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter, type EmitterProcess } from '../support/process.js';
-import { deliveredKeys, publishAll, sampleMessages, tempDir, type Published } from '../support/workload.js';
+import { spawnEmitter, type EmitterProcess } from '../../harness/process.js';
+import {
+  deliveredKeys,
+  publishAll,
+  sampleMessages,
+  tempDir,
+  type Published,
+} from '../../harness/workload.js';
 
 /**
  * Issue 6, must-show 1: /ready follows NATS. A real nats-server and the emitter as a child

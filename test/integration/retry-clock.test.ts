@@ -10,9 +10,9 @@ import { createLogger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { Spool } from '../../src/spool/spool.js';
 import { createHttpTransport } from '../../src/delivery/http-transport.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 /**
  * Retry waits are measured on the monotonic clock: setting the wall clock back must not hold a

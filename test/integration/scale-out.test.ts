@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
-import { startNats, startNatsCluster, type NatsServerHandle } from '../harness/nats.js';
-import { ensureReplicatedStream } from '../harness/replicated.js';
-import { startSink, type Sink } from '../harness/sink.js';
+import { startNats, startNatsCluster, type NatsServerHandle } from '../../harness/nats.js';
+import { ensureReplicatedStream } from '../../harness/replicated.js';
+import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter } from '../support/process.js';
-import { allDelivered, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { allDelivered, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /** Two emitter processes share one durable consumer, each with its own spool; one is killed. */
 

@@ -3,13 +3,13 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/spool/spool.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { getTestPki, type TestPki } from '../harness/pki.js';
-import { startSink, type Sink, type SinkRequest } from '../harness/sink.js';
-import { runCli, spawnCli, type CliProcess } from '../support/cli-process.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { getTestPki, type TestPki } from '../../harness/pki.js';
+import { startSink, type Sink, type SinkRequest } from '../../harness/sink.js';
+import { runCli, spawnCli, type CliProcess } from '../../harness/cli-process.js';
 import { testEnv } from '../support/env.js';
-import { json, publishInOrder, utf8 } from '../support/nats-publish.js';
-import { deliveredKeys, sampleMessages, tempDir } from '../support/workload.js';
+import { json, publishInOrder, utf8 } from '../../harness/nats-publish.js';
+import { deliveredKeys, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /**
  * Issue 7, security defaults, against the emitter as a child process: secrets (the destination

@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
 import { JetStreamSource, type Origin } from '../../src/ingress/jetstream-source.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 
 /**
  * Issue 12, item 2, the race: a stream deleted and re-created (with the durable) while no pull is

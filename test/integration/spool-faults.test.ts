@@ -12,12 +12,12 @@ import { Intake } from '../../src/intake/intake.js';
 import { createLogger } from '../../src/util/logger.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
-import { startNats, type NatsServerHandle } from '../harness/nats.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { runCli } from '../support/cli-process.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { runCli } from '../../harness/cli-process.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter } from '../support/process.js';
-import { allDelivered, publishAll, sampleMessages, tempDir } from '../support/workload.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { allDelivered, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /**
  * Issue 12: the spool changing under a running emitter, with the real thing wherever it can be

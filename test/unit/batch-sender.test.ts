@@ -7,8 +7,8 @@ import { Spool, type BatchState } from '../../src/spool/spool.js';
 import type { Clock } from '../../src/util/clock.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { Redactor } from '../../src/util/redact.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 
 /** One attempt of the batch sender against a real loopback sink, over a real spool. */
 

@@ -7,8 +7,8 @@ import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
-import { startSink, type Sink } from '../harness/sink.js';
-import { tempDir } from '../support/workload.js';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
 
 /** The delivery queue over a real spool and a loopback sink: what each attempt reports and records. */
 

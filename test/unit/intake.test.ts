@@ -5,7 +5,7 @@ import { Intake, SpoolWriteAbandonedError } from '../../src/intake/intake.js';
 import { createLogger } from '../../src/util/logger.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

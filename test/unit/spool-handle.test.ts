@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { uuidv7 } from '../../src/util/ids.js';
 import { Spool, SpoolError, type BatchState } from '../../src/spool/spool.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 /**
  * Issue 12, items 1, 3, 6 and 12 at the spool: the LevelDB handle is reopened after any failed

@@ -4,7 +4,7 @@ import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/util/ids.js';
 import { seqRanges, Spool, type BatchState } from '../../src/spool/spool.js';
-import { tempDir } from '../support/workload.js';
+import { tempDir } from '../../harness/workload.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];
 afterEach(async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { SinkRequest } from '../harness/sink.js';
+import type { SinkRequest } from './sink.js';
 
 /** Publishing sample approved.* traffic and counting what a sink received. */
 

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { atProcessEnd } from '../harness/cleanup.js';
+import { atProcessEnd } from './cleanup.js';
 
 /**
  * `batch-emitter <args>` as a child process (through tsx) with exactly the environment given
  * (unlike spawnEmitter, the log level is not overridden), stdout and stderr kept apart.
  */
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 const live = new Set<ChildProcess>();
 atProcessEnd(() => {
   for (const child of live) child.kill('SIGKILL');

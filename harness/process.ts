@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { atProcessEnd } from '../harness/cleanup.js';
+import { atProcessEnd } from './cleanup.js';
 
 /** The emitter as a real child process (`batch-emitter run` through tsx), for crash and signal tests. */
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 const live = new Set<ChildProcess>();
 atProcessEnd(() => {
   for (const child of live) child.kill('SIGKILL');

@@ -41,9 +41,13 @@ export interface StartNatsOptions {
   extraConfig?: string;
   /** how long to wait for the server to be ready (default 5000 ms) */
   readyTimeoutMs?: number;
+  /** the nats-server binary (default: `nats-server` from PATH) */
+  bin?: string;
+  /** in its own process group, so that a Ctrl-C at the terminal leaves it to the caller to stop */
+  detached?: boolean;
 }
 
-const BASE_CONFIG = fileURLToPath(new URL('../../nats.conf', import.meta.url));
+const BASE_CONFIG = fileURLToPath(new URL('../nats.conf', import.meta.url));
 const live = new Set<ChildProcess>();
 
 function track(child: ChildProcess): void {
@@ -73,16 +77,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** The version a server's log states ("Version:  2.9.10"), or 'unknown'. */
+export function serverVersion(logs: string): string {
+  return /Version:\s+(\S+)/.exec(logs)?.[1] ?? 'unknown';
+}
+
+/** Whether something accepts a TCP connection at host:port within `timeoutMs`. */
+export function tcpAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
+    const s = net.connect({ port, host });
     const done = (ok: boolean) => {
       s.destroy();
       resolve(ok);
     };
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
-    s.setTimeout(500, () => done(false));
+    s.setTimeout(timeoutMs, () => done(false));
   });
 }
 
@@ -122,7 +132,10 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   const spawnOnce = async (p: number): Promise<void> => {
     const args = ['-c', configPath, '-p', String(p)];
     if (needsSd) args.push('-sd', storeDir);
-    const c = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(opts.bin ?? 'nats-server', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
+    });
     track(c);
     let ready = false;
     let mine = ''; // this process's output only (log spans restarts)
@@ -150,7 +163,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
         );
       }
       // "Server is ready" is logged after JetStream is enabled and the client listener is up.
-      if (ready && (await canConnect(p))) {
+      if (ready && (await tcpAnswers('127.0.0.1', p))) {
         child = c;
         return;
       }

@@ -8,6 +8,15 @@
  */
 const fns: (() => void)[] = [];
 let installed = false;
+let signalsLeftToCaller = false;
+
+/**
+ * For a script with its own SIGINT/SIGTERM handling (an orderly async shutdown that ends in
+ * process.exit): the cleanups then run at that exit, not as soon as the signal arrives.
+ */
+export function leaveSignalsToCaller(): void {
+  signalsLeftToCaller = true;
+}
 
 function runAll(): void {
   while (fns.length > 0) {
@@ -29,6 +38,7 @@ export function atProcessEnd(fn: () => void): void {
   if (typeof process.send === 'function') process.once('disconnect', runAll);
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.once(sig, () => {
+      if (signalsLeftToCaller) return;
       runAll();
       if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
     });
