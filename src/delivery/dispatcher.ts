@@ -254,7 +254,7 @@ export class Dispatcher {
       let after: string | undefined;
       const now = this.clock.monoMs();
       while (!this.stopped && this.queue.length < QUEUE_LIMIT) {
-        const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
+        const states = await this.options.spool.batches.list({ after, limit: SCAN_PAGE });
         if (states.length === 0) break;
         for (const state of states) {
           if (this.active.has(state.id) || this.queued.has(state.id) || this.launching.has(state.id))
@@ -325,7 +325,7 @@ export class Dispatcher {
   }
 
   private async launch(id: string): Promise<void> {
-    const state = await this.options.spool.getState(id).catch(() => undefined);
+    const state = await this.options.spool.batches.getState(id).catch(() => undefined);
     if (!state || this.stopped) {
       this.launching.delete(id);
       this.pump();
@@ -362,7 +362,7 @@ export class Dispatcher {
   }
 
   private async send(input: SendInput, signal: AbortSignal): Promise<Outcome> {
-    const batch = await this.options.spool.get(input.batchId);
+    const batch = await this.options.spool.batches.get(input.batchId);
     if (!batch) return { kind: 'permanent', status: 0, reason: 'batch no longer in the spool' };
     const { body, contentEncoding } = await this.wireBody(batch.state, batch.body);
     const meta = { batchId: input.batchId, contentEncoding, itemCount: batch.state.itemCount };
@@ -407,8 +407,8 @@ export class Dispatcher {
       'delivery attempt failed',
     );
     const notBefore = nextDelayMs === undefined ? undefined : this.clock.wallMs() + nextDelayMs;
-    await this.options.spool
-      .updateState({ ...state, attempts: attempt, notBefore, lastError: outcome.reason })
+    await this.options.spool.batches
+      .patchState(state.id, { attempts: attempt, notBefore, lastError: outcome.reason })
       .catch((error: unknown) => log.error({ err: (error as Error).message }, 'cannot record attempt'));
   }
 
@@ -434,7 +434,7 @@ export class Dispatcher {
     try {
       switch (output.result) {
         case 'delivered':
-          await spool.delete(state.id);
+          await spool.batches.delete(state.id);
           logger.info({ batchId: state.id, attempts: output.attempts }, 'batch delivered');
           break;
         case 'split':
@@ -472,7 +472,7 @@ export class Dispatcher {
   }
 
   private async split(state: BatchState): Promise<void> {
-    const batch = await this.options.spool.get(state.id);
+    const batch = await this.options.spool.batches.get(state.id);
     if (!batch) return;
     const doc = await decodeBody(batch.state, batch.body);
     const halves = splitDocument(doc, uuidv7);
@@ -481,7 +481,7 @@ export class Dispatcher {
         toSpoolRecord(half, batch.state.encoding, { subjects: state.subjects, parentId: state.id }),
       ),
     );
-    await this.options.spool.replace(state.id, parts);
+    await this.options.spool.batches.replace(state.id, parts);
     this.options.events.emit('split', {
       parentId: state.id,
       parts: parts.map((p) => ({
@@ -500,7 +500,7 @@ export class Dispatcher {
   private async deadLetter(state: BatchState, output: DeliveryOutput): Promise<boolean> {
     const outcome = output.lastOutcome;
     const permanent = outcome?.kind === 'permanent' ? outcome : undefined;
-    const moved = await this.options.spool.deadLetterBatch(state.id, {
+    const moved = await this.options.spool.deadLetters.moveBatch(state.id, {
       reason: permanent?.reason ?? 'permanent failure',
       at: new Date().toISOString(),
       status: permanent?.status,
@@ -527,8 +527,7 @@ export class Dispatcher {
     const every = this.parkDelayMs;
     const lastError = output.lastOutcome?.kind === 'retryable' ? output.lastOutcome.reason : undefined;
     this.dueAt.set(state.id, this.clock.monoMs() + every);
-    await this.options.spool.updateState({
-      ...state,
+    await this.options.spool.batches.patchState(state.id, {
       attempts: output.attempts,
       parked: true,
       notBefore: this.clock.wallMs() + every,
