@@ -84,6 +84,21 @@ describe('spool (real LevelDB)', () => {
     await spool.close();
   });
 
+  it('patches a state record with one read and one write of the merge; a batch gone stays gone', async () => {
+    const { spool } = await freshSpool();
+    const r = record();
+    await spool.batches.put({ ...r.state, attempts: 2, lastError: 'http_503' }, r.body);
+    await spool.batches.patchState(r.state.id, { attempts: 3, parked: true, lastError: undefined });
+    const patched = await spool.batches.getState(r.state.id);
+    expect(patched).toMatchObject({ attempts: 3, parked: true, subjects: ['approved.x'] });
+    expect(patched?.lastError).toBeUndefined();
+    await spool.batches.delete(r.state.id);
+    await spool.batches.patchState(r.state.id, { attempts: 4 });
+    expect(await spool.batches.getState(r.state.id)).toBeUndefined();
+    expect(spool.status()).toMatchObject({ open: true, batches: 0, bytes: 0 });
+    await spool.close();
+  });
+
   it('counts dead letters and quarantine in its size, kept in step with every move and recounted at open', async () => {
     const { spool, path } = await freshSpool();
     const [a, b, c] = [
