@@ -101,7 +101,14 @@ export class Emitter {
       logger,
       onReopened: () => this.dispatcher?.rescan(),
     });
-    logger.info({ dir: config.spool.dir, batches: this.spool.count, bytes: this.spool.bytes }, 'spool open');
+    logger.info(
+      {
+        dir: config.spool.dir,
+        batches: this.spool.usage.batches.count,
+        bytes: this.spool.usage.batches.bytes,
+      },
+      'spool open',
+    );
     this.transport = createHttpTransport({
       url: config.destination.url,
       authToken: config.destination.authToken,
@@ -169,7 +176,7 @@ export class Emitter {
   get stats() {
     return {
       ...this.counters,
-      spool: { batches: this.spool?.count ?? 0, bytes: this.spool?.bytes ?? 0 },
+      spool: { batches: this.spool?.usage.batches.count ?? 0, bytes: this.spool?.usage.batches.bytes ?? 0 },
       inFlight: this.dispatcher?.activeCount ?? 0,
       queued: this.dispatcher?.queuedCount ?? 0,
       openItems: this.intake?.openItems ?? 0,
@@ -260,7 +267,7 @@ export class Emitter {
         truncated: msg.data.length > RAW_EXCERPT_BYTES,
       },
     };
-    await this.requireSpool().deadLetterMessage(letter);
+    await this.requireSpool().deadLetters.addMessage(letter);
     // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason (the reason is in the dead letter)
     msg.term();
     this.logger.warn(
@@ -327,19 +334,8 @@ export class Emitter {
       consumerBound: this.source?.bound ?? false,
       consumerUnbound: unboundDetail(this.source?.unboundReason),
       spool: {
-        open: this.spool?.isOpen ?? false,
-        replaced: this.spool?.replaced,
-        batches: this.spool?.count ?? 0,
-        bytes: this.spool?.bytes ?? 0,
+        ...(this.spool?.status() ?? { open: false, batches: 0, bytes: 0 }),
         maxBytes: this.config.spool.maxBytes,
-        ...(this.spool
-          ? {
-              deadLetters: this.spool.deadLetterCount,
-              deadLetterBytes: this.spool.deadLetterBytes,
-              quarantined: this.spool.quarantinedCount,
-              quarantinedBytes: this.spool.quarantinedBytes,
-            }
-          : {}),
       },
       intakePaused: this.intake?.pauseReason(),
       inFlight: this.dispatcher?.activeCount ?? 0,
@@ -373,7 +369,7 @@ export class Emitter {
 
   /** Dead letters (rejected messages and permanently refused batches), oldest first. */
   deadLetters(limit?: number): Promise<DeadLetter[]> {
-    return this.requireSpool().listDeadLetters(limit);
+    return this.requireSpool().deadLetters.list(limit);
   }
 
   /** Seal the open batch now; resolves when it (and every earlier one) is durable. */
@@ -407,7 +403,7 @@ export class Emitter {
    * the spool directory was deleted or replaced while running.
    */
   get closedDurably(): boolean {
-    return this.abandoned === undefined && this.spool?.replaced === undefined;
+    return this.abandoned === undefined && this.spool?.handle.replaced === undefined;
   }
 
   private async shutdown(): Promise<void> {
@@ -455,7 +451,7 @@ export class Emitter {
       {
         ...this.abandoned,
         timeoutMs: this.config.shutdownTimeoutMs,
-        spool: this.spool?.replaced ?? 'writes failing',
+        spool: this.spool?.handle.replaced ?? 'writes failing',
       },
       'close: batches could not be written to the spool before the shutdown timeout; their messages ' +
         'stay unacknowledged in JetStream (in-process adds were rejected)',
@@ -484,7 +480,7 @@ export class Emitter {
   private async pruneSeqIndex(): Promise<void> {
     const state = await this.source?.consumerState();
     if (!state || !this.spool) return;
-    await this.spool.pruneSeqs(state.ackFloor).catch((error: unknown) => {
+    await this.spool.seqIndex.prune(state.ackFloor).catch((error: unknown) => {
       this.logger.warn({ err: (error as Error).message }, 'cannot prune the sequence index');
     });
   }

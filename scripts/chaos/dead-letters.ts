@@ -70,14 +70,14 @@ async function spooledKeys(dir: string): Promise<{ dead: Set<string>; live: Set<
     deliveredKeys([{ body: await decodeBody(state, body) } as unknown as SinkRequest]);
   try {
     const dead = new Set<string>();
-    for (const letter of await spool.listDeadLetters()) {
-      const found = await spool.getDeadLetter(letter.id);
+    for (const letter of await spool.deadLetters.list()) {
+      const found = await spool.deadLetters.get(letter.id);
       if (found?.letter.batch && found.body)
         for (const k of await keysOf(found.letter.batch, found.body)) dead.add(k);
     }
     const live = new Set<string>();
-    for (const state of await spool.listStates()) {
-      const batch = await spool.get(state.id);
+    for (const state of await spool.batches.list()) {
+      const batch = await spool.batches.get(state.id);
       if (batch) for (const k of await keysOf(batch.state, batch.body)) live.add(k);
     }
     return { dead, live };
@@ -90,8 +90,8 @@ async function replayAll(dir: string): Promise<number> {
   const spool = await Spool.openExisting(dir);
   try {
     let replayed = 0;
-    for (const letter of await spool.listDeadLetters())
-      if (await spool.replayDeadLetter(letter.id)) replayed += 1;
+    for (const letter of await spool.deadLetters.list())
+      if (await spool.deadLetters.replay(letter.id)) replayed += 1;
     return replayed;
   } finally {
     await spool.close();

@@ -1,6 +1,6 @@
 import { decodeBody } from '../spool/batch-codec.js';
 import { SECTIONS } from '../model.js';
-import type { DeadLetter, Spool } from '../spool/spool.js';
+import type { DeadLetter, Spool, StoredDeadLetter } from '../spool/spool.js';
 import {
   CommandError,
   complain,
@@ -56,7 +56,7 @@ function list(args: string[]): Prepared {
 }
 
 async function listNow(spool: Spool, json: boolean): Promise<number> {
-  const letters = await spool.listDeadLetters();
+  const letters = await spool.deadLetters.list();
   if (json) out(JSON.stringify(letters.map(listJson), null, 2));
   else if (letters.length === 0) out('no dead letters');
   else out(...letters.map(listLine));
@@ -72,9 +72,9 @@ function show(args: string[]): Prepared {
 }
 
 async function showNow(spool: Spool, id: string, wholeBody: boolean): Promise<number> {
-  let found: Awaited<ReturnType<Spool['getDeadLetter']>>;
+  let found: StoredDeadLetter | undefined;
   try {
-    found = await spool.getDeadLetter(id);
+    found = await spool.deadLetters.get(id);
   } catch (error) {
     throw new CommandError(`dead letter ${id} does not decode: ${(error as Error).message}`, EXIT_CORRUPT);
   }
@@ -142,9 +142,9 @@ function selection(args: string[], usage: string, flags: readonly string[] = [])
 /** The selected dead letters; an unknown id is an error. Reason match: case-insensitive substring. */
 async function select(spool: Spool, sel: Selection): Promise<DeadLetter[]> {
   if (sel.kind === 'id') {
-    let found: Awaited<ReturnType<Spool['getDeadLetter']>>;
+    let found: StoredDeadLetter | undefined;
     try {
-      found = await spool.getDeadLetter(sel.id);
+      found = await spool.deadLetters.get(sel.id);
     } catch {
       found = {
         letter: {
@@ -159,7 +159,7 @@ async function select(spool: Spool, sel: Selection): Promise<DeadLetter[]> {
     if (!found) throw new CommandError(`no dead letter ${sel.id}`);
     return [found.letter];
   }
-  const all = await spool.listDeadLetters();
+  const all = await spool.deadLetters.list();
   if (sel.kind === 'all') return all;
   const needle = sel.substring.toLowerCase();
   return all.filter((d) => d.reason.toLowerCase().includes(needle));
@@ -183,7 +183,7 @@ async function replayNow(spool: Spool, sel: Selection): Promise<number> {
       out(`skipped ${letter.id}: message dead letter (invalid input), kept for inspection`);
       continue;
     }
-    if (await spool.replayDeadLetter(letter.id).catch(() => false)) {
+    if (await spool.deadLetters.replay(letter.id).catch(() => false)) {
       replayed += 1;
       out(`replayed ${letter.id} (${plural(letter.batch?.itemCount ?? 0, 'item')})`);
     } else {
@@ -222,7 +222,7 @@ async function purgeNow(spool: Spool, sel: Selection, yes: boolean): Promise<num
     return EXIT_OK;
   }
   for (const d of letters) {
-    await spool.purgeDeadLetter(d.id);
+    await spool.deadLetters.purge(d.id);
     out(`deleted ${d.id}`);
   }
   out(`deleted ${plural(letters.length, 'dead letter')}`);

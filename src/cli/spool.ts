@@ -54,7 +54,7 @@ function list(args: string[]): Prepared {
   const { positional, flags } = parseArgs(args, { flags: ['--json'] }, 'batch-emitter spool list [--json]');
   if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
   return async (spool) => {
-    const rows = (await spool.inspectStates()).map(({ id, state }) => row(id, state));
+    const rows = (await spool.batches.inspect()).map(({ id, state }) => row(id, state));
     if (flags.has('--json')) out(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) out('no spooled batches');
     else out(...rows.map(line));
@@ -87,7 +87,7 @@ function verify(args: string[]): Prepared {
   const { positional } = parseArgs(args, {}, 'batch-emitter spool verify');
   if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
   return async (spool) => {
-    const records = (await spool.inspectStates()).length;
+    const records = (await spool.batches.inspect()).length;
     const problems = await spool.verify(async (state, body) => {
       await decodeBody(state, body);
     });
@@ -108,7 +108,7 @@ function quarantineList(args: string[]): Prepared {
   const { positional, flags } = parseArgs(args, { flags: ['--json'] }, usage);
   if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
   return async (spool) => {
-    const kept = await spool.quarantinedBatches();
+    const kept = await spool.quarantine.list();
     const rows = kept.map(({ id, reason, bodyBase64 }) => ({
       id,
       reason,
@@ -131,7 +131,7 @@ function quarantineShow(args: string[]): Prepared {
   const [id, extra] = positional;
   if (id === undefined || extra !== undefined) throw new CommandError('quarantine show needs one batch id');
   return async (spool) => {
-    const found = (await spool.quarantinedBatches()).find((q) => q.id === id);
+    const found = (await spool.quarantine.list()).find((q) => q.id === id);
     if (!found) throw new CommandError(`no quarantined batch ${id}`);
     out(JSON.stringify(found, null, 2));
     return EXIT_OK;
@@ -144,7 +144,7 @@ function quarantinePurge(args: string[]): Prepared {
   if (all === (positional.length === 1) || positional.length > 1)
     throw new CommandError(`give one batch id or --all; usage: ${QUARANTINE_PURGE_USAGE}`);
   return async (spool) => {
-    const chosen = (await spool.quarantinedBatches()).filter((q) => all || q.id === positional[0]);
+    const chosen = (await spool.quarantine.list()).filter((q) => all || q.id === positional[0]);
     if (chosen.length === 0) {
       out('no quarantined batches match; nothing to delete');
       return EXIT_OK;
@@ -155,7 +155,7 @@ function quarantinePurge(args: string[]): Prepared {
       return EXIT_OK;
     }
     for (const q of chosen) {
-      await spool.purgeQuarantined(q.id);
+      await spool.quarantine.purge(q.id);
       out(`deleted ${q.id}`);
     }
     return EXIT_OK;

@@ -18,7 +18,7 @@ export interface WireFormat {
 }
 
 export interface BatchSenderOptions extends WireFormat {
-  spool: Pick<Spool, 'get'>;
+  spool: Pick<Spool, 'batches'>;
   transport: Pick<HttpTransport, 'post'>;
   /** scrubs configured secrets (and bearer tokens, URL credentials) from what the destination answers */
   redactor: Redactor;
@@ -57,7 +57,7 @@ export class BatchSender {
 
   /** One attempt: read the batch (an unreadable one is quarantined by the spool), post it, time it. */
   async send(batchId: string, signal?: AbortSignal): Promise<Outcome> {
-    const batch = await this.options.spool.get(batchId);
+    const batch = await this.options.spool.batches.get(batchId);
     if (!batch) return GONE_FROM_SPOOL;
     const { body, contentEncoding } = await wireBody(batch.state, batch.body, this.options);
     const meta = { batchId, contentEncoding, itemCount: batch.state.itemCount };

@@ -221,7 +221,7 @@ export class DeliveryQueue {
     try {
       let after: string | undefined;
       while (!this.stopped && this.queue.length < QUEUE_LIMIT) {
-        const states = await this.options.spool.listStates({ after, limit: SCAN_PAGE });
+        const states = await this.options.spool.batches.list({ after, limit: SCAN_PAGE });
         if (states.length === 0) break;
         this.takeDue(states, now);
         after = states[states.length - 1]?.id;
@@ -252,7 +252,7 @@ export class DeliveryQueue {
 
   /** One delivery actor for one batch, started from its record as read now. */
   private async launch(id: string): Promise<void> {
-    const record = await this.options.spool.getState(id).catch(() => undefined);
+    const record = await this.options.spool.batches.getState(id).catch(() => undefined);
     this.launching.delete(id);
     if (!record || this.stopped) return this.pump();
     this.schedule.forget(id);

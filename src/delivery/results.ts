@@ -14,7 +14,7 @@ import type { ParkSchedule } from './park-schedule.js';
  * It never sends, and never decides a result: the delivery machine does.
  */
 
-export type ResultsSpool = Pick<Spool, 'get' | 'updateState' | 'delete' | 'replace' | 'deadLetterBatch'>;
+export type ResultsSpool = Pick<Spool, 'batches' | 'deadLetters'>;
 
 export interface ResultsOptions {
   spool: ResultsSpool;
@@ -100,7 +100,7 @@ export class DeliveryResults {
   private async settle(record: BatchState, output: DeliveryOutput): Promise<string[] | undefined> {
     switch (output.result) {
       case 'delivered':
-        await this.options.spool.delete(record.id);
+        await this.options.spool.batches.delete(record.id);
         this.options.logger.info({ batchId: record.id, attempts: output.attempts }, 'batch delivered');
         return [];
       case 'split':
@@ -113,23 +113,19 @@ export class DeliveryResults {
     }
   }
 
-  /**
-   * Today's `updateState` replaces the whole record: the fields fixed at spooling come from the
-   * record read when the delivery started, the changed ones from `progress`. Once the spool
-   * patches in place this becomes `updateState(id, progress)`.
-   */
+  /** Only the fields that change: the spool merges them into the stored record. */
   private patch(record: BatchState, progress: Progress): Promise<void> {
-    return this.options.spool.updateState({ ...record, ...progress });
+    return this.options.spool.batches.patchState(record.id, progress);
   }
 
   private async split(record: BatchState): Promise<string[]> {
-    const batch = await this.options.spool.get(record.id);
+    const batch = await this.options.spool.batches.get(record.id);
     if (!batch) return [];
     const doc = await decodeBody(batch.state, batch.body);
     const halves = splitDocument(doc, uuidv7);
     const base = { subjects: record.subjects, parentId: record.id };
     const parts = await Promise.all(halves.map((half) => toSpoolRecord(half, batch.state.encoding, base)));
-    await this.options.spool.replace(record.id, parts);
+    await this.options.spool.batches.replace(record.id, parts);
     const sizes = parts.map(({ state }) => ({
       batchId: state.id,
       items: state.itemCount,
@@ -146,7 +142,7 @@ export class DeliveryResults {
   private async deadLetter(record: BatchState, output: DeliveryOutput): Promise<boolean> {
     const outcome = output.lastOutcome;
     const permanent = outcome?.kind === 'permanent' ? outcome : undefined;
-    const moved = await this.options.spool.deadLetterBatch(record.id, {
+    const moved = await this.options.spool.deadLetters.moveBatch(record.id, {
       reason: permanent?.reason ?? 'permanent failure',
       at: new Date().toISOString(),
       status: permanent?.status,

@@ -119,7 +119,7 @@ export class Intake {
 
   constructor(private readonly options: IntakeOptions) {
     this.builder = new BatchBuilder(options.probeId, options.runId);
-    this.highestSealedSeq = options.spool.highestIndexedSeq;
+    this.highestSealedSeq = options.spool.seqIndex.highest;
     this.maxItemBytes = options.maxBytes - this.builder.envelopeBytes();
     this.buffer = createActor(bufferMachine, {
       input: { intervalMs: options.intervalMs },
@@ -154,9 +154,9 @@ export class Intake {
 
   /** Why intake is paused, or undefined when it accepts items. */
   pauseReason(): PauseReason | undefined {
-    if (this.options.spool.replaced !== undefined) return 'spool_replaced';
+    if (this.options.spool.handle.replaced !== undefined) return 'spool_replaced';
     if (this.writeFailing) return 'spool_write_failing';
-    if (this.options.spool.usedBytes >= this.options.spoolMaxBytes) return 'spool_full';
+    if (this.options.spool.usage.usedBytes >= this.options.spoolMaxBytes) return 'spool_full';
     if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
     return undefined;
   }
@@ -197,7 +197,7 @@ export class Intake {
     // hysteresis only for a full spool: resume below the low mark, not just under the limit
     const spoolStillFull =
       this.pausedFor === 'spool_full' &&
-      this.options.spool.usedBytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
+      this.options.spool.usage.usedBytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
     const reason = this.pauseReason();
     if (reason !== undefined) this.notePause(reason);
     if (reason === undefined && !spoolStillFull) {
@@ -319,7 +319,7 @@ export class Intake {
     };
     try {
       let written = await this.writeUntilDurable(state, body, seqs, incarnation);
-      while (!this.options.spool.isSound(written)) {
+      while (!this.options.spool.handle.isSound(written)) {
         this.options.logger.warn(
           { batchId: state.id },
           'the spool handle failed after this batch was written; writing it again before acknowledging',
@@ -375,8 +375,8 @@ export class Intake {
     if (incarnation === this.incarnation) return;
     this.incarnation = incarnation;
     await Promise.allSettled([...this.writing]);
-    await this.options.spool.bindSeqIndex(incarnation);
-    this.highestSealedSeq = this.options.spool.highestIndexedSeq;
+    await this.options.spool.seqIndex.bind(incarnation);
+    this.highestSealedSeq = this.options.spool.seqIndex.highest;
   }
 
   /** Whether a message with this sequence may already be in a sealed batch (cheap: one comparison). */
@@ -394,8 +394,8 @@ export class Intake {
     for (const entry of this.sealing)
       if (entry.incarnation === incarnation && entry.seqs.includes(seq)) return entry.held;
     // the index of a spool deleted under us vouches for nothing on disk: take the message again
-    if (this.options.spool.replaced !== undefined) return undefined;
-    const batchId = await this.options.spool.batchOfSeq(seq);
+    if (this.options.spool.handle.replaced !== undefined) return undefined;
+    const batchId = await this.options.spool.seqIndex.batchOf(seq);
     if (incarnation !== this.incarnation) return undefined;
     return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
   }
@@ -412,7 +412,11 @@ export class Intake {
       if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
         // the index is bound to one incarnation: sequences of another one are not written into it
-        const write = this.options.spool.put(state, body, incarnation === this.incarnation ? seqs : []);
+        const write = this.options.spool.batches.put(
+          state,
+          body,
+          incarnation === this.incarnation ? seqs : [],
+        );
         this.writing.add(write);
         const written = await untilAborted(
           write.finally(() => this.writing.delete(write)),

@@ -12,7 +12,8 @@ import type { Logger } from '../util/logger.js';
  * fully, open again, let the spool re-read and verify what it holds); a write counts only when it
  * was made on a generation that has not failed since (`isSound`). The directory's identity
  * (device, inode, `CURRENT` present) is recorded at open: a spool deleted or replaced under the
- * running process is never reopened, recreated or trusted again.
+ * running process is never reopened, recreated or trusted again. It never knows what the
+ * stores hold: the spool's modules do.
  */
 
 export type SpoolErrorCode =
@@ -56,6 +57,25 @@ function errorText(error: unknown): string {
   return [e.message, e.cause?.message].filter(Boolean).join(': ') || String(error);
 }
 
+function openError(dir: string, error: unknown): SpoolError {
+  return new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, { cause: error });
+}
+
+/** Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED. */
+async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
+  const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing });
+  try {
+    await db.open();
+    return db;
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
+    }
+    throw openError(dir, error);
+  }
+}
+
 export interface SpoolHandleOptions {
   /** create the directory's database when missing (the emitter) or refuse (operator commands) */
   createIfMissing: boolean;
@@ -97,25 +117,9 @@ export class SpoolHandle {
     heldDirs.add(key);
     try {
       const s = await stat(dir).catch((error: unknown) => {
-        throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, {
-          cause: error,
-        });
+        throw openError(dir, error);
       });
-      const db: Db = new Level<string, string | Buffer>(dir, {
-        valueEncoding: 'utf8',
-        createIfMissing: options.createIfMissing,
-      });
-      try {
-        await db.open();
-      } catch (error) {
-        const cause = (error as { cause?: { code?: string } }).cause;
-        if (cause?.code === 'LEVEL_LOCKED') {
-          throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
-        }
-        throw new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, {
-          cause: error,
-        });
-      }
+      const db = await openLevel(dir, options.createIfMissing);
       const handle = new SpoolHandle(dir, db, key, { dev: s.dev, ino: s.ino }, options.logger);
       handle.afterReopen = options.afterReopen;
       return handle;
@@ -165,11 +169,12 @@ export class SpoolHandle {
   }
 
   /**
-   * Run one database operation on a usable handle. `strict` operations (writes that lead to an
-   * acknowledgement) are refused once the directory was replaced; others (reads, deletes of
+   * Run one database operation on a usable handle: every method of the spool's modules wraps its
+   * work in this call (waiting for a reopen in progress). `strict` operations (writes that lead
+   * to an acknowledgement) are refused once the directory was replaced; others (reads, deletes of
    * delivered batches) go on with the open handle, which is all that is left of the old spool.
    * A failure marks this generation failed and schedules a reopen; `retry` runs the operation
-   * once more on the reopened handle.
+   * once more on the reopened handle (every module method but `Batches.put`, whose writer decides).
    */
   async run<T>(op: () => Promise<T>, opts: { strict?: boolean; retry?: boolean } = {}): Promise<T> {
     await this.usable(opts.strict ?? false);

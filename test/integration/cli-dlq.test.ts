@@ -56,7 +56,7 @@ describe('batch-emitter dlq', () => {
       // a message dead letter (invalid input) alongside it, as the JetStream path records them
       const messageId = uuidv7();
       const direct = await Spool.open(spool.path);
-      await direct.deadLetterMessage({
+      await direct.deadLetters.addMessage({
         id: messageId,
         kind: 'message',
         reason: 'invalid_json: Unexpected token',

@@ -123,9 +123,9 @@ describe('embedded lifecycle (createEmitter, in-process input only)', () => {
 
       const spool = await Spool.open(dir);
       try {
-        const states = await spool.listStates();
+        const states = await spool.batches.list();
         expect(states.map((s) => s.itemCount)).toEqual([50]);
-        const stored = await spool.get(states[0]!.id);
+        const stored = await spool.batches.get(states[0]!.id);
         const doc = BatchDocumentSchema.parse(JSON.parse(gunzipSync(stored!.body).toString()));
         expect(doc.events.map((e) => e.data.id)).toEqual(Array.from({ length: 50 }, (_, i) => `f${i}`));
       } finally {

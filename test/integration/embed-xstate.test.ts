@@ -129,7 +129,7 @@ describe('emitterLogic: the emitter as an XState actor', () => {
       // closed cleanly: the spool is released (openable here) and empty
       const reopened = await Spool.open(spool.path);
       try {
-        expect(reopened.count).toBe(0);
+        expect(reopened.usage.batches.count).toBe(0);
       } finally {
         await reopened.close();
       }

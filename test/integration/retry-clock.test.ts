@@ -107,9 +107,9 @@ describe('retry waits use the monotonic clock', () => {
     await first.close();
 
     const spool = await Spool.open(dir.path);
-    const [state] = await spool.listStates();
+    const [state] = await spool.batches.list();
     expect(state?.parked).toBe(true);
-    await spool.updateState({ ...state!, notBefore: Date.now() + 10 * HOUR_MS });
+    await spool.batches.patchState(state!.id, { notBefore: Date.now() + 10 * HOUR_MS });
     await spool.close();
 
     sink.respondWith(undefined);
@@ -176,7 +176,7 @@ describe('the delivery queue with an injected clock', () => {
       ],
     };
     const { state, body } = await toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
-    await spool.put(state, body);
+    await spool.batches.put(state, body);
     sink.failNext(1, 503);
     const parkedNow = new Promise<void>((resolve) =>
       events.on('finished', (e) => {
@@ -187,7 +187,7 @@ describe('the delivery queue with an injected clock', () => {
     await parkedNow;
     const parkedAt = performance.now();
     wallOffsetMs = -HOUR_MS;
-    expect((await spool.getState(state.id))?.notBefore).toBeGreaterThan(Date.now());
+    expect((await spool.batches.getState(state.id))?.notBefore).toBeGreaterThan(Date.now());
 
     await until(() => sink.requests.length >= 2, 4_000);
     const waited = performance.now() - parkedAt;
@@ -195,6 +195,6 @@ describe('the delivery queue with an injected clock', () => {
     expect(waited).toBeGreaterThan(450);
     expect(waited).toBeLessThan(2_000);
     await queue.idle();
-    expect(spool.count).toBe(0);
+    expect(spool.usage.batches.count).toBe(0);
   });
 });

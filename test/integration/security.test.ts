@@ -252,7 +252,7 @@ describe('security defaults (issue 7)', () => {
 
     const stored = await Spool.open(spool.path);
     // (the stream is shared with the other tests: this new durable also reads what they published)
-    const letters = (await stored.listDeadLetters().finally(() => stored.close())).filter(
+    const letters = (await stored.deadLetters.list().finally(() => stored.close())).filter(
       (l) => l.kind === 'batch',
     );
     expect(letters.length).toBeGreaterThan(0);
@@ -288,7 +288,7 @@ describe('security defaults (issue 7)', () => {
     const spool = await tempDir('header-secrets-old');
     const old = await Spool.open(spool.path);
     const id = randomUUID();
-    await old.deadLetterMessage({
+    await old.deadLetters.addMessage({
       id,
       kind: 'message',
       reason: 'http_400',

@@ -135,8 +135,8 @@ describe('the spool changing under a running emitter (issue 12)', () => {
 
       const restarted = await Spool.open(spoolDir);
       const present = new Set<number>();
-      for (const state of await restarted.listStates()) {
-        const batch = await restarted.get(state.id);
+      for (const state of await restarted.batches.list()) {
+        const batch = await restarted.batches.get(state.id);
         const doc = (await decodeBody(state, batch!.body)) as { events: Array<{ seq: number }> };
         for (const e of doc.events) present.add(e.seq);
       }

@@ -72,7 +72,7 @@ async function spooled(encoding: BatchState['encoding']): Promise<{ spool: Spool
   );
   const document = doc();
   const { state, body } = await toSpoolRecord(document, encoding, { subjects: ['approved.x'] });
-  await spool.put(state, body);
+  await spool.batches.put(state, body);
   return { spool, document };
 }
 

@@ -59,7 +59,7 @@ async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
     events: [{ subject: 'approved.x', seq: 1, msg_id: 'm1', published_at: now, data: { id: 'x' } }],
   };
   const { state, body } = await toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
-  await spool.put(state, body);
+  await spool.batches.put(state, body);
   return { spool, state };
 }
 
@@ -107,7 +107,7 @@ describe('DeliveryQueue', () => {
       expect(a.durationMs).toBeGreaterThanOrEqual(110);
       expect(a.durationMs).toBe(a.outcome.durationMs);
     }
-    expect(spool.count).toBe(0);
+    expect(spool.usage.batches.count).toBe(0);
   });
 
   it('records a failed attempt and a parked batch as changes to the record, its fixed fields kept', async () => {
@@ -119,7 +119,7 @@ describe('DeliveryQueue', () => {
     const before = Date.now();
     queue.start();
     await finished;
-    const stored = await spool.getState(state.id);
+    const stored = await spool.batches.getState(state.id);
     const { attempts: _a, notBefore: _n, parked: _p, lastError: _l, ...fixed } = stored as BatchState;
     const { attempts: _a0, ...spooled } = state;
     expect(fixed).toEqual(spooled);

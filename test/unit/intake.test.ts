@@ -72,7 +72,7 @@ describe('intake', () => {
     expect(triggers.filter((t) => t === 'bytes').length).toBeGreaterThan(0);
     expect(sealed.reduce((n, s) => n + s.itemCount, 0)).toBe(20);
     for (const state of sealed) {
-      const batch = await spool.get(state.id);
+      const batch = await spool.batches.get(state.id);
       const body = await rawBody(state, batch!.body);
       expect(body.length).toBeLessThanOrEqual(maxBytes);
     }
@@ -120,7 +120,7 @@ describe('intake', () => {
       expect(acked).toEqual([1, 2]);
       expect(spool.handle.generation).toBe(2);
       expect(batch.mock.calls.length).toBeGreaterThanOrEqual(2);
-      expect(await spool.listIds()).toEqual(sealed.map((s) => s.id));
+      expect(await spool.batches.ids()).toEqual(sealed.map((s) => s.id));
       expect(intake.pauseReason()).toBeUndefined();
     });
 
@@ -138,8 +138,8 @@ describe('intake', () => {
       expect(acked).toEqual([1]);
       expect(spool.handle.generation).toBe(2);
       expect(batch.mock.calls.length).toBe(2);
-      expect(spool.count).toBe(1);
-      expect(await spool.listIds()).toEqual([sealed[0]?.id]);
+      expect(spool.usage.batches.count).toBe(1);
+      expect(await spool.batches.ids()).toEqual([sealed[0]?.id]);
     });
 
     it('close can abandon a write that keeps failing: sources stay unacknowledged, adders are rejected', async () => {
@@ -171,13 +171,13 @@ describe('intake: the sequence index follows the stream incarnation (issue 12, i
 
   /** Holds the spool's first put until released; `first` fails it instead (a refused write). */
   function holdFirstPut(spool: Spool, mode: 'delay' | 'fail') {
-    const put = spool.put.bind(spool);
+    const put = spool.batches.put.bind(spool.batches);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let started!: () => void;
     const called = new Promise<void>((r) => (started = r));
     let calls = 0;
-    spool.put = async (...args: Parameters<Spool['put']>) => {
+    spool.batches.put = async (...args: Parameters<Spool['batches']['put']>) => {
       calls += 1;
       if (calls === 1) {
         started();
@@ -200,7 +200,7 @@ describe('intake: the sequence index follows the stream incarnation (issue 12, i
     // the write failed and waits to be tried again (as on a full disk) while the stream is replaced
     await intake.rebind('APPROVED@new');
     await durable;
-    expect(await spool.batchOfSeq(1)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(1)).toBeUndefined();
     expect(await intake.findSeq(1, 'APPROVED@new')).toBeUndefined();
     expect(intake.maySpooled(1)).toBe(false);
   });
@@ -220,13 +220,13 @@ describe('intake: the sequence index follows the stream incarnation (issue 12, i
     expect(await intake.findSeq(2, 'APPROVED@old')).toBeUndefined();
     held.release();
     await Promise.all([rebinding, durable]);
-    expect(await spool.batchOfSeq(2)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(2)).toBeUndefined();
     expect(intake.maySpooled(2)).toBe(false);
 
     // the new stream's own sequences are indexed as usual
     const fresh = from('APPROVED@new');
     await Promise.all([1, 2, 3].map((n) => intake.offer(event(10 + n), fresh(n))));
-    expect(await spool.batchOfSeq(2)).toBeDefined();
+    expect(await spool.seqIndex.batchOf(2)).toBeDefined();
     expect(await intake.findSeq(2, 'APPROVED@new')).toBeDefined();
     expect(await intake.findSeq(2, 'APPROVED@old')).toBeUndefined();
   });

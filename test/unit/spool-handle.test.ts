@@ -62,39 +62,39 @@ describe('spool handle', () => {
   it('a failed write reopens the handle; writes made on the failed generation are no longer sound', async () => {
     const { spool, path } = await openSpool();
     const first = record();
-    const written = await spool.put(first.state, first.body);
+    const written = await spool.batches.put(first.state, first.body);
     expect(written.generation).toBe(1);
-    expect(spool.isSound(written)).toBe(true);
+    expect(spool.handle.isSound(written)).toBe(true);
 
     vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(ioError('000003.log: No space left on device'));
     const second = record();
-    await expect(spool.put(second.state, second.body)).rejects.toThrow(/No space left/);
+    await expect(spool.batches.put(second.state, second.body)).rejects.toThrow(/No space left/);
     // the first write is before the failure, but it was made on the failed handle: not trusted
-    expect(spool.isSound(written)).toBe(false);
+    expect(spool.handle.isSound(written)).toBe(false);
     await until(() => spool.handle.reopens === 1);
     expect(spool.handle.generation).toBe(2);
 
-    const again = await spool.put(second.state, second.body);
+    const again = await spool.batches.put(second.state, second.body);
     expect(again.generation).toBe(2);
-    expect(spool.isSound(again)).toBe(true);
+    expect(spool.handle.isSound(again)).toBe(true);
     // written again on the fresh handle: counted once, re-read from disk after the reopen
-    await spool.put(first.state, first.body);
-    expect(spool.count).toBe(2);
+    await spool.batches.put(first.state, first.body);
+    expect(spool.usage.batches.count).toBe(2);
     await spool.close();
     const reopened = await Spool.open(path);
-    expect(await reopened.listIds()).toEqual([first.state.id, second.state.id].sort());
+    expect(await reopened.batches.ids()).toEqual([first.state.id, second.state.id].sort());
     await reopened.close();
   });
 
   it('one transient error (EMFILE on a delete) does not wedge the spool: reopened and done on the fresh handle', async () => {
     const { spool } = await openSpool();
     const a = record();
-    await spool.put(a.state, a.body);
+    await spool.batches.put(a.state, a.body);
     vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(ioError('Too many open files'));
-    await spool.delete(a.state.id);
+    await spool.batches.delete(a.state.id);
     expect(spool.handle.reopens).toBe(1);
-    expect(await spool.listIds()).toEqual([]);
-    expect(spool.count).toBe(0);
+    expect(await spool.batches.ids()).toEqual([]);
+    expect(spool.usage.batches.count).toBe(0);
   });
 
   it('a background error that fails every write of the handle (a failed compaction) ends with the reopen', async () => {
@@ -107,27 +107,27 @@ describe('spool handle', () => {
         ? Promise.reject(ioError('compaction: No space left on device'))
         : real(...args)) as typeof db.batch);
     const a = record();
-    await expect(spool.put(a.state, a.body)).rejects.toThrow(/compaction/);
-    const written = await spool.put(a.state, a.body);
+    await expect(spool.batches.put(a.state, a.body)).rejects.toThrow(/compaction/);
+    const written = await spool.batches.put(a.state, a.body);
     expect(written.generation).toBe(2);
-    await spool.updateState({ ...a.state, attempts: 1 });
-    expect((await spool.getState(a.state.id))?.attempts).toBe(1);
+    await spool.batches.patchState(a.state.id, { attempts: 1 });
+    expect((await spool.batches.getState(a.state.id))?.attempts).toBe(1);
   });
 
   it('a deleted directory is never trusted nor recreated: writes refused with SPOOL_REPLACED, saying why', async () => {
     const { spool, path } = await openSpool();
     const a = record();
-    await spool.put(a.state, a.body);
+    await spool.batches.put(a.state, a.body);
     await rm(path, { recursive: true, force: true });
     const b = record();
-    const error = await spool.put(b.state, b.body).catch((e: unknown) => e);
+    const error = await spool.batches.put(b.state, b.body).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SpoolError);
     expect((error as SpoolError).code).toBe('SPOOL_REPLACED');
-    expect(spool.replaced).toMatch(/no longer exists/);
+    expect(spool.handle.replaced).toMatch(/no longer exists/);
     // a failure now must not reopen (LevelDB would create a fresh, empty spool in its place)
     vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(ioError('gone'));
-    await spool.delete(a.state.id).catch(() => undefined);
-    await expect(spool.put(b.state, b.body)).rejects.toMatchObject({ code: 'SPOOL_REPLACED' });
+    await spool.batches.delete(a.state.id).catch(() => undefined);
+    await expect(spool.batches.put(b.state, b.body)).rejects.toMatchObject({ code: 'SPOOL_REPLACED' });
     expect(existsSync(path)).toBe(false);
   });
 
@@ -138,11 +138,11 @@ describe('spool handle', () => {
       message: `spool ${path} is already open in this process`,
     });
     const a = record();
-    const written = await spool.put(a.state, a.body);
-    expect(spool.isSound(written)).toBe(true);
+    const written = await spool.batches.put(a.state, a.body);
+    expect(spool.handle.isSound(written)).toBe(true);
     await spool.close();
     const next = await Spool.open(path);
-    expect(await next.listIds()).toEqual([a.state.id]);
+    expect(await next.batches.ids()).toEqual([a.state.id]);
     await next.close();
   });
 });

@@ -39,48 +39,63 @@ describe('spool (real LevelDB)', () => {
     const { spool, path } = await freshSpool();
     expect((await stat(path)).mode & 0o777).toBe(0o700);
     const records = [record(), record(), record()];
-    for (const r of [...records].reverse()) await spool.put(r.state, r.body, [1, 2]);
-    expect(await spool.listIds()).toEqual(records.map((r) => r.state.id));
-    expect(spool.count).toBe(3);
-    expect(spool.bytes).toBe(records.reduce((n, r) => n + r.body.length, 0));
-    await spool.delete(records[0]!.state.id);
-    expect(spool.count).toBe(2);
-    expect(await spool.get(records[0]!.state.id)).toBeUndefined();
+    for (const r of [...records].reverse()) await spool.batches.put(r.state, r.body, [1, 2]);
+    expect(await spool.batches.ids()).toEqual(records.map((r) => r.state.id));
+    expect(spool.usage.batches.count).toBe(3);
+    expect(spool.usage.batches.bytes).toBe(records.reduce((n, r) => n + r.body.length, 0));
+    await spool.batches.delete(records[0]!.state.id);
+    expect(spool.usage.batches.count).toBe(2);
+    expect(await spool.batches.get(records[0]!.state.id)).toBeUndefined();
     await spool.close();
   });
 
   it('indexes stream sequences until the ack floor passes them', async () => {
     const { spool } = await freshSpool();
     const r = record();
-    await spool.put(r.state, r.body, [5, 6, 9]);
-    expect(await spool.batchOfSeq(6)).toBe(r.state.id);
-    expect(await spool.batchOfSeq(7)).toBeUndefined();
-    expect(await spool.batchOfSeq(4)).toBeUndefined();
+    await spool.batches.put(r.state, r.body, [5, 6, 9]);
+    expect(await spool.seqIndex.batchOf(6)).toBe(r.state.id);
+    expect(await spool.seqIndex.batchOf(7)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(4)).toBeUndefined();
     expect(seqRanges([9, 5, 6, 5])).toEqual([
       [5, 6],
       [9, 9],
     ]);
-    expect(await spool.pruneSeqs(6)).toBe(1);
-    expect(await spool.batchOfSeq(6)).toBeUndefined();
-    expect(await spool.batchOfSeq(9)).toBe(r.state.id);
+    expect(await spool.seqIndex.prune(6)).toBe(1);
+    expect(await spool.seqIndex.batchOf(6)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(9)).toBe(r.state.id);
     await spool.close();
   });
 
   it('moves a batch to the dead letters and back with a fresh attempt count', async () => {
     const { spool } = await freshSpool();
     const r = record();
-    await spool.put({ ...r.state, attempts: 4 }, r.body);
-    await spool.deadLetterBatch(r.state.id, {
+    await spool.batches.put({ ...r.state, attempts: 4 }, r.body);
+    await spool.deadLetters.moveBatch(r.state.id, {
       reason: 'http_400',
       at: new Date().toISOString(),
       status: 400,
       subjects: [],
     });
-    expect(spool.count).toBe(0);
-    expect((await spool.listDeadLetters()).map((d) => d.reason)).toEqual(['http_400']);
-    expect(await spool.replayDeadLetter(r.state.id)).toBe(true);
-    expect((await spool.getState(r.state.id))?.attempts).toBe(0);
-    expect(await spool.listDeadLetters()).toEqual([]);
+    expect(spool.usage.batches.count).toBe(0);
+    expect((await spool.deadLetters.list()).map((d) => d.reason)).toEqual(['http_400']);
+    expect(await spool.deadLetters.replay(r.state.id)).toBe(true);
+    expect((await spool.batches.getState(r.state.id))?.attempts).toBe(0);
+    expect(await spool.deadLetters.list()).toEqual([]);
+    await spool.close();
+  });
+
+  it('patches a state record with one read and one write of the merge; a batch gone stays gone', async () => {
+    const { spool } = await freshSpool();
+    const r = record();
+    await spool.batches.put({ ...r.state, attempts: 2, lastError: 'http_503' }, r.body);
+    await spool.batches.patchState(r.state.id, { attempts: 3, parked: true, lastError: undefined });
+    const patched = await spool.batches.getState(r.state.id);
+    expect(patched).toMatchObject({ attempts: 3, parked: true, subjects: ['approved.x'] });
+    expect(patched?.lastError).toBeUndefined();
+    await spool.batches.delete(r.state.id);
+    await spool.batches.patchState(r.state.id, { attempts: 4 });
+    expect(await spool.batches.getState(r.state.id)).toBeUndefined();
+    expect(spool.status()).toMatchObject({ open: true, batches: 0, bytes: 0 });
     await spool.close();
   });
 
@@ -91,48 +106,48 @@ describe('spool (real LevelDB)', () => {
       record(Buffer.alloc(500, 2)),
       record(Buffer.alloc(700, 3)),
     ];
-    for (const r of [a, b, c]) await spool.put(r.state, r.body);
-    expect(spool.usedBytes).toBe(1500);
+    for (const r of [a, b, c]) await spool.batches.put(r.state, r.body);
+    expect(spool.usage.usedBytes).toBe(1500);
     const letter = { reason: 'http_400', at: new Date().toISOString(), status: 400, subjects: [] };
-    await spool.deadLetterBatch(a.state.id, letter);
-    await spool.deadLetterBatch(b.state.id, letter);
-    await spool.deadLetterMessage({
+    await spool.deadLetters.moveBatch(a.state.id, letter);
+    await spool.deadLetters.moveBatch(b.state.id, letter);
+    await spool.deadLetters.addMessage({
       id: uuidv7(),
       kind: 'message',
       reason: 'invalid_json',
       at: new Date().toISOString(),
       subjects: ['approved.x'],
     });
-    await spool.quarantineBatch(c.state.id, 'test');
-    expect(spool.bytes).toBe(0);
-    expect(spool.deadLetterCount).toBe(3);
-    expect(spool.deadLetterBytes).toBeGreaterThan(800);
-    expect(spool.quarantinedCount).toBe(1);
-    expect(spool.quarantinedBytes).toBeGreaterThan(700);
-    expect(spool.usedBytes).toBe(spool.deadLetterBytes + spool.quarantinedBytes);
+    await spool.quarantine.takeBatch(c.state.id, 'test');
+    expect(spool.usage.batches.bytes).toBe(0);
+    expect(spool.usage.deadLetters.count).toBe(3);
+    expect(spool.usage.deadLetters.bytes).toBeGreaterThan(800);
+    expect(spool.usage.quarantine.count).toBe(1);
+    expect(spool.usage.quarantine.bytes).toBeGreaterThan(700);
+    expect(spool.usage.usedBytes).toBe(spool.usage.deadLetters.bytes + spool.usage.quarantine.bytes);
     const counted = {
-      deadLetters: spool.deadLetterCount,
-      deadLetterBytes: spool.deadLetterBytes,
-      quarantined: spool.quarantinedCount,
-      quarantinedBytes: spool.quarantinedBytes,
+      deadLetters: spool.usage.deadLetters.count,
+      deadLetterBytes: spool.usage.deadLetters.bytes,
+      quarantined: spool.usage.quarantine.count,
+      quarantinedBytes: spool.usage.quarantine.bytes,
     };
     expect(await spool.stats()).toMatchObject(counted);
     await spool.close();
 
     let reopened = await Spool.open(path);
     expect(await reopened.stats()).toMatchObject({ ...counted, bytes: 0 });
-    const deadBefore = reopened.deadLetterBytes;
-    expect(await reopened.replayDeadLetter(a.state.id)).toBe(true);
-    expect(reopened.bytes).toBe(300);
-    await reopened.purgeDeadLetter(b.state.id);
-    await reopened.purgeQuarantined(c.state.id);
-    expect(reopened.deadLetterCount).toBe(1);
-    expect(reopened.deadLetterBytes).toBeLessThan(deadBefore - 800);
-    expect(reopened.quarantinedCount).toBe(0);
-    expect(reopened.quarantinedBytes).toBe(0);
+    const deadBefore = reopened.usage.deadLetters.bytes;
+    expect(await reopened.deadLetters.replay(a.state.id)).toBe(true);
+    expect(reopened.usage.batches.bytes).toBe(300);
+    await reopened.deadLetters.purge(b.state.id);
+    await reopened.quarantine.purge(c.state.id);
+    expect(reopened.usage.deadLetters.count).toBe(1);
+    expect(reopened.usage.deadLetters.bytes).toBeLessThan(deadBefore - 800);
+    expect(reopened.usage.quarantine.count).toBe(0);
+    expect(reopened.usage.quarantine.bytes).toBe(0);
     const after = {
       deadLetters: 1,
-      deadLetterBytes: reopened.deadLetterBytes,
+      deadLetterBytes: reopened.usage.deadLetters.bytes,
       quarantined: 0,
       quarantinedBytes: 0,
     };
@@ -146,8 +161,8 @@ describe('spool (real LevelDB)', () => {
     const { spool, path } = await freshSpool();
     const good = record();
     const bad = record();
-    await spool.put(good.state, good.body);
-    await spool.put(bad.state, bad.body);
+    await spool.batches.put(good.state, good.body);
+    await spool.batches.put(bad.state, bad.body);
     await spool.close();
     const raw = new Level<string, Buffer>(path, { valueEncoding: 'buffer' });
     await raw.put(`!b!${bad.state.id}`, Buffer.from('garbage!'));
@@ -156,10 +171,10 @@ describe('spool (real LevelDB)', () => {
     const reopened = await Spool.open(path);
     const problems = await reopened.verify(async () => undefined);
     expect(problems.map((p) => [p.key, p.reason])).toEqual([[bad.state.id, 'body checksum mismatch']]);
-    expect(await reopened.get(bad.state.id)).toBeUndefined();
-    expect(await reopened.get(good.state.id)).toBeDefined();
+    expect(await reopened.batches.get(bad.state.id)).toBeUndefined();
+    expect(await reopened.batches.get(good.state.id)).toBeDefined();
     expect((await reopened.stats()).quarantined).toBe(1);
-    expect(reopened.count).toBe(1);
+    expect(reopened.usage.batches.count).toBe(1);
     await reopened.close();
   });
 
@@ -167,15 +182,15 @@ describe('spool (real LevelDB)', () => {
     const { spool, path } = await freshSpool();
     const good = record();
     const bad = record();
-    await spool.put(good.state, good.body);
-    await spool.put(bad.state, bad.body);
+    await spool.batches.put(good.state, good.body);
+    await spool.batches.put(bad.state, bad.body);
     await spool.close();
     const raw = new Level<string, string>(path, { valueEncoding: 'utf8' });
     await raw.put(`!s!${bad.state.id}`, '{not json');
     await raw.close();
 
     const reopened = await Spool.open(path);
-    expect(await reopened.listIds()).toEqual([good.state.id]);
+    expect(await reopened.batches.ids()).toEqual([good.state.id]);
     expect((await reopened.stats()).quarantined).toBe(1);
     await reopened.close();
   });
