@@ -442,8 +442,12 @@ export class Emitter {
     if (!intake) return;
     const closing = intake.close().then(() => true);
     const within = (ms: number) => Promise.race([closing, timeAfter(Math.max(0, ms)).then(() => false)]);
-    let closed = await within(deadline - performance.now());
     const failing = () => ['spool_write_failing', 'spool_replaced'].includes(intake.pauseReason() ?? '');
+    // a second SIGTERM must not wait out the timeout for writes that keep failing
+    let closed = await Promise.race([
+      within(deadline - performance.now()),
+      this.hurried.promise.then(() => false),
+    ]);
     if (!closed && !failing()) closed = await within(SLOW_WRITE_GRACE_MS);
     if (closed) return;
     this.abandoned = await intake.abandonWrites();

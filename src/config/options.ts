@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { z } from 'zod';
 import * as kind from './kinds.js';
 import type { Kind } from './kinds.js';
-import { headerSecrets, urlPassword } from './secret-values.js';
+import { headerSecrets, urlPassword, urlSecrets } from './secret-values.js';
 import type { SecretSettings } from './types.js';
 
 /**
@@ -104,6 +104,7 @@ export const OPTIONS = {
     option: 'destinationUrl',
     kind: kind.httpsUrl(),
     required: { hint: 'the https:// URL batches are POSTed to' },
+    secret: (c) => urlSecrets(c.destination.url),
     doc: 'where batches are POSTed; `https://` (or `http://` with `TRANSMITTER_ALLOW_INSECURE_HTTP`)',
   },
   TRANSMITTER_AUTH_TOKEN: {

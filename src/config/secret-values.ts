@@ -19,3 +19,21 @@ export function urlPassword(url: string | undefined): string | undefined {
     return undefined;
   }
 }
+
+/** Query parameters whose name says they carry a credential (`?api_key=...`, `?sig=...`). */
+const SECRET_PARAM = /key|token|secret|sig|auth|pass|credential/i;
+
+/**
+ * A destination URL's password and credential-named query values: a receiver may echo the URL it
+ * was called with. Other query values (`?format=json`) are not secrets and stay readable.
+ */
+export function urlSecrets(url: string | undefined): string[] {
+  if (url === undefined) return [];
+  try {
+    const params = [...new URL(url).searchParams].filter(([name]) => SECRET_PARAM.test(name));
+    const values = [urlPassword(url), ...params.map(([, value]) => value)];
+    return values.filter((v): v is string => v !== undefined && v.length >= MIN_HEADER_SECRET_CHARS);
+  } catch {
+    return [];
+  }
+}

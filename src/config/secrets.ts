@@ -39,7 +39,11 @@ export function secretsOfEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   const valid = <K extends VariableName>(variable: K) => validOrUnset(env, variable);
   const fromUrl = urlCredentials(valid('TRANSMITTER_NATS_URL'));
   return secretsOf({
-    destination: { authToken: valid('TRANSMITTER_AUTH_TOKEN'), headers: valid('TRANSMITTER_HEADERS') ?? {} },
+    destination: {
+      url: valid('TRANSMITTER_DESTINATION_URL'),
+      authToken: valid('TRANSMITTER_AUTH_TOKEN'),
+      headers: valid('TRANSMITTER_HEADERS') ?? {},
+    },
     nats: {
       password: valid('TRANSMITTER_NATS_PASSWORD') ?? fromUrl?.password,
       token: valid('TRANSMITTER_NATS_TOKEN') ?? fromUrl?.token,

@@ -53,7 +53,7 @@ export interface Config {
 
 /** The parts of a configuration that hold secret values. */
 export interface SecretSettings {
-  destination: { authToken?: string; headers: Record<string, string> };
+  destination: { url?: string; authToken?: string; headers: Record<string, string> };
   nats?: { password?: string; token?: string };
   databaseUrl?: string;
 }

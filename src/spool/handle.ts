@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from '../util/logger.js';
@@ -45,12 +45,27 @@ interface DirIdentity {
 const REOPEN_RETRY_MS = 1000;
 const REOPEN_LOG_EVERY = 30;
 const IDENTITY_CHECK_MS = 5000;
+/** a LevelDB log record header: checksum (4), length (2), type (1, never 0) */
+const LOG_HEADER_BYTES = 7;
 
 /** Set while a reopen's re-read runs: its own operations must not wait for the reopen they are part of. */
 const rereading = new AsyncLocalStorage<true>();
 
 /** Spool directories held open by this process: a second LevelDB open of one would release its lock. */
 const heldDirs = new Set<string>();
+
+/** A log whose first record header is all zeros was cut off and written again past the cut. */
+async function startsWithHole(path: string): Promise<boolean> {
+  const file = await open(path, 'r').catch(() => undefined);
+  if (!file) return false;
+  try {
+    const head = Buffer.alloc(LOG_HEADER_BYTES);
+    const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
+    return bytesRead === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
+  } finally {
+    await file.close();
+  }
+}
 
 function errorText(error: unknown): string {
   const e = error as { message?: string; cause?: { message?: string } };
@@ -94,6 +109,8 @@ export class SpoolHandle {
   private identityTimer?: NodeJS.Timeout;
   private replacedWhy?: string;
   private closing = false;
+  private healing?: Promise<void>;
+  private readonly logSizes = new Map<string, { ino: number; size: number }>();
   private reopenCount = 0;
   private failedReopens = 0;
   afterReopen?: () => Promise<void>;
@@ -211,7 +228,7 @@ export class SpoolHandle {
    * Records (and logs once) a replacement; a directory put back in place clears it.
    */
   async checkIdentity(): Promise<string | undefined> {
-    const why = await this.identityProblem();
+    const why = (await this.identityProblem()) ?? (await this.logProblem());
     if (why === undefined) {
       if (this.replacedWhy !== undefined) {
         this.logger?.warn({ dir: this.dir }, 'spool directory is back in place');
@@ -240,6 +257,63 @@ export class SpoolHandle {
     const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
     if (!current?.isFile()) return `${join(this.dir, 'CURRENT')} is missing`;
     return undefined;
+  }
+
+  /**
+   * LevelDB appends every write to its one live log (`NNNNNN.log`) through an open descriptor: a
+   * deleted log (a clean-up of `*.log` files) goes on accepting synced writes into an unlinked
+   * file, and a restart then silently drops everything not yet in a table file. When no log is
+   * left in the directory, flush the memory table to a table file (LevelDB starts a new log for
+   * it), so what was acknowledged is durable again; only when that fails is the spool distrusted.
+   */
+  private logProblem(): Promise<string | undefined> {
+    if (this.closing || this.reopening !== undefined || !this.isOpen) return Promise.resolve(undefined);
+    this.healing ??= this.healDeletedLog().finally(() => {
+      this.healing = undefined;
+    });
+    return this.healing.then(() => this.missingLog());
+  }
+
+  private async missingLog(): Promise<string | undefined> {
+    const names = await readdir(this.dir).catch(() => undefined);
+    if (names === undefined) return undefined;
+    const logs = names.filter((name) => /^\d+\.log$/.test(name));
+    if (logs.length === 0) return `the write-ahead log of ${this.dir} was deleted and could not be replaced`;
+    for (const name of logs) {
+      if (await this.truncated(join(this.dir, name)))
+        return `the write-ahead log ${join(this.dir, name)} was truncated and could not be replaced`;
+    }
+    return undefined;
+  }
+
+  /**
+   * LevelDB only appends to its log, so a log that shrank, or that starts with a hole (truncated,
+   * e.g. by a `copytruncate` log rotation, then written on at the old offset), lost what recovery
+   * needs.
+   */
+  private async truncated(path: string): Promise<boolean> {
+    const s = await stat(path).catch(() => undefined);
+    if (!s) return false;
+    const seen = this.logSizes.get(path);
+    this.logSizes.set(path, { ino: s.ino, size: s.size });
+    const shrank = seen !== undefined && seen.ino === s.ino && s.size < seen.size;
+    return shrank || (await startsWithHole(path));
+  }
+
+  private async healDeletedLog(): Promise<void> {
+    if ((await this.missingLog()) === undefined) return;
+    this.logger?.error(
+      { dir: this.dir },
+      "the spool's write-ahead log was deleted or truncated under the running emitter; writing what it held to a table file",
+    );
+    this.logSizes.clear();
+    try {
+      // in Node `level` is classic-level, whose compactRange first flushes the memory table
+      const db = this.db as unknown as { compactRange(start: string, end: string): Promise<void> };
+      await db.compactRange('\u0000', '\uffff');
+    } catch (error) {
+      this.fail(this.gen, error);
+    }
   }
 
   private async usable(strict: boolean): Promise<void> {

@@ -251,4 +251,47 @@ describe('the spool changing under a running emitter (issue 12)', () => {
       await disk.release();
     }
   });
+
+  it('a second SIGTERM while spool writes fail (disk full) stops at once, not after the shutdown timeout; exit 1, messages stay in JetStream', async (ctx) => {
+    const disk = await smallDisk('4m');
+    if (typeof disk === 'string') return ctx.skip(disk);
+    const spoolDir = join(disk.path, 'spool');
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir,
+      extra: { TRANSMITTER_NATS_DURABLE: 'enospc-term2', TRANSMITTER_SHUTDOWN_TIMEOUT_S: '60' },
+    });
+    const messages = sampleMessages(300, 'enospc-term2');
+    const first = spawnEmitter(env);
+    try {
+      await first.ready;
+      await until(async () => (await unacked('enospc-term2')) === 0, 20_000, 'earlier messages acknowledged');
+      fill(join(disk.path, 'filler'));
+      await publishAll(nats.url, messages);
+      await until(() => first.output().includes('spool write failed'), 10_000, 'a spool write to fail');
+      first.kill('SIGTERM');
+      await until(() => first.output().includes('"msg":"stopping"'), 5000, 'the first SIGTERM to be taken');
+      const hurriedAt = Date.now();
+      first.kill('SIGTERM');
+      const how = await Promise.race([
+        first.exited,
+        new Promise((r) => setTimeout(() => r('still running'), 15_000)),
+      ]);
+      expect(how).toBe(1);
+      expect(Date.now() - hurriedAt).toBeLessThan(8000);
+      expect(await unacked('enospc-term2')).toBe(messages.length);
+      rmSync(join(disk.path, 'filler'));
+      const second = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered(messages), 30_000);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      sink.clear();
+      await disk.release();
+    }
+  });
 });

@@ -153,6 +153,7 @@ describe('the option table', () => {
       [
         'TRANSMITTER_AUTH_TOKEN',
         'TRANSMITTER_DATABASE_URL',
+        'TRANSMITTER_DESTINATION_URL',
         'TRANSMITTER_HEADERS',
         'TRANSMITTER_NATS_PASSWORD',
         'TRANSMITTER_NATS_TOKEN',

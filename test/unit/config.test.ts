@@ -101,6 +101,16 @@ describe('config', () => {
     expect(secretsOfEnv({ TRANSMITTER_HEADERS: '{broken', TRANSMITTER_NATS_URL: 'nats://[x' })).toEqual([]);
   });
 
+  it('secretsOf: an api key in the destination URL (credential-named query values of 4 or more characters, the password), also for the operator commands', () => {
+    const env = {
+      ...base,
+      TRANSMITTER_DESTINATION_URL:
+        'https://ingest:url-pass@ingest.example.com/v1?api_key=k3y%2Fsecret&format=json&v=2',
+    };
+    expect(secretsOf(loadConfig(env)).sort()).toEqual(['k3y/secret', 'url-pass']);
+    expect(secretsOfEnv(env).sort()).toEqual(['k3y/secret', 'url-pass']);
+  });
+
   it.each([
     ['malformed JSON', '{"x-api-key": "k3y-s3cr3t"'],
     ['a value that is not a string', '{"x-api-key": ["k3y-s3cr3t"]}'],

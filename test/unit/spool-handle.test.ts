@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -143,6 +143,42 @@ describe('spool handle', () => {
     await spool.close();
     const next = await Spool.open(path);
     expect(await next.batches.ids()).toEqual([a.state.id]);
+    await next.close();
+  });
+
+  it('a deleted write-ahead log (NNNNNN.log) is replaced before the next batch is trusted: every batch survives a restart', async () => {
+    const { spool, path } = await openSpool();
+    const a = record();
+    await spool.batches.put(a.state, a.body);
+    const logs = readdirSync(path).filter((name) => /^\d+\.log$/.test(name));
+    expect(logs).toHaveLength(1);
+    for (const name of logs) rmSync(`${path}/${name}`);
+    const b = record();
+    const written = await spool.batches.put(b.state, b.body);
+    expect(spool.handle.isSound(written)).toBe(true);
+    expect(spool.handle.replaced).toBeUndefined();
+    expect(readdirSync(path).some((name) => /^\d+\.log$/.test(name))).toBe(true);
+    await spool.close();
+    const next = await Spool.open(path);
+    expect((await next.batches.ids()).sort()).toEqual([a.state.id, b.state.id].sort());
+    await next.close();
+  });
+
+  it('a truncated write-ahead log (a copytruncate rotation) is replaced before the next batch is trusted: every batch survives a restart', async () => {
+    const { spool, path } = await openSpool();
+    const a = record();
+    await spool.batches.put(a.state, a.body);
+    for (const name of readdirSync(path).filter((n) => /^\d+\.log$/.test(n)))
+      truncateSync(`${path}/${name}`, 0);
+    const b = record();
+    const written = await spool.batches.put(b.state, b.body);
+    expect(spool.handle.isSound(written)).toBe(true);
+    expect(spool.handle.replaced).toBeUndefined();
+    const c = record();
+    await spool.batches.put(c.state, c.body);
+    await spool.close();
+    const next = await Spool.open(path);
+    expect((await next.batches.ids()).sort()).toEqual([a.state.id, b.state.id, c.state.id].sort());
     await next.close();
   });
 });
