@@ -14,8 +14,8 @@ import { messageDeadLetter, offerRefusal, refusalFacts } from './refusal.js';
 /**
  * The JetStream ingress stage: takes messages from the source, decodes and validates them,
  * recognises redeliveries by stream sequence, dead-letters what is invalid, and hands every
- * other item with its ack to the intake. It never acknowledges a message itself: the intake
- * does, once the message's batch is durable (or the batch already holding it is).
+ * other item with its ack to the intake. It never acknowledges a message before the batch
+ * holding it is durable (the intake acks new ones), and never lets message content into a reason.
  */
 
 export interface IngressOptions {
