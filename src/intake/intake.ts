@@ -318,27 +318,9 @@ export class Intake {
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding);
-    const state: BatchState = {
-      v: 1,
-      id: batch.id,
-      createdAt: batch.createdAt,
-      itemCount: batch.itemCount,
-      rawBytes: Buffer.byteLength(batch.body),
-      storedBytes: body.length,
-      encoding,
-      subjects: batch.subjects,
-      attempts: 0,
-      crc32: crc32(body),
-    };
+    const state = batchRecord(batch, body, encoding);
     try {
-      let written = await this.writeUntilDurable(state, body, seqs);
-      while (!this.options.spool.isSound(written)) {
-        this.options.logger.warn(
-          { batchId: state.id },
-          'the spool handle failed after this batch was written; writing it again before acknowledging',
-        );
-        written = await this.writeUntilDurable(state, body, seqs);
-      }
+      await this.writeSound(state, body, seqs);
     } catch (error) {
       if (error instanceof SpoolWriteAbandonedError) {
         this.abandoned.batches += 1;
@@ -377,6 +359,18 @@ export class Intake {
       this.options.logger.warn({ batchId: batch.id, failed }, 'acks not sent; JetStream will redeliver');
   }
 
+  /** Write until a write lands on a handle that has not failed since (only then may sources be acked). */
+  private async writeSound(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<void> {
+    let written = await this.writeUntilDurable(state, body, seqs);
+    while (!this.options.spool.isSound(written)) {
+      this.options.logger.warn(
+        { batchId: state.id },
+        'the spool handle failed after this batch was written; writing it again before acknowledging',
+      );
+      written = await this.writeUntilDurable(state, body, seqs);
+    }
+  }
+
   /** Write until a write succeeds (retrying while the disk refuses) or close abandons it. */
   private async writeUntilDurable(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<Written> {
     const abandon = this.writes.signal;
@@ -402,6 +396,22 @@ export class Intake {
       }
     }
   }
+}
+
+/** The spool's record of a sealed batch, before its first delivery attempt. */
+function batchRecord(batch: SealedBatch<unknown>, body: Buffer, encoding: 'gzip' | 'identity'): BatchState {
+  return {
+    v: 1,
+    id: batch.id,
+    createdAt: batch.createdAt,
+    itemCount: batch.itemCount,
+    rawBytes: Buffer.byteLength(batch.body),
+    storedBytes: body.length,
+    encoding,
+    subjects: batch.subjects,
+    attempts: 0,
+    crc32: crc32(body),
+  };
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (the work itself goes on unobserved). */
