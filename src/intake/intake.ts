@@ -11,10 +11,11 @@ import type { Item } from '../model.js';
 import type { BatchState, Spool, Written } from '../spool/spool.js';
 
 /**
- * Intake: items enter the open batch (BatchBuilder), the buffer statechart decides when to seal,
- * and every sealed batch is written to the spool (synced) before its sources are acknowledged
- * and its adders' promises resolve (group commit). Intake pauses (backpressure) while the spool is
- * over its byte limit, while spool writes fail (e.g. ENOSPC), or while too many seals are pending.
+ * Intake: owns the open batch (BatchBuilder), the buffer statechart that decides when to seal, and
+ * writing every sealed batch to the spool (synced) before its sources are acknowledged and its
+ * adders' promises resolve (group commit). It never acknowledges a source before its batch is
+ * durable, and never decodes or delivers. Intake pauses (backpressure) while the spool is over its
+ * byte limit, while spool writes fail (e.g. ENOSPC), or while too many seals are pending.
  */
 
 export interface Acknowledgeable {
@@ -40,20 +41,42 @@ export interface IntakeOptions {
   spoolMaxBytes: number;
   /** called once a batch is durable, to schedule its delivery */
   onDurable(state: BatchState): void;
+  /** keeps the stream sequences of sealed batches for redeliveries (default: none are indexed) */
+  seqTracker?: SeqTracker;
 }
 
-export interface HeldSeq {
-  batchId: string;
-  /** resolves once that batch is durable in the spool */
-  durable: Promise<void>;
+/** The stream sequences of one sealed batch, as the tracker keeps them. */
+export interface SealedSeqs {
+  readonly seqs: readonly number[];
+  /** the stream incarnation `seqs` belong to */
+  readonly incarnation: string;
 }
 
-/** The batch's stream sequences of one stream incarnation (a batch may straddle a re-bind). */
-function seqsOf(batch: SealedBatch<Acknowledgeable>, incarnation: string): number[] {
-  const seqs: number[] = [];
-  for (const source of batch.sources)
-    if (source.seq !== undefined && source.incarnation === incarnation) seqs.push(source.seq);
-  return seqs;
+/** Where the sequences of sealed batches are kept (the ingress's redelivery index). */
+export interface SeqTracker {
+  /** a batch holding `sources` is being sealed; `durable` settles once it is written or given up */
+  sealing(batchId: string, sources: readonly Acknowledgeable[], durable: Promise<void>): SealedSeqs;
+  /** one spool write of that batch, handed the sequences it may index now */
+  write<T>(batch: SealedSeqs, put: (seqs: readonly number[]) => Promise<T>): Promise<T>;
+}
+
+const UNINDEXED: SeqTracker = {
+  sealing: () => ({ seqs: [], incarnation: '' }),
+  write: (_batch, put) => put([]),
+};
+
+/** What the intake reports for /ready, /api/v1/stats and /metrics. */
+export interface IntakeStatus {
+  /** why intake is paused (backpressure), undefined while it accepts items */
+  paused?: PauseReason;
+  /** items in the open (unsealed) batch */
+  openItems: number;
+  /** TRANSMITTER_BATCH_SIZE */
+  maxItems: number;
+  /** serialised bytes of the open batch's items */
+  openBytes: number;
+  /** bytes available to the items of one batch (TRANSMITTER_BATCH_MAX_BYTES less the envelope) */
+  bodyBudgetBytes: number;
 }
 
 export class IntakeClosedError extends Error {
@@ -90,7 +113,9 @@ export type PauseReason = 'spool_replaced' | 'spool_full' | 'spool_write_failing
 export class Intake {
   private readonly builder: BatchBuilder<Acknowledgeable>;
   private readonly buffer: Actor<typeof bufferMachine>;
-  private readonly maxItemBytes: number;
+  /** bytes available to the items of one batch: TRANSMITTER_BATCH_MAX_BYTES less the envelope */
+  private readonly bodyBudgetBytes: number;
+  private readonly seqTracker: SeqTracker;
   private durable: Deferred = deferred();
   /** bytes of the open batch's items (the builder holds the items themselves) */
   private openBytes = 0;
@@ -104,23 +129,11 @@ export class Intake {
   /** aborted by `abandonWrites`: batches still being written give up, unacknowledged */
   private readonly writes = new AbortController();
   private abandoned = { batches: 0, items: 0 };
-  /**
-   * batches sealed but not yet durable, with their stream sequences and the stream incarnation
-   * those belong to (searched only for redeliveries)
-   */
-  private readonly sealing = new Set<{ held: HeldSeq; seqs: number[]; incarnation: string }>();
-  /** highest stream sequence sealed of the bound incarnation: a message at or below it may already be spooled */
-  private highestSealedSeq: number;
-  /** the stream incarnation the spool's sequence index is bound to ('' before the first bind) */
-  private incarnation = '';
-  /** spool writes in progress: a re-bind waits for them, as they may still index old sequences */
-  private readonly writing = new Set<Promise<unknown>>();
-  private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
 
   constructor(private readonly options: IntakeOptions) {
     this.builder = new BatchBuilder(options.probeId, options.runId);
-    this.highestSealedSeq = options.spool.seqIndex.highest;
-    this.maxItemBytes = options.maxBytes - this.builder.envelopeBytes();
+    this.bodyBudgetBytes = options.maxBytes - this.builder.envelopeBytes();
+    this.seqTracker = options.seqTracker ?? UNINDEXED;
     this.buffer = createActor(bufferMachine, {
       input: { intervalMs: options.intervalMs },
     });
@@ -132,11 +145,17 @@ export class Intake {
     return this.builder.size;
   }
 
-  get triggers(): Readonly<Record<string, number>> {
-    return this.sealedCounts;
+  status(): IntakeStatus {
+    return {
+      paused: this.pauseReason(),
+      openItems: this.builder.size,
+      maxItems: this.options.maxItems,
+      openBytes: this.openBytes,
+      bodyBudgetBytes: this.bodyBudgetBytes,
+    };
   }
 
-  /** The buffer statechart's state with the open batch's fill, for /debug and stats. */
+  /** The buffer statechart's state with the open batch's fill, for /debug/machines. */
   bufferSnapshot() {
     const snapshot = this.buffer.getSnapshot();
     return {
@@ -146,7 +165,8 @@ export class Intake {
         count: this.builder.size,
         bytes: this.openBytes,
         maxItems: this.options.maxItems,
-        maxItemBytes: this.maxItemBytes,
+        // the /debug/machines field's name: the bytes all items of one batch may take
+        maxItemBytes: this.bodyBudgetBytes,
         intervalMs: this.options.intervalMs,
       },
     };
@@ -219,9 +239,9 @@ export class Intake {
   offer(item: Item, source?: Acknowledgeable, subject?: string): Promise<void> {
     if (this.closed) return Promise.reject(new IntakeClosedError());
     const measured = this.builder.measure(item);
-    if (measured.bytes > this.maxItemBytes)
+    if (measured.bytes > this.bodyBudgetBytes)
       throw new ItemTooLargeError(measured.bytes, this.options.maxBytes);
-    if (measured.isNew && this.builder.size > 0 && this.openBytes + measured.bytes > this.maxItemBytes) {
+    if (measured.isNew && this.builder.size > 0 && this.openBytes + measured.bytes > this.bodyBudgetBytes) {
       this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'bytes' });
     }
     const holder = this.durable;
@@ -269,24 +289,18 @@ export class Intake {
   }
 
   private seal(event: BufferEmitted): void {
-    this.sealedCounts[event.trigger] += 1;
     const batch = this.builder.take(uuidv7(), new Date().toISOString());
     this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
-    const incarnation = this.incarnation;
-    const seqs = seqsOf(batch, incarnation);
-    const work = this.persist(batch, seqs, incarnation, event.trigger).then(
+    const seqs = this.seqTracker.sealing(batch.id, batch.sources, holder.promise);
+    const work = this.persist(batch, seqs, event.trigger).then(
       () => holder.resolve(),
       (error: unknown) => holder.reject(error),
     );
     this.pendingSeals.add(work);
     this.lastSeal = work;
-    const entry = { held: { batchId: batch.id, durable: holder.promise }, seqs, incarnation };
-    this.sealing.add(entry);
-    for (const seq of seqs) if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
     void work.finally(() => {
-      this.sealing.delete(entry);
       this.pendingSeals.delete(work);
       this.recheck();
     });
@@ -299,33 +313,14 @@ export class Intake {
   /** Encode, write synced (retrying while the disk refuses), then acknowledge the sources. */
   private async persist(
     batch: SealedBatch<Acknowledgeable>,
-    seqs: number[],
-    incarnation: string,
+    seqs: SealedSeqs,
     trigger: SealTrigger,
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding);
-    const state: BatchState = {
-      v: 1,
-      id: batch.id,
-      createdAt: batch.createdAt,
-      itemCount: batch.itemCount,
-      rawBytes: Buffer.byteLength(batch.body),
-      storedBytes: body.length,
-      encoding,
-      subjects: batch.subjects,
-      attempts: 0,
-      crc32: crc32(body),
-    };
+    const state = batchRecord(batch, body, encoding);
     try {
-      let written = await this.writeUntilDurable(state, body, seqs, incarnation);
-      while (!this.options.spool.handle.isSound(written)) {
-        this.options.logger.warn(
-          { batchId: state.id },
-          'the spool handle failed after this batch was written; writing it again before acknowledging',
-        );
-        written = await this.writeUntilDurable(state, body, seqs, incarnation);
-      }
+      await this.writeSound(state, body, seqs);
     } catch (error) {
       if (error instanceof SpoolWriteAbandonedError) {
         this.abandoned.batches += 1;
@@ -364,64 +359,28 @@ export class Intake {
       this.options.logger.warn({ batchId: batch.id, failed }, 'acks not sent; JetStream will redeliver');
   }
 
-  /**
-   * Bind the sequence index to a stream incarnation (on start and whenever the source binds
-   * again). On a change, sequences of the old incarnation must never meet those of the new one:
-   * batches of the old one still being written go on without indexing their sequences, the
-   * writes already under way are waited for, then the index is cleared. The source hands over
-   * no message of the new incarnation before this resolves.
-   */
-  async rebind(incarnation: string): Promise<void> {
-    if (incarnation === this.incarnation) return;
-    this.incarnation = incarnation;
-    await Promise.allSettled([...this.writing]);
-    await this.options.spool.seqIndex.bind(incarnation);
-    this.highestSealedSeq = this.options.spool.seqIndex.highest;
-  }
-
-  /** Whether a message with this sequence may already be in a sealed batch (cheap: one comparison). */
-  maySpooled(seq: number): boolean {
-    return seq <= this.highestSealedSeq;
-  }
-
-  /**
-   * The batch already holding this stream sequence, with a promise of its durability: a batch
-   * still being written (e.g. while the disk is full) is not durable yet, so its messages must not
-   * be acknowledged until it is.
-   */
-  async findSeq(seq: number, incarnation: string): Promise<HeldSeq | undefined> {
-    if (incarnation !== this.incarnation) return undefined;
-    for (const entry of this.sealing)
-      if (entry.incarnation === incarnation && entry.seqs.includes(seq)) return entry.held;
-    // the index of a spool deleted under us vouches for nothing on disk: take the message again
-    if (this.options.spool.handle.replaced !== undefined) return undefined;
-    const batchId = await this.options.spool.seqIndex.batchOf(seq);
-    if (incarnation !== this.incarnation) return undefined;
-    return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
+  /** Write until a write lands on a handle that has not failed since (only then may sources be acked). */
+  private async writeSound(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<void> {
+    let written = await this.writeUntilDurable(state, body, seqs);
+    while (!this.options.spool.handle.isSound(written)) {
+      this.options.logger.warn(
+        { batchId: state.id },
+        'the spool handle failed after this batch was written; writing it again before acknowledging',
+      );
+      written = await this.writeUntilDurable(state, body, seqs);
+    }
   }
 
   /** Write until a write succeeds (retrying while the disk refuses) or close abandons it. */
-  private async writeUntilDurable(
-    state: BatchState,
-    body: Buffer,
-    seqs: number[],
-    incarnation: string,
-  ): Promise<Written> {
+  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<Written> {
     const abandon = this.writes.signal;
     for (;;) {
       if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
-        // the index is bound to one incarnation: sequences of another one are not written into it
-        const write = this.options.spool.batches.put(
-          state,
-          body,
-          incarnation === this.incarnation ? seqs : [],
+        const write = this.seqTracker.write(seqs, (indexed) =>
+          this.options.spool.batches.put(state, body, indexed),
         );
-        this.writing.add(write);
-        const written = await untilAborted(
-          write.finally(() => this.writing.delete(write)),
-          abandon,
-        );
+        const written = await untilAborted(write, abandon);
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');
         this.writeFailing = false;
         return written;
@@ -439,6 +398,22 @@ export class Intake {
       }
     }
   }
+}
+
+/** The spool's record of a sealed batch, before its first delivery attempt. */
+function batchRecord(batch: SealedBatch<unknown>, body: Buffer, encoding: 'gzip' | 'identity'): BatchState {
+  return {
+    v: 1,
+    id: batch.id,
+    createdAt: batch.createdAt,
+    itemCount: batch.itemCount,
+    rawBytes: Buffer.byteLength(batch.body),
+    storedBytes: body.length,
+    encoding,
+    subjects: batch.subjects,
+    attempts: 0,
+    crc32: crc32(body),
+  };
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (the work itself goes on unobserved). */

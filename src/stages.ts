@@ -1,0 +1,122 @@
+import { secretsOf, type Config, type NatsConfig } from './config/index.js';
+import type { DeliveryQueue, DeliveryQueueOptions } from './delivery/queue.js';
+import type { HttpTransport, HttpTransportOptions } from './delivery/http-transport.js';
+import type { Ingress, IngressOptions } from './ingress/ingress.js';
+import type { Redelivery } from './ingress/redelivery.js';
+import type { Intake, IntakeOptions } from './intake/intake.js';
+import type { EmitterEvents } from './observe/events.js';
+import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
+import type { Spool } from './spool/spool.js';
+import type { Logger } from './util/logger.js';
+import { Redactor } from './util/redact.js';
+import { VERSION } from './util/version.js';
+
+/**
+ * The stages of the chain as the emitter holds them, and how the configuration becomes each
+ * stage's own options (plain mappings, so that the wiring root reads as the chain). Nothing here
+ * starts a stage or decides anything about a message or a batch.
+ */
+
+/** The stages opened so far, in chain order (a failed start closes exactly these). */
+export interface OpenStages {
+  spool?: Spool;
+  transport?: HttpTransport;
+  /** the batch ledger beside the chain, fed by its events */
+  ledger?: { ledger: Ledger; detach(): void };
+  delivery?: DeliveryQueue;
+  intake?: Intake;
+  ingress?: Ingress;
+}
+
+/** What every stage after the spool is built with. */
+export interface StageContext {
+  config: Config;
+  logger: Logger;
+  events: EmitterEvents;
+  spool: Spool;
+}
+
+export function transportOptions(config: Config): HttpTransportOptions {
+  const d = config.destination;
+  return {
+    url: d.url,
+    authToken: d.authToken,
+    clientCertPath: d.clientCertPath,
+    clientKeyPath: d.clientKeyPath,
+    caCertPath: d.caCertPath,
+    allowInsecureHttp: d.allowInsecureHttp,
+    headers: d.headers,
+    connectTimeoutMs: Math.min(10_000, d.requestTimeoutMs),
+    requestTimeoutMs: d.requestTimeoutMs,
+    connections: d.concurrency,
+    userAgent: `batch-emitter/${VERSION}`,
+  };
+}
+
+export function deliveryOptions(
+  { config, logger, events, spool }: StageContext,
+  transport: HttpTransport,
+  onSpoolShrunk: () => void,
+): DeliveryQueueOptions {
+  return {
+    spool,
+    transport,
+    logger,
+    events,
+    policy: { ...config.retry, jitter: 0.2 },
+    circuit: config.circuit,
+    concurrency: config.destination.concurrency,
+    compression: config.destination.compression,
+    bodyFormat: config.destination.bodyFormat,
+    redactor: new Redactor(secretsOf(config)),
+    onSpoolShrunk,
+  };
+}
+
+export function intakeOptions(
+  { config, logger, events, spool }: StageContext,
+  seqTracker: Redelivery,
+  onDurable: IntakeOptions['onDurable'],
+): IntakeOptions {
+  return {
+    spool,
+    logger,
+    events,
+    probeId: config.probeId,
+    runId: config.runId,
+    maxItems: config.batch.maxItems,
+    maxBytes: config.batch.maxBytes,
+    intervalMs: config.batch.intervalMs,
+    compression: config.destination.compression,
+    spoolMaxBytes: config.spool.maxBytes,
+    onDurable,
+    seqTracker,
+  };
+}
+
+export function ingressOptions(
+  { config, logger, events, spool }: StageContext,
+  nats: NatsConfig,
+  intake: IngressOptions['intake'],
+  redelivery: Redelivery,
+): IngressOptions {
+  const { maxItems: batchSize, intervalMs } = config.batch;
+  return { nats, batchSize, intervalMs, intake, redelivery, spool, events, logger };
+}
+
+/** The batch ledger (LevelDB beside the spool, or PostgreSQL), attached; none when it cannot open. */
+export async function openBatchLedger({
+  config,
+  logger,
+  events,
+}: StageContext): Promise<OpenStages['ledger']> {
+  const ledger = await openLedger({
+    databaseUrl: config.databaseUrl,
+    spoolDir: config.spool.dir,
+    logger,
+  }).catch((error: unknown) => {
+    logger.error({ err: (error as Error).message }, 'ledger unavailable; continuing without it');
+    return undefined;
+  });
+  return ledger && { ledger, detach: attachLedger(events, ledger, config.destination.url) };
+}

@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { EmitterEvents } from '../../src/observe/events.js';
+import { Redelivery } from '../../src/ingress/redelivery.js';
+import { Intake } from '../../src/intake/intake.js';
+import { createLogger } from '../../src/util/logger.js';
+import { itemFromEvent } from '../../src/model.js';
+import { Spool } from '../../src/spool/spool.js';
+import { tempDir } from '../../harness/workload.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+/** An intake whose sealed sequences are kept by a Redelivery index, as the emitter wires them. */
+async function intakeWith(maxItems: number) {
+  const dir = await tempDir('redelivery');
+  const spool = await Spool.open(dir.path);
+  const redelivery = new Redelivery(spool);
+  const intake = new Intake({
+    spool,
+    logger: createLogger('silent'),
+    events: new EmitterEvents(),
+    probeId: 'p',
+    runId: 'r',
+    maxItems,
+    maxBytes: 1 << 20,
+    intervalMs: 60_000,
+    compression: 'none',
+    spoolMaxBytes: 1 << 30,
+    onDurable: () => undefined,
+    seqTracker: redelivery,
+  });
+  cleanups.push(async () => {
+    await intake.close();
+    await spool.close();
+    await dir.remove();
+  });
+  return { intake, spool, redelivery };
+}
+
+const event = (n: number) =>
+  itemFromEvent({
+    subject: 'approved.x',
+    seq: n,
+    msg_id: `m${n}`,
+    published_at: '2026-01-01T00:00:00.000Z',
+    data: { n },
+  });
+
+describe('redelivery: the sequence index follows the stream incarnation (issue 12, item 2)', () => {
+  const from = (incarnation: string) => (seq: number) => ({ seq, incarnation, ack: () => undefined });
+
+  /** Holds the spool's first put until released; `first` fails it instead (a refused write). */
+  function holdFirstPut(spool: Spool, mode: 'delay' | 'fail') {
+    const put = spool.batches.put.bind(spool.batches);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const called = new Promise<void>((r) => (started = r));
+    let calls = 0;
+    spool.batches.put = async (...args: Parameters<Spool['batches']['put']>) => {
+      calls += 1;
+      if (calls === 1) {
+        started();
+        await released;
+        if (mode === 'fail') throw new Error('ENOSPC: no space left on device');
+      }
+      return put(...args);
+    };
+    return { called, release };
+  }
+
+  it('a batch of the old stream still being written when the stream is replaced never indexes into the new one', async () => {
+    const { intake, spool, redelivery } = await intakeWith(3);
+    await redelivery.rebind('APPROVED@old');
+    const held = holdFirstPut(spool, 'fail');
+    const old = from('APPROVED@old');
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    await held.called;
+    held.release();
+    // the write failed and waits to be tried again (as on a full disk) while the stream is replaced
+    await redelivery.rebind('APPROVED@new');
+    await durable;
+    expect(await spool.seqIndex.batchOf(1)).toBeUndefined();
+    expect(await redelivery.findSeq(1, 'APPROVED@new')).toBeUndefined();
+    expect(redelivery.maySpooled(1)).toBe(false);
+  });
+
+  it('a write under way when the stream is replaced is waited for, then the index is cleared', async () => {
+    const { intake, spool, redelivery } = await intakeWith(3);
+    await redelivery.rebind('APPROVED@old');
+    const held = holdFirstPut(spool, 'delay');
+    const old = from('APPROVED@old');
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    await held.called;
+    let rebound = false;
+    const rebinding = redelivery.rebind('APPROVED@new').then(() => (rebound = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rebound).toBe(false);
+    // an old sequence is not found while sealing either, once the stream changed
+    expect(await redelivery.findSeq(2, 'APPROVED@old')).toBeUndefined();
+    held.release();
+    await Promise.all([rebinding, durable]);
+    expect(await spool.seqIndex.batchOf(2)).toBeUndefined();
+    expect(redelivery.maySpooled(2)).toBe(false);
+
+    // the new stream's own sequences are indexed as usual
+    const fresh = from('APPROVED@new');
+    await Promise.all([1, 2, 3].map((n) => intake.offer(event(10 + n), fresh(n))));
+    expect(await spool.seqIndex.batchOf(2)).toBeDefined();
+    expect(await redelivery.findSeq(2, 'APPROVED@new')).toBeDefined();
+    expect(await redelivery.findSeq(2, 'APPROVED@old')).toBeUndefined();
+  });
+
+  it('a redelivery of a batch still being written is found, durable only once the write lands', async () => {
+    const { intake, spool, redelivery } = await intakeWith(3);
+    await redelivery.rebind('APPROVED@1');
+    const held = holdFirstPut(spool, 'delay');
+    const first = from('APPROVED@1');
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), first(n))));
+    await held.called;
+    expect(redelivery.mayHold({ seq: 2, deliveryCount: 1 })).toBe(true);
+    expect(redelivery.mayHold({ seq: 4, deliveryCount: 1 })).toBe(false);
+    expect(redelivery.mayHold({ seq: 4, deliveryCount: 2 })).toBe(true);
+    const found = await redelivery.findSeq(2, 'APPROVED@1');
+    expect(found).toBeDefined();
+    let landed = false;
+    void found?.durable.then(() => (landed = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(landed).toBe(false);
+    held.release();
+    await durable;
+    await found?.durable;
+    expect(landed).toBe(true);
+    expect(await redelivery.findSeq(2, 'APPROVED@1')).toEqual({
+      batchId: found?.batchId,
+      durable: expect.any(Promise),
+    });
+    expect(await redelivery.findSeq(5, 'APPROVED@1')).toBeUndefined();
+  });
+});
