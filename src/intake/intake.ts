@@ -120,6 +120,11 @@ export class Intake {
   /** bytes of the open batch's items (the builder holds the items themselves) */
   private openBytes = 0;
   private pendingSeals = new Set<Promise<void>>();
+  /**
+   * uncompressed bytes of the batches sealed but not yet in the spool: they count toward the
+   * spool's limit, or every seal started before a pause would land past it
+   */
+  private pendingSealBytes = 0;
   private lastSeal: Promise<void> = Promise.resolve();
   private writeFailing = false;
   private resume?: Deferred;
@@ -176,9 +181,14 @@ export class Intake {
   pauseReason(): PauseReason | undefined {
     if (this.options.spool.handle.replaced !== undefined) return 'spool_replaced';
     if (this.writeFailing) return 'spool_write_failing';
-    if (this.options.spool.usage.usedBytes >= this.options.spoolMaxBytes) return 'spool_full';
+    if (this.spoolBytes() >= this.options.spoolMaxBytes) return 'spool_full';
     if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
     return undefined;
+  }
+
+  /** What the spool holds plus what is on its way there. */
+  private spoolBytes(): number {
+    return this.options.spool.usage.usedBytes + this.pendingSealBytes;
   }
 
   /** Resolves at once when intake may go on, or when it may again (cheap when not paused). */
@@ -216,8 +226,7 @@ export class Intake {
     if (!this.resume) return;
     // hysteresis only for a full spool: resume below the low mark, not just under the limit
     const spoolStillFull =
-      this.pausedFor === 'spool_full' &&
-      this.options.spool.usage.usedBytes >= this.options.spoolMaxBytes * RESUME_FRACTION;
+      this.pausedFor === 'spool_full' && this.spoolBytes() >= this.options.spoolMaxBytes * RESUME_FRACTION;
     const reason = this.pauseReason();
     if (reason !== undefined) this.notePause(reason);
     if (reason === undefined && !spoolStillFull) {
@@ -290,6 +299,8 @@ export class Intake {
 
   private seal(event: BufferEmitted): void {
     const batch = this.builder.take(uuidv7(), new Date().toISOString());
+    const sealedBytes = this.openBytes;
+    this.pendingSealBytes += sealedBytes;
     this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
@@ -302,6 +313,7 @@ export class Intake {
     this.lastSeal = work;
     void work.finally(() => {
       this.pendingSeals.delete(work);
+      this.pendingSealBytes -= sealedBytes;
       this.recheck();
     });
     this.options.logger.info(
