@@ -6,7 +6,7 @@ import { VERSION } from '../src/util/version.js';
 /**
  * The plugin descriptor a host loads (`import plugin from 'batch-emitter/plugin'`):
  * `{ name, version, configSchema, create(config, host) }`. `create` validates the config
- * (ConfigError naming the option) and returns the lifecycle of DESIGN.md "Plugin lifecycle";
+ * (ConfigError naming the option) and returns the lifecycle start, add*, flush, wait, close;
  * nothing is opened until `start()`.
  */
 

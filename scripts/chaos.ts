@@ -4,7 +4,7 @@ import { formatTable, runScenario, scenarios, type Profile, type ScenarioResult 
 /**
  * `npm run chaos [-- --quick] [--only kill,enospc] [--seed N]`
  *
- * Runs each chaos scenario of issue 7 against a real nats-server, the real emitter process
+ * Runs each chaos scenario against a real nats-server, the real emitter process
  * (`node --import tsx src/bin.ts run`) and a loopback sink, and prints
  * scenario | published | delivered unique | lost | duplicates | notes.
  * Exit 1 when anything is lost or a scenario could not be assessed (it threw); exit 2 when nothing

@@ -3,7 +3,7 @@ import { Emitter } from './emitter.js';
 import type { Logger } from './util/logger.js';
 
 /**
- * The public surface for programs that embed the emitter (DESIGN.md "Plugin lifecycle"):
+ * The public surface for programs that embed the emitter (start, add*, flush, wait, close):
  *
  *   const emitter = createEmitter({ destinationUrl: 'https://ingest.example/v1', spoolDir: './spool' });
  *   await emitter.start();

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The data model: zod schemas of the graph items and generic events, the batch wire document,
- * and subject routing (DESIGN.md "Subjects and payloads").
+ * and subject routing (the subjects table in README "Wire format").
  */
 
 /** Both reasons a timestamp is refused; neither quotes the value (see contentFreeIssue). */
@@ -212,7 +212,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A node told apart by its shape, as the Go seed's AddNode does. */
+/** A node told apart by its shape, as a probe's AddNode does. */
 export function parseNode(data: unknown): Item {
   if (!isPlainObject(data)) throw new InvalidItemError('expected a node object', 'node');
   if ('spki_sha256' in data) return itemFromNodeCert(parseNodeCert(data));

@@ -70,7 +70,7 @@ function reasonOf(o: Outcome): string {
 }
 
 describe('http transport: wire format', () => {
-  it('POSTs the gzip body intact with the DESIGN.md headers', async () => {
+  it('POSTs the gzip body intact with the wire-format headers', async () => {
     const sink = await sinkOf();
     const t = transport({ url: `${sink.url}/v1/batches?src=probe` });
     expect(t.origin).toBe(sink.url);

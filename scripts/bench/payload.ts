@@ -48,7 +48,7 @@ export function eventBytes(i: number, t: number): Uint8Array {
 export const EVENT_BYTES = eventJson(100_000, Date.now()).length;
 
 /**
- * A gzipped batch document in the DESIGN.md wire format holding `count` events as the emitter
+ * A gzipped batch document in the wire format (README "Wire format") holding `count` events as the emitter
  * would wrap them (`{subject, seq, msg_id, published_at, data}`).
  */
 export function gzipBatch(id: string, firstSeq: number, count: number, level: number): Buffer {

@@ -2,7 +2,7 @@
  * The benchmark's loopback HTTP sink, run as its own process (forked by scripts/bench.ts) so that
  * its gunzip + JSON.parse work does not share a thread with the publisher or the emitter.
  *
- * It accepts batches in the DESIGN.md wire format, counts distinct events (by stream sequence),
+ * It accepts batches in the wire format (README "Wire format"), counts distinct events (by stream sequence),
  * duplicate batches (by idempotency-key) and wire bytes, and records publish -> delivered latency
  * from each event's `data.t` (epoch ms set by the publisher). In `503` mode it refuses everything.
  * Talks to the parent over the IPC channel (see SinkCommand / SinkReply).

@@ -11,7 +11,7 @@ import { startSink, type Sink, type SinkReply, type SinkRequest } from '../../ha
 import { deliveredKeys, type Published } from '../../harness/workload.js';
 
 /**
- * Shared parts of the chaos scenarios (issue 7): a seeded random source, the emitter as a real
+ * Shared parts of the chaos scenarios: a seeded random source, the emitter as a real
  * child process, a loopback sink that can misbehave and remembers what it *stored*, a JetStream
  * publisher that retries (with Nats-Msg-Id, so a retried publish is never a second message), and
  * the accounting (published / delivered unique / lost / duplicates by idempotency-key).

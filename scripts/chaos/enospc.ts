@@ -36,7 +36,7 @@ import {
  * Phase 2: full again, wait past ack_wait, kill -9, free the disk, start again: what was
  * published during the outage must still be delivered (it may only have been acknowledged if it
  * was durable).
- * Phase 3 (issue 12, a full disk that clears while running): the destination answers 503;
+ * Phase 3 (a full disk that clears while running): the destination answers 503;
  * publish some, fill the disk, publish more, free the space; once JetStream shows everything
  * acknowledged, SIGTERM (exit 0), restart with the destination up: everything must arrive. A
  * spool that kept appending on the handle that failed would lose what came after the failure.

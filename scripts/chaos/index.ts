@@ -24,7 +24,7 @@ export {
 export { sinkFaultScenario };
 
 /**
- * The chaos scenarios of issue 7, sized per profile:
+ * The chaos scenarios, sized per profile:
  * full  = `npm run chaos` (20+ kill -9 trials, every sink fault alone and mixed, larger volumes)
  * quick = `npm run chaos -- --quick` (fewer trials, smaller volumes)
  * ci    = test/integration/chaos-ci.test.ts (a few kill trials, nats restart, the sink-fault mix,

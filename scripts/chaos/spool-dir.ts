@@ -22,7 +22,7 @@ import {
 } from './common.js';
 
 /**
- * Scenario 6 (issue 12): the spool directory deleted under the running emitter. Events flow at a
+ * Scenario 6: the spool directory deleted under the running emitter. Events flow at a
  * steady rate; mid-stream `rm -rf` takes the spool directory. The emitter must notice (before it
  * acknowledges anything more), stop acknowledging, fail /ready (spool_in_place) and log why; the
  * messages published after the deletion stay in JetStream. SIGTERM (exit 1: not everything it

@@ -149,7 +149,7 @@ export const OPTIONS = {
   TRANSMITTER_BODY_FORMAT: {
     kind: kind.choice(['batch', 'discoveries']),
     default: 'batch',
-    doc: '`batch` (the wire format above) or `discoveries`: `{"discoveries":[...]}` for receivers built for the transmitter seed',
+    doc: '`batch` (the wire format above) or `discoveries`: `{"discoveries":[...]}` for receivers that expect the transmitter service\'s body',
   },
   TRANSMITTER_BATCH_SIZE: {
     option: 'batchSize',

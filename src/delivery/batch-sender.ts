@@ -13,7 +13,7 @@ import type { HttpTransport } from './http-transport.js';
 
 export interface WireFormat {
   compression: 'gzip' | 'none';
-  /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers built for the transmitter seed */
+  /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers that expect the transmitter service's body */
   bodyFormat: 'batch' | 'discoveries';
 }
 

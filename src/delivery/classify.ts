@@ -1,7 +1,7 @@
 import type { Outcome } from '../../machines/outcome.js';
 
 /**
- * Pure classification of one delivery attempt (DESIGN.md "Response classification").
+ * Pure classification of one delivery attempt: success, retryable, split or permanent.
  * No I/O, no clock: the caller passes `nowMs`.
  */
 

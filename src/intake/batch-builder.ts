@@ -17,7 +17,7 @@ export interface SealedBatch<S> {
   id: string;
   createdAt: string;
   itemCount: number;
-  /** the uncompressed JSON document, exactly as in DESIGN.md's wire format */
+  /** the uncompressed JSON document, exactly as in the wire format (README "Wire format") */
   body: string;
   /** distinct source subjects, kept with dead letters */
   subjects: string[];
@@ -50,7 +50,7 @@ const MERGES: ReadonlySet<Section> = new Set(['nodes_domain', 'nodes_ip', 'edges
 const earlier = (a: string, b: string) => (b < a ? b : a);
 const later = (a: string, b: string) => (b > a ? b : a);
 
-/** The DESIGN.md merge rules for an item whose key is already in the batch. */
+/** The merge rules (README "How it works") for an item whose key is already in the batch. */
 function merge(existing: Item, incoming: Item): Item {
   if (existing.section === 'nodes_domain' && incoming.section === 'nodes_domain') {
     const v = existing.value;

@@ -75,7 +75,7 @@ export async function toSpoolRecord(
   };
 }
 
-/** The transmitter seed's body: every item's data in one list (events contribute their `data`). */
+/** The transmitter service's body shape: every item's data in one list (events contribute their `data`). */
 export function toDiscoveries(doc: BatchDocument): { discoveries: unknown[] } {
   return {
     discoveries: [

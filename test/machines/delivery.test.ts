@@ -34,7 +34,7 @@ const retryAfter = (ms: number, status = 503): Outcome => ({
   retryAfterMs: ms,
 });
 
-/** the defaults of batch-emitter.md: 1 s, x2, 5 min, 10 attempts; 20 % jitter */
+/** the default retry policy: 1 s, x2, 5 min, 10 attempts; 20 % jitter */
 const POLICY: RetryPolicy = {
   maxAttempts: 10,
   initialDelayMs: 1_000,

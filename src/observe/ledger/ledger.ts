@@ -2,14 +2,14 @@ import type { EventEmitter } from 'node:events';
 import type { EmitterEventMap, EmitterEvents } from '../events.js';
 
 /**
- * The batch ledger (issue 6): one record per batch, updated in place through its life, with the
- * columns of `transmitter.batches` in transmitter.md.
+ * The batch ledger: one record per batch, updated in place through its life, with the
+ * columns of the `transmitter.batches` table that ingestion services of this kind keep.
  *
  *   pending (sealed and spooled) -> sending (an attempt starts)
  *     -> retrying (the attempt failed and another follows after a backoff) -> sending -> ...
  *     -> success | dead_lettered | parked | split
  *
- * `split` is a status beyond the seed's list: a parent batch answered 413 and was replaced in the
+ * `split` is a status beyond that table's original list: a parent batch answered 413 and was replaced in the
  * spool by two halves, which are new records with their own (new) ids. It fits VARCHAR(20).
  * `parked` is not final: the batch stays in the spool and the periodic sweep tries it again, so
  * a parked record can go back to `sending`. Final statuses (success, dead_lettered, split) set

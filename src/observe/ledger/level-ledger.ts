@@ -5,7 +5,7 @@ import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
  * The default ledger: its own LevelDB (the emitter uses `<spool dir>/ledger`), separate from the
- * spool's database so the two never share a handle (DESIGN.md: one handle per directory per
+ * spool's database so the two never share a handle (classic-level: one handle per directory per
  * process). Keys are the UUIDv7 batch ids, so key order is creation order.
  *
  * Retention keeps the ledger bounded: records completed (success, dead_lettered, split) more

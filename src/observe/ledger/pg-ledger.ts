@@ -3,15 +3,15 @@ import { createdAtOfId, type LedgerRecord, type LedgerUpdate } from './ledger.js
 import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
- * The ledger in PostgreSQL (TRANSMITTER_DATABASE_URL=postgresql://...): the table of
- * transmitter.md, column for column. `status` also takes 'split' (a parent replaced by two halves
+ * The ledger in PostgreSQL (TRANSMITTER_DATABASE_URL=postgresql://...): the
+ * `transmitter.batches` table of the transmitter service, column for column. `status` also takes 'split' (a parent replaced by two halves
  * after a 413), which fits its VARCHAR(20); the only addition is an index on status, which changes
  * nothing for other readers or writers of the table.
  *
  * Each flush is one statement: the queued updates (one per batch) as a JSON array, upserted with
  * INSERT ... ON CONFLICT (id) DO UPDATE. A field an update does not carry keeps its stored value;
  * retry_count only grows (it counts attempts, the first one included); sent_at keeps the first
- * attempt's start. Timestamps are stored as UTC in the seed's TIMESTAMP (without time zone).
+ * attempt's start. Timestamps are stored as UTC in that table's TIMESTAMP (without time zone).
  *
  * Nothing here blocks delivery: opening does not connect; the schema is created by the first write;
  * a connection error fails that write, which stays queued and is retried with backoff
@@ -35,7 +35,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, status, item_count, payload_size, destination_url, http_status, error_message,
   retry_count, created_at, sent_at, completed_at`;
 
-/** Timestamps read back as UTC instants (the seed's columns are TIMESTAMP without time zone). */
+/** Timestamps read back as UTC instants (that table's columns are TIMESTAMP without time zone). */
 const SELECT_COLUMNS = `id::text AS id, status, item_count, payload_size, destination_url, http_status,
   error_message, COALESCE(retry_count, 0) AS retry_count,
   created_at AT TIME ZONE 'UTC' AS created_at, sent_at AT TIME ZONE 'UTC' AS sent_at,
