@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { secretsOf, type Config } from './config.js';
 import { deferred } from './util/deferred.js';
 import { Dispatcher } from './delivery/dispatcher.js';
+import { maxConcurrencyOf } from './delivery/gate.js';
 import { EmitterEvents } from './observe/events.js';
 import { uuidv7 } from './util/ids.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
@@ -23,7 +24,7 @@ import { JetStreamSource, nakQuietly, type Origin } from './ingress/jetstream-so
 import { Spool, type DeadLetter } from './spool/spool.js';
 import { createHttpTransport, type HttpTransport } from './delivery/http-transport.js';
 import { machinesView } from './observe/machines-view.js';
-import { breakerStatus, type StatusSnapshot, type StatusSource } from './observe/status.js';
+import type { StatusSnapshot, StatusSource } from './observe/status.js';
 import { VERSION } from './util/version.js';
 
 /**
@@ -112,7 +113,7 @@ export class Emitter {
       headers: config.destination.headers,
       connectTimeoutMs: Math.min(10_000, config.destination.requestTimeoutMs),
       requestTimeoutMs: config.destination.requestTimeoutMs,
-      connections: config.destination.concurrency,
+      connections: maxConcurrencyOf(config.destination.concurrency),
       userAgent: `batch-emitter/${VERSION}`,
     });
     const spool = this.spool;
@@ -348,7 +349,7 @@ export class Emitter {
       maxItems: this.config.batch.maxItems,
       openBytes: buffer?.bytes,
       maxBytes: buffer?.maxItemBytes,
-      breaker: this.dispatcher ? breakerStatus(this.dispatcher.breaker.getSnapshot()) : undefined,
+      breaker: this.dispatcher?.gate.status(),
       shuttingDown: this.closing !== undefined,
       originUnreachableMs:
         this.unreachableSinceMs === undefined ? undefined : performance.now() - this.unreachableSinceMs,
@@ -366,7 +367,8 @@ export class Emitter {
         machinesView({
           buffer: this.intake?.bufferSnapshot(),
           deliveries: this.dispatcher?.deliveries(),
-          breaker: this.dispatcher?.breaker.getSnapshot(),
+          breaker: this.dispatcher?.gate.breaker.getSnapshot(),
+          limiter: this.dispatcher?.gate.limiter.getSnapshot(),
         }),
     };
   }

@@ -1,7 +1,6 @@
 import { createActor, fromPromise, type Actor } from 'xstate';
-import { breakerMachine } from '../../machines/breaker.js';
 import {
-  deliveryMachine,
+  withJitter,
   type DeliveryOutput,
   type RetryPolicy,
   type SendInput,
@@ -23,10 +22,11 @@ import type { Logger } from '../util/logger.js';
 import type { BatchState, Spool } from '../spool/spool.js';
 import type { DestinationRejecting } from '../observe/status.js';
 import type { HttpTransport } from './http-transport.js';
+import { Gate, maxConcurrencyOf, type Concurrency } from './gate.js';
 
 /**
- * The dispatcher runs one delivery statechart per spooled batch against the origin's breaker
- * statechart, and applies their decisions to the spool: delete when delivered, replace by halves
+ * The dispatcher runs one delivery statechart per spooled batch against the origin's gate
+ * (breaker and concurrency limiter), and applies their decisions to the spool: delete when delivered, replace by halves
  * on a split, move to dead letters when permanent, mark parked when attempts run out.
  *
  * Memory stays bounded in an outage: at most `maxActive` delivery actors exist (each holds an id,
@@ -41,7 +41,7 @@ export interface DispatcherOptions {
   events: EmitterEvents;
   policy: RetryPolicy;
   circuit: { failureThreshold: number; resetTimeoutMs: number };
-  concurrency: number;
+  concurrency: Concurrency;
   compression: 'gzip' | 'none';
   /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers built for the transmitter seed */
   bodyFormat: 'batch' | 'discoveries';
@@ -60,7 +60,7 @@ const QUEUE_LIMIT = 10_000;
 const REJECTING_AFTER = 5;
 const SCAN_PAGE = 1000;
 
-type DeliveryActor = Actor<typeof deliveryMachine>;
+type DeliveryActor = Actor<ReturnType<typeof withJitter>>;
 
 export interface DeliverySummary {
   batchId: string;
@@ -92,7 +92,7 @@ export function deadLetterMessage(status: number | undefined): string {
 }
 
 export class Dispatcher {
-  readonly breaker;
+  readonly gate: Gate;
   private readonly active = new Map<string, DeliveryActor>();
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
@@ -116,23 +116,22 @@ export class Dispatcher {
   private lastRefusalStatus?: number;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.maxActive = Math.max(16, options.concurrency * 4);
+    this.maxActive = Math.max(16, maxConcurrencyOf(options.concurrency) * 4);
     this.clock = options.clock ?? systemClock;
-    this.breaker = createActor(breakerMachine, {
-      input: {
+    this.gate = new Gate({
+      breaker: {
         origin: options.transport.origin,
         failureThreshold: options.circuit.failureThreshold,
         resetTimeoutMs: options.circuit.resetTimeoutMs,
         maxResetTimeoutMs: Math.max(options.policy.maxDelayMs, options.circuit.resetTimeoutMs),
-        maxConcurrency: options.concurrency,
+      },
+      concurrency: options.concurrency,
+      onCircuitChange: (e) => {
+        options.logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
+        options.events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
       },
     });
-    this.breaker.on('stateChanged', (e) => {
-      options.logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
-      options.events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
-    });
-    this.breaker.start();
-    this.machine = deliveryMachine.provide({
+    this.machine = withJitter(Math.random).provide({
       actors: { send: fromPromise<Outcome, SendInput>(({ input, signal }) => this.send(input, signal)) },
     });
   }
@@ -194,15 +193,7 @@ export class Dispatcher {
 
   /** Resolves when the origin's breaker is open or paused: waiting for deliveries is then futile. */
   originDown(): Promise<void> {
-    const down = () => ['open', 'paused'].includes(String(this.breaker.getSnapshot().value));
-    if (down()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const sub = this.breaker.subscribe(() => {
-        if (!down()) return;
-        sub.unsubscribe();
-        resolve();
-      });
-    });
+    return this.gate.originDown();
   }
 
   /** Stop all deliveries (in-flight requests are aborted; batches stay in the spool). */
@@ -212,7 +203,7 @@ export class Dispatcher {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const actor of this.active.values()) actor.stop();
     this.active.clear();
-    this.breaker.stop();
+    this.gate.stop();
     this.notifyIdle(true);
   }
 
@@ -335,10 +326,9 @@ export class Dispatcher {
     const actor = createActor(this.machine, {
       input: {
         batchId: id,
-        itemCount: state.itemCount,
         // a parked batch gets one more attempt per sweep
         attempts: state.parked ? Math.max(0, this.options.policy.maxAttempts - 1) : state.attempts,
-        breaker: this.breaker,
+        limiter: this.gate.permits,
         policy: this.options.policy,
       },
     });
@@ -368,7 +358,9 @@ export class Dispatcher {
     const meta = { batchId: input.batchId, contentEncoding, itemCount: batch.state.itemCount };
     const started = performance.now();
     const outcome = await this.options.transport.post(body, meta, signal);
-    this.lastDurationMs.set(input.batchId, performance.now() - started);
+    const durationMs = performance.now() - started;
+    this.lastDurationMs.set(input.batchId, durationMs);
+    this.gate.report(outcome, durationMs);
     // a careless receiver may echo our token back: scrub before it reaches history, dead letters or logs
     if (outcome.kind === 'permanent' && outcome.bodyExcerpt !== undefined) {
       return { ...outcome, bodyExcerpt: this.options.redactor.scrub(outcome.bodyExcerpt) };
