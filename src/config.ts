@@ -36,6 +36,20 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
         .max(max, { error: `expected a whole number between ${min} and ${max}` }),
     );
 
+const CONCURRENCY_FORM = 'expected a whole number between 1 and 256, or adaptive';
+
+/** TRANSMITTER_CONCURRENCY: requests at once to the destination, or `adaptive` (AIMD, 1..64) */
+const concurrency = z
+  .string()
+  .regex(/^(\d+|adaptive)$/, { error: CONCURRENCY_FORM })
+  .transform((v) => (v === 'adaptive' ? v : Number(v)))
+  .pipe(
+    z.union([
+      z.literal('adaptive'),
+      z.number().int().min(1, { error: CONCURRENCY_FORM }).max(256, { error: CONCURRENCY_FORM }),
+    ]),
+  );
+
 const seconds = (min: number) =>
   z
     .string()
@@ -117,7 +131,7 @@ const variables = {
   TRANSMITTER_BATCH_SIZE: int(1, 1_000_000),
   TRANSMITTER_BATCH_MAX_BYTES: int(1024),
   TRANSMITTER_BATCH_INTERVAL_S: seconds(0.001),
-  TRANSMITTER_CONCURRENCY: int(1, 256),
+  TRANSMITTER_CONCURRENCY: concurrency,
   TRANSMITTER_REQUEST_TIMEOUT_S: seconds(0.001),
   TRANSMITTER_RETRY_MAX_ATTEMPTS: int(1, 1000),
   TRANSMITTER_RETRY_INITIAL_DELAY_S: seconds(0),
@@ -214,7 +228,8 @@ export interface Config {
     headers: Record<string, string>;
     compression: 'gzip' | 'none';
     bodyFormat: 'batch' | 'discoveries';
-    concurrency: number;
+    /** requests at once, or 'adaptive' */
+    concurrency: number | 'adaptive';
     requestTimeoutMs: number;
   };
   batch: { maxItems: number; maxBytes: number; intervalMs: number };

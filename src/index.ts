@@ -120,7 +120,10 @@ export const embeddedConfigSchema = z
     batchSize: count.optional(),
     batchMaxBytes: count.optional(),
     batchIntervalS: secondsValue.optional(),
-    concurrency: count.optional(),
+    /** requests at once to the destination, or 'adaptive' */
+    concurrency: z
+      .union([count, z.literal('adaptive')], { error: 'expected a positive whole number or adaptive' })
+      .optional(),
     requestTimeoutS: secondsValue.optional(),
     retryMaxAttempts: count.optional(),
     retryInitialDelayS: secondsValue.optional(),
