@@ -84,7 +84,7 @@ function afterRelease(context: LimiterContext, ref: AnyActorRef, outcome: Outcom
   if (window.completed < context.limit) return { window };
   return {
     limit: nextLimit(context.limit, context.maxConcurrency, window, context.baseline, context.aimd),
-    baseline: nextBaseline(context.baseline, window, context.aimd),
+    baseline: nextBaseline(context.baseline, context.limit, window, context.aimd),
     window: EMPTY_WINDOW,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromTransition, type AnyActorRef } from 'xstate';
-import { AIMD_DEFAULTS, EMPTY_WINDOW, nextLimit, updateAverage } from '../../machines/aimd.js';
+import { AIMD_DEFAULTS, EMPTY_WINDOW, nextBaseline, nextLimit, updateAverage } from '../../machines/aimd.js';
 import type { BreakerStateName } from '../../machines/breaker.js';
 import { limiterMachine, type LimiterInput } from '../../machines/limiter.js';
 import type { Outcome } from '../../machines/outcome.js';
@@ -258,10 +258,25 @@ describe('AIMD (pure)', () => {
     const baseline = { meanMs: 100, variance: 16 };
     expect(nextLimit(10, 64, { ...steady, backPressure: true }, baseline, AIMD_DEFAULTS)).toBe(9);
     expect(nextLimit(1, 64, { ...steady, backPressure: true }, baseline, AIMD_DEFAULTS)).toBe(1);
-    // threshold: 100 + max(2.5 * 4, 5) = 110
     const at = (rttMs: number) => ({ ...steady, rttSumMs: rttMs * 4 });
-    expect(nextLimit(10, 64, at(110), baseline, AIMD_DEFAULTS)).toBe(10);
-    expect(nextLimit(10, 64, at(111), baseline, AIMD_DEFAULTS)).toBe(9);
+    // near: up to 100 * 1.1; rising: beyond 100 + max(2.5 * 4, 20) = 120; between: hold
+    expect(nextLimit(10, 64, at(110), baseline, AIMD_DEFAULTS)).toBe(11);
+    expect(nextLimit(10, 64, at(120), baseline, AIMD_DEFAULTS)).toBe(10);
+    expect(nextLimit(10, 64, at(121), baseline, AIMD_DEFAULTS)).toBe(9);
+    // a noisy baseline widens the margin, up to half the mean
+    const noisy = { meanMs: 100, variance: 900 };
+    expect(nextLimit(10, 64, at(140), noisy, AIMD_DEFAULTS)).toBe(10);
+    expect(nextLimit(10, 64, at(125), baseline, AIMD_DEFAULTS)).toBe(9);
+    expect(nextLimit(10, 64, at(151), { meanMs: 100, variance: 10_000 }, AIMD_DEFAULTS)).toBe(9);
+  });
+
+  it('the baseline drops to a faster window at once, ignores congested ones, rises slowly', () => {
+    const window = (rttMs: number) => ({ ...steady, rttSumMs: rttMs * 4 });
+    const slow = { meanMs: 200, variance: 0 };
+    expect(nextBaseline(slow, 4, window(50), AIMD_DEFAULTS)?.meanMs).toBe(50);
+    expect(nextBaseline({ meanMs: 50, variance: 0 }, 5, window(100), AIMD_DEFAULTS)?.meanMs).toBe(50);
+    expect(nextBaseline({ meanMs: 50, variance: 0 }, 1, window(100), AIMD_DEFAULTS)?.meanMs).toBe(70);
+    expect(nextBaseline({ meanMs: 50, variance: 0 }, 5, window(55), AIMD_DEFAULTS)?.meanMs).toBe(52);
   });
 
   it('the baseline is an exponentially weighted mean and variance', () => {
