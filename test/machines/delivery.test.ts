@@ -319,6 +319,27 @@ describe('delivery: retries', () => {
     expect(d.kinds().filter((k) => k === 'ACQUIRE')).toHaveLength(3);
   });
 
+  it('its context is plain data (no random source, no item count): a backoff snapshot round-trips as JSON', async () => {
+    const d = startDelivery([FAIL], { random: () => 1 });
+    await d.attempt();
+    expect(d.state()).toBe('backoff');
+    const { limiter, ...plain } = d.ctx();
+    expect(limiter).toBe(d.limiter);
+    expect(Object.keys(plain).sort()).toEqual([
+      'attempts',
+      'batchId',
+      'history',
+      'jitterDraw',
+      'lastOutcome',
+      'nextDelayMs',
+      'policy',
+      'result',
+    ]);
+    expect(plain.jitterDraw).toBe(1);
+    expect(JSON.parse(JSON.stringify(plain))).toEqual(plain);
+    expect(() => JSON.stringify(d.actor.getPersistedSnapshot())).not.toThrow();
+  });
+
   it('a batch whose earlier runs spent the budget is parked without an attempt', () => {
     const d = startDelivery([OK], { attempts: 10 });
     expect(d.state()).toBe('parked');
