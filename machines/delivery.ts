@@ -1,30 +1,29 @@
 import { assign, emit, fromCallback, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate';
-import type { BreakerEvent } from './breaker.js';
+import type { LimiterEvent } from './limiter.js';
 import type { Outcome } from './outcome.js';
 import { retryDelayMs, type RetryPolicy } from './retry-policy.js';
 
 export type { RetryPolicy } from './retry-policy.js';
 
 /**
- * The delivery of one spooled batch: wait for a permit from the origin's breaker, send, release
- * the permit with the outcome, then finish or back off and wait again.
+ * The delivery of one spooled batch: wait for a permit from the origin's limiter, send, release
+ * the permit with the outcome, then finish or back off and wait again. It never touches the spool
+ * or the network itself (the wiring provides `send`) and draws no random number: the jitter of
+ * its backoff comes from the provided `drawJitter` action (`withJitter`).
  *
  * XState 5.33 runs no exit actions when an actor is stopped; it only stops the actor's children.
- * So the permit (or the place in the breaker's queue) is given back by the cleanup of an invoked
- * callback actor (`breakerLease`), which runs on stop as well as when a final state is reached.
- * In the latter case the breaker treats the CANCEL of a ref it does not know as a no-op.
+ * So the permit (or the place in the limiter's queue) is given back by the cleanup of an invoked
+ * callback actor (`permitLease`), which runs on stop as well as when a final state is reached.
+ * In the latter case the limiter treats the CANCEL of a ref it does not know as a no-op.
  */
 
 export interface DeliveryInput {
   batchId: string;
-  itemCount: number;
   /** attempts already made by earlier runs (from the spool) */
   attempts: number;
-  /** the breakerMachine actor of the destination origin */
-  breaker: AnyActorRef;
+  /** the limiterMachine actor of the destination origin */
+  limiter: AnyActorRef;
   policy: RetryPolicy;
-  /** returns [0, 1]; jitter source, Math.random by default */
-  random?: () => number;
 }
 
 export type DeliveryResult = 'delivered' | 'parked' | 'split' | 'deadLettered';
@@ -36,12 +35,12 @@ export interface AttemptRecord {
 
 export interface DeliveryContext {
   batchId: string;
-  itemCount: number;
   /** attempts made so far, earlier runs included */
   attempts: number;
-  breaker: AnyActorRef;
+  limiter: AnyActorRef;
   policy: RetryPolicy;
-  random: () => number;
+  /** the jitter draw in [0, 1] for the next retry delay (0.5: none) */
+  jitterDraw: number;
   /** the last HISTORY_LIMIT attempts, oldest first */
   history: AttemptRecord[];
   lastOutcome: Outcome | undefined;
@@ -108,20 +107,22 @@ export const deliveryMachine = setup({
       throw new Error('send actor not provided');
     }),
     /** holds no state; its cleanup gives the permit or queue place back when the delivery stops */
-    breakerLease: fromCallback<DeliveryEvent, { breaker: AnyActorRef; ref: AnyActorRef }>(({ input }) => {
-      return () => input.breaker.send({ type: 'CANCEL', ref: input.ref } satisfies BreakerEvent);
+    permitLease: fromCallback<DeliveryEvent, { limiter: AnyActorRef; ref: AnyActorRef }>(({ input }) => {
+      return () => input.limiter.send({ type: 'CANCEL', ref: input.ref } satisfies LimiterEvent);
     }),
   },
   actions: {
     acquire: sendTo(
-      ({ context }) => context.breaker,
-      ({ self }) => ({ type: 'ACQUIRE', ref: self }) satisfies BreakerEvent,
+      ({ context }) => context.limiter,
+      ({ self }) => ({ type: 'ACQUIRE', ref: self }) satisfies LimiterEvent,
     ),
     release: sendTo(
-      ({ context }) => context.breaker,
+      ({ context }) => context.limiter,
       ({ self }, params: { outcome: Outcome }) =>
-        ({ type: 'RELEASE', ref: self, outcome: params.outcome }) satisfies BreakerEvent,
+        ({ type: 'RELEASE', ref: self, outcome: params.outcome }) satisfies LimiterEvent,
     ),
+    /** placeholder: no jitter; `withJitter` provides a random draw */
+    drawJitter: assign({ jitterDraw: 0.5 }),
     recordAttempt: assign(({ context }, params: { outcome: Outcome }) => {
       const attempt = context.attempts + 1;
       return {
@@ -132,7 +133,12 @@ export const deliveryMachine = setup({
       };
     }),
     scheduleRetry: assign(({ context }) => ({
-      nextDelayMs: retryDelayMs(context.policy, context.attempts, context.lastOutcome, context.random),
+      nextDelayMs: retryDelayMs(
+        context.policy,
+        context.attempts,
+        context.lastOutcome,
+        () => context.jitterDraw,
+      ),
     })),
     emitSending: emit(({ context }) => ({
       type: 'sending' as const,
@@ -161,11 +167,10 @@ export const deliveryMachine = setup({
   id: 'delivery',
   context: ({ input }) => ({
     batchId: input.batchId,
-    itemCount: input.itemCount,
     attempts: input.attempts,
-    breaker: input.breaker,
+    limiter: input.limiter,
     policy: input.policy,
-    random: input.random ?? Math.random,
+    jitterDraw: 0.5,
     history: [],
     lastOutcome: undefined,
     nextDelayMs: undefined,
@@ -173,8 +178,8 @@ export const deliveryMachine = setup({
   }),
   invoke: {
     id: 'lease',
-    src: 'breakerLease',
-    input: ({ context, self }) => ({ breaker: context.breaker, ref: self }),
+    src: 'permitLease',
+    input: ({ context, self }) => ({ limiter: context.limiter, ref: self }),
   },
   initial: 'start',
   output: ({ context }) => toOutput(context),
@@ -228,7 +233,7 @@ export const deliveryMachine = setup({
           actions: 'emitAttempt',
         },
         { guard: 'budgetSpent', target: 'parked', actions: 'emitAttempt' },
-        { target: 'backoff', actions: ['scheduleRetry', 'emitAttempt'] },
+        { target: 'backoff', actions: ['drawJitter', 'scheduleRetry', 'emitAttempt'] },
       ],
     },
     backoff: {
@@ -240,3 +245,10 @@ export const deliveryMachine = setup({
     parked: { type: 'final', entry: { type: 'settle', params: { result: 'parked' } } },
   },
 });
+
+/** The machine with `random` (returning [0, 1], like Math.random) as the jitter source of its backoff. */
+export function withJitter(random: () => number) {
+  return deliveryMachine.provide({
+    actions: { drawJitter: assign(() => ({ jitterDraw: random() })) },
+  });
+}

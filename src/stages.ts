@@ -1,5 +1,6 @@
 import { secretsOf, type Config, type NatsConfig } from './config/index.js';
 import type { DeliveryQueue, DeliveryQueueOptions } from './delivery/queue.js';
+import { maxConcurrencyOf } from './delivery/gate.js';
 import type { HttpTransport, HttpTransportOptions } from './delivery/http-transport.js';
 import type { Ingress, IngressOptions } from './ingress/ingress.js';
 import type { Redelivery } from './ingress/redelivery.js';
@@ -48,7 +49,7 @@ export function transportOptions(config: Config): HttpTransportOptions {
     headers: d.headers,
     connectTimeoutMs: Math.min(10_000, d.requestTimeoutMs),
     requestTimeoutMs: d.requestTimeoutMs,
-    connections: d.concurrency,
+    connections: maxConcurrencyOf(d.concurrency),
     userAgent: `batch-emitter/${VERSION}`,
   };
 }

@@ -15,8 +15,8 @@ Usage:
   batch-emitter run --help     the TRANSMITTER_* variables run reads: default and meaning
   batch-emitter --help         this text
   batch-emitter --version      the version
-  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker[,...]]
-                               the buffer, delivery and breaker statecharts from their definitions:
+  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]]
+                               the buffer, delivery, breaker and limiter statecharts from their definitions:
                                Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable
 
 Operator commands (the emitter must be stopped: LevelDB allows one process per spool):

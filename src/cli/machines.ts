@@ -3,14 +3,14 @@ import { graphToMermaid } from '../observe/views/statechart.js';
 import { CommandError, EXIT_CONFIG, EXIT_OK, out, parseArgs } from './common.js';
 
 /**
- * `batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker]`: the
+ * `batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter]`: the
  * statecharts read from the real machine definitions. Mermaid: one titled `stateDiagram-v2`
- * document per machine, separated by a blank line; JSON: `{ buffer, delivery, breaker }` graphs.
+ * document per machine, separated by a blank line; JSON: `{ buffer, delivery, breaker, limiter }` graphs.
  * Reads no environment variable. Usage errors exit 2 with one line on stderr.
  */
 
 export const MACHINES_USAGE =
-  'batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker[,...]]';
+  'batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]]';
 
 const FORMATS = ['mermaid', 'json'] as const;
 

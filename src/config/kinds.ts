@@ -37,6 +37,19 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<z.ZodNumbe
   return { value, text: z.string().regex(/^\d+$/, { error }).transform(Number).pipe(value) };
 }
 
+/** A whole number of requests at once, or `adaptive` (the limit then follows the destination). */
+export function concurrency(max: number) {
+  const error = `expected a whole number between 1 and ${max}, or adaptive`;
+  const count = z.number({ error }).int({ error }).min(1, { error }).max(max, { error });
+  const value = z.union([count, z.literal('adaptive')], { error });
+  const text = z
+    .string()
+    .regex(/^(\d+|adaptive)$/, { error })
+    .transform((v) => (v === 'adaptive' ? ('adaptive' as const) : Number(v)))
+    .pipe(value);
+  return { value, text };
+}
+
 /** Seconds, fractions allowed. */
 export function seconds(min: number): Kind<z.ZodNumber> {
   const error = `expected a number of seconds, at least ${min}`;

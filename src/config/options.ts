@@ -171,9 +171,9 @@ export const OPTIONS = {
   },
   TRANSMITTER_CONCURRENCY: {
     option: 'concurrency',
-    kind: kind.int(1, 256),
+    kind: kind.concurrency(256),
     default: '2',
-    doc: 'batches in flight to the destination',
+    doc: 'batches in flight to the destination, or `adaptive`: the limit follows the destination (additive increase while round trips stay near their best, multiplicative decrease when they rise or on 429/5xx/timeouts; 1..64)',
   },
   TRANSMITTER_REQUEST_TIMEOUT_S: {
     option: 'requestTimeoutS',

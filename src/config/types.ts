@@ -32,7 +32,8 @@ export interface Config {
     headers: Record<string, string>;
     compression: 'gzip' | 'none';
     bodyFormat: 'batch' | 'discoveries';
-    concurrency: number;
+    /** requests at once, or 'adaptive' */
+    concurrency: number | 'adaptive';
     requestTimeoutMs: number;
   };
   batch: { maxItems: number; maxBytes: number; intervalMs: number };

@@ -1,6 +1,6 @@
 import { createActor, fromPromise, type Actor } from 'xstate';
 import {
-  deliveryMachine,
+  withJitter,
   type DeliveryOutput,
   type RetryPolicy,
   type SendInput,
@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Redactor } from '../util/redact.js';
 import { BatchSender, type WireFormat } from './batch-sender.js';
-import { createGate, type DeliveryGate } from './gate.js';
+import { Gate, maxConcurrencyOf, type Concurrency } from './gate.js';
 import type { HttpTransport } from './http-transport.js';
 import { ParkSchedule } from './park-schedule.js';
 import { Refusals } from './refusals.js';
@@ -30,6 +30,24 @@ import { DeliveryResults, type AttemptReport } from './results.js';
  * which a scan refills the queue. Parked batches come back when due on the monotonic clock.
  */
 
+/** The origin's gate, logging and reporting each change of its circuit. */
+function createGate(options: DeliveryQueueOptions): Gate {
+  const { circuit, policy, logger, events } = options;
+  return new Gate({
+    breaker: {
+      origin: options.transport.origin,
+      failureThreshold: circuit.failureThreshold,
+      resetTimeoutMs: circuit.resetTimeoutMs,
+      maxResetTimeoutMs: Math.max(policy.maxDelayMs, circuit.resetTimeoutMs),
+    },
+    concurrency: options.concurrency,
+    onCircuitChange: (e) => {
+      logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
+      events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
+    },
+  });
+}
+
 export interface DeliveryQueueOptions extends WireFormat {
   spool: Spool;
   transport: HttpTransport;
@@ -37,7 +55,7 @@ export interface DeliveryQueueOptions extends WireFormat {
   events: EmitterEvents;
   policy: RetryPolicy;
   circuit: { failureThreshold: number; resetTimeoutMs: number };
-  concurrency: number;
+  concurrency: Concurrency;
   /** scrubs configured secrets (and bearer tokens, URL credentials) from what is kept */
   redactor: Redactor;
   /** how often parked batches are swept back in (default: the max retry delay) */
@@ -52,7 +70,7 @@ export interface DeliveryQueueOptions extends WireFormat {
 const QUEUE_LIMIT = 10_000;
 const SCAN_PAGE = 1000;
 
-type DeliveryActor = Actor<typeof deliveryMachine>;
+type DeliveryActor = Actor<ReturnType<typeof withJitter>>;
 
 export interface DeliverySummary {
   batchId: string;
@@ -73,7 +91,7 @@ export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
 }
 
 export class DeliveryQueue {
-  readonly gate: DeliveryGate;
+  readonly gate: Gate;
   private readonly active = new Map<string, DeliveryActor>();
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
@@ -93,7 +111,7 @@ export class DeliveryQueue {
 
   constructor(private readonly options: DeliveryQueueOptions) {
     const { policy, logger } = options;
-    this.maxActive = Math.max(16, options.concurrency * 4);
+    this.maxActive = Math.max(16, maxConcurrencyOf(options.concurrency) * 4);
     this.clock = options.clock ?? systemClock;
     const parkDelayMs = options.sweepIntervalMs ?? policy.maxDelayMs;
     this.schedule = new ParkSchedule({
@@ -104,17 +122,20 @@ export class DeliveryQueue {
     });
     this.refusals = new Refusals(logger, options.rejectingAfter);
     this.results = new DeliveryResults({ ...options, schedule: this.schedule, clock: this.clock });
-    this.gate = createGate({ ...options, origin: options.transport.origin, maxWaitMs: policy.maxDelayMs });
+    this.gate = createGate(options);
     const sender = new BatchSender({ ...options, clock: this.clock });
-    this.machine = deliveryMachine.provide({
-      actors: {
-        send: fromPromise<Outcome, SendInput>(({ input, signal }) => sender.send(input.batchId, signal)),
-      },
+    const send = async ({ input, signal }: { input: SendInput; signal: AbortSignal }) => {
+      const outcome = await sender.send(input.batchId, signal);
+      this.gate.report(outcome, outcome.durationMs ?? 0);
+      return outcome;
+    };
+    this.machine = withJitter(Math.random).provide({
+      actors: { send: fromPromise<Outcome, SendInput>(send) },
     });
   }
 
   /** the origin's breaker actor, for status and /debug */
-  get breaker(): DeliveryGate['breaker'] {
+  get breaker(): Gate['breaker'] {
     return this.gate.breaker;
   }
 
@@ -276,10 +297,9 @@ export class DeliveryQueue {
     const actor = createActor(this.machine, {
       input: {
         batchId: record.id,
-        itemCount: record.itemCount,
         // a parked batch gets one more attempt per sweep
         attempts: record.parked ? Math.max(0, policy.maxAttempts - 1) : record.attempts,
-        breaker: this.gate.ref,
+        limiter: this.gate.permits,
         policy,
       },
     });

@@ -4,7 +4,7 @@ import { noIngressStatus, type Ingress } from '../ingress/ingress.js';
 import type { Intake, PauseReason } from '../intake/intake.js';
 import type { Spool } from '../spool/spool.js';
 import { machinesView } from './machines-view.js';
-import { breakerStatus, type SpoolStatus, type StatusSnapshot, type StatusSource } from './status.js';
+import { type SpoolStatus, type StatusSnapshot, type StatusSource } from './status.js';
 
 /**
  * The one status view of a running emitter, assembled from what each stage reports: /ready,
@@ -60,7 +60,8 @@ export function statusSourceOf(stages: StatusStages, snapshot: () => StatusSnaps
       machinesView({
         buffer: stages.intake?.bufferSnapshot(),
         deliveries: stages.delivery?.deliveries(),
-        breaker: stages.delivery?.breaker.getSnapshot(),
+        breaker: stages.delivery?.gate.breaker.getSnapshot(),
+        limiter: stages.delivery?.gate.limiter.getSnapshot(),
       }),
   };
 }
@@ -88,7 +89,7 @@ function deliveryStatus(delivery: DeliveryQueue | undefined) {
   return {
     inFlight: delivery?.activeCount ?? 0,
     queued: delivery?.queuedCount ?? 0,
-    breaker: delivery ? breakerStatus(delivery.breaker.getSnapshot()) : undefined,
+    breaker: delivery?.gate.status(),
     destinationRejecting: delivery?.rejecting(),
   };
 }

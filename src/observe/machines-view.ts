@@ -1,12 +1,18 @@
 import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
-import { breakerStatus, type BreakerSnapshotLike } from './status.js';
+import { limiterMachine } from '../../machines/limiter.js';
+import {
+  breakerStatus,
+  limiterStatus,
+  type BreakerSnapshotLike,
+  type LimiterSnapshotLike,
+} from './status.js';
 
 /**
- * The GET /debug/machines view: the three statechart definitions (`machine.toJSON()`, computed
+ * The GET /debug/machines view: the four statechart definitions (`machine.toJSON()`, computed
  * once) and plain live figures of the running actors. Only plain fields are copied out of the
- * snapshots: actor refs, functions and the breaker's holder/queue lists never leave the process.
+ * snapshots: actor refs, functions and the limiter's holder/queue lists never leave the process.
  */
 
 export interface BufferSnapshotLike {
@@ -26,8 +32,10 @@ export interface LiveMachines {
   buffer?: BufferSnapshotLike;
   /** `dispatcher.deliveries()` */
   deliveries?: DeliveryLike[];
-  /** `dispatcher.breaker.getSnapshot()` */
+  /** `gate.breaker.getSnapshot()` */
   breaker?: BreakerSnapshotLike;
+  /** `gate.limiter.getSnapshot()` */
+  limiter?: LimiterSnapshotLike;
   /** at most this many deliveries are listed (default 200) */
   limit?: number;
 }
@@ -39,6 +47,7 @@ function machineDefinitions(): Record<string, unknown> {
     buffer: bufferMachine.toJSON(),
     delivery: deliveryMachine.toJSON(),
     breaker: breakerMachine.toJSON(),
+    limiter: limiterMachine.toJSON(),
   };
   return definitions;
 }
@@ -69,7 +78,8 @@ export function machinesView(live: LiveMachines = {}) {
           nextDelayMs: d.nextDelayMs ?? null,
         })),
       },
-      breaker: live.breaker ? breakerStatus(live.breaker) : null,
+      breaker: live.breaker && live.limiter ? breakerStatus(live.breaker, live.limiter) : null,
+      limiter: live.limiter ? limiterStatus(live.limiter) : null,
     },
   };
 }

@@ -333,12 +333,12 @@ export function createMetrics(
   });
   breakerGauge(
     'batch_emitter_breaker_requests_in_flight',
-    'HTTP requests in flight to the origin (breaker permits held).',
+    'HTTP requests in flight to the origin (permits held from its concurrency limiter).',
     (b) => b.inFlight,
   );
   breakerGauge(
     'batch_emitter_breaker_allowed_concurrency',
-    'Concurrent requests the breaker allows now (ramps up after recovery).',
+    'Concurrent requests the concurrency limiter allows now (fixed: ramps up after recovery; or adaptive).',
     (b) => b.allowed,
   );
   breakerGauge(

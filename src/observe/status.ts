@@ -9,7 +9,7 @@ export interface BreakerStatus {
   origin: string;
   /** 'closed' | 'open' | 'halfOpen' | 'paused' */
   state: string;
-  /** permits that may be held at once while closed (ramps up after recovery) */
+  /** permits that may be held at once while closed (the limiter's limit) */
   allowed: number;
   /** permits held now: HTTP requests in flight to this origin */
   inFlight: number;
@@ -109,27 +109,64 @@ export interface StatusSource {
 /** The parts of a breakerMachine snapshot that `breakerStatus` reads. */
 export interface BreakerSnapshotLike {
   value: unknown;
+  context: { origin: string; consecutiveFailures: number; resetTimeoutMs: number };
+}
+
+/** The parts of a limiterMachine snapshot that `breakerStatus` and `limiterStatus` read. */
+export interface LimiterSnapshotLike {
+  value: unknown;
   context: {
-    origin: string;
-    allowed: number;
-    inFlight: number;
-    waiting?: number;
-    consecutiveFailures: number;
-    resetTimeoutMs: number;
+    mode: string;
+    limit: number;
+    maxConcurrency: number;
+    holders: readonly unknown[];
+    queue: readonly unknown[];
+    baseline?: { meanMs: number };
   };
 }
 
-/** `breakerStatus(dispatcher.breaker.getSnapshot())` */
-export function breakerStatus(snapshot: BreakerSnapshotLike): BreakerStatus {
-  const c = snapshot.context;
+/** The concurrency limiter of one destination origin (from the limiter statechart's context). */
+export interface LimiterStatus {
+  /** 'flowing' | 'probing' | 'held' */
+  state: string;
+  /** 'fixed' | 'adaptive' */
+  mode: string;
+  limit: number;
+  maxConcurrency: number;
+  inFlight: number;
+  waiting: number;
+  /** adaptive: the moving average of the round trips, once measured */
+  rttMs?: number;
+}
+
+function stateName(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** `breakerStatus(gate.breaker.getSnapshot(), gate.limiter.getSnapshot())`: permits from the limiter */
+export function breakerStatus(breaker: BreakerSnapshotLike, limiter: LimiterSnapshotLike): BreakerStatus {
+  const c = breaker.context;
   return {
     origin: c.origin,
-    state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
-    allowed: c.allowed,
-    inFlight: c.inFlight,
-    ...(c.waiting !== undefined ? { waiting: c.waiting } : {}),
+    state: stateName(breaker.value),
+    allowed: limiter.context.limit,
+    inFlight: limiter.context.holders.length,
+    waiting: limiter.context.queue.length,
     consecutiveFailures: c.consecutiveFailures,
     resetTimeoutMs: c.resetTimeoutMs,
+  };
+}
+
+export function limiterStatus(limiter: LimiterSnapshotLike): LimiterStatus {
+  const c = limiter.context;
+  return {
+    state: stateName(limiter.value),
+    mode: c.mode,
+    limit: c.limit,
+    maxConcurrency: c.maxConcurrency,
+    inFlight: c.holders.length,
+    waiting: c.queue.length,
+    ...(c.baseline ? { rttMs: Math.round(c.baseline.meanMs * 10) / 10 } : {}),
   };
 }
 

@@ -3,11 +3,11 @@ import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
-import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine, type SendInput } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import { summariseDelivery } from '../../src/delivery/queue.js';
+import { Gate } from '../../src/delivery/gate.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { machinesView } from '../../src/observe/machines-view.js';
 import { startServer, type RunningServer } from '../../src/observe/server.js';
@@ -49,21 +49,17 @@ function call(
   });
 }
 
-/** Real actors of the three machines, in known states: buffer filling, breaker open, deliveries. */
+/** Real actors of the four machines, in known states: buffer filling, breaker open, deliveries. */
 function liveActors() {
   const buffer = createActor(bufferMachine, { input: { intervalMs: 60_000 } });
   buffer.start();
   buffer.send({ type: 'FIRST_ITEM' });
-  const breaker = createActor(breakerMachine, {
-    input: {
-      origin: ORIGIN,
-      failureThreshold: 1,
-      resetTimeoutMs: 60_000,
-      maxResetTimeoutMs: 60_000,
-      maxConcurrency: 2,
-    },
+  const changes: Array<(e: { origin: string; from: string; to: string }) => void> = [];
+  const gate = new Gate({
+    breaker: { origin: ORIGIN, failureThreshold: 1, resetTimeoutMs: 60_000, maxResetTimeoutMs: 60_000 },
+    concurrency: 2,
+    onCircuitChange: (e) => changes.forEach((listener) => listener(e)),
   });
-  breaker.start();
   const pending: Array<(o: Outcome) => void> = [];
   const machine = deliveryMachine.provide({
     actors: {
@@ -72,11 +68,11 @@ function liveActors() {
   });
   const policy = { maxAttempts: 10, initialDelayMs: 60_000, multiplier: 2, maxDelayMs: 60_000, jitter: 0 };
   const deliveries = ['batch-1', 'batch-2', 'batch-3'].map((batchId) => {
-    const actor = createActor(machine, { input: { batchId, itemCount: 1, attempts: 0, breaker, policy } });
+    const actor = createActor(machine, { input: { batchId, attempts: 0, limiter: gate.permits, policy } });
     actor.start();
     return actor;
   });
-  return { buffer, breaker, deliveries, pending };
+  return { buffer, gate, changes, deliveries, pending };
 }
 
 const status: StatusSnapshot = {
@@ -109,15 +105,14 @@ beforeAll(async () => {
           context: { count: 3, bytes: 300, maxItems: 100, maxItemBytes: 4096, intervalMs: 60_000 },
         },
         deliveries: actors.deliveries.map(summariseDelivery),
-        breaker: actors.breaker.getSnapshot(),
+        breaker: actors.gate.breaker.getSnapshot(),
+        limiter: actors.gate.limiter.getSnapshot(),
       }),
       note: `Bearer ${SECRET}`,
     }),
   };
-  // the breaker reports its state changes the way the delivery gate does
-  actors.breaker.on('stateChanged', (e) =>
-    events.emit('breaker', { origin: e.origin, from: e.from, to: e.to }),
-  );
+  // the gate reports the breaker's state changes the way the dispatcher does
+  actors.changes.push((e) => events.emit('breaker', { origin: e.origin, from: e.from, to: e.to }));
   metrics = createMetrics(events, () => status, { defaultMetrics: false });
   const common = { host: '127.0.0.1', port: 0, status: source, events, metrics, logger, redact: [SECRET] };
   on = await startServer({ ...common, debug: true });
@@ -136,12 +131,12 @@ afterAll(async () => {
   await Promise.all([on?.close(), off?.close()]);
   metrics?.close();
   for (const a of actors?.deliveries ?? []) a.stop();
-  actors?.breaker.stop();
+  actors?.gate.stop();
   actors?.buffer.stop();
 });
 
 describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
-  it('serves an HTML page with the three statecharts as SVG, under a self-only CSP', async () => {
+  it('serves an HTML page with the four statecharts as SVG, under a self-only CSP', async () => {
     const res = await call(on.url, '/debug', { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -151,13 +146,23 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     expect(csp).toContain("connect-src 'self'");
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:|\*/);
     expect(res.text.startsWith('<!doctype html>')).toBe(true);
-    for (const id of ['buffer', 'delivery', 'breaker']) {
+    for (const id of ['buffer', 'delivery', 'breaker', 'limiter']) {
       expect(res.text).toContain(
         `<svg xmlns="http://www.w3.org/2000/svg" class="statechart" data-machine="${id}"`,
       );
     }
-    expect((res.text.match(/<svg /g) ?? []).length).toBe(3);
-    for (const state of ['empty', 'filling', 'closed', 'waiting', 'backoff', 'halfOpen', 'paused']) {
+    expect((res.text.match(/<svg /g) ?? []).length).toBe(4);
+    for (const state of [
+      'empty',
+      'filling',
+      'closed',
+      'waiting',
+      'backoff',
+      'halfOpen',
+      'paused',
+      'flowing',
+      'held',
+    ]) {
       expect(res.text).toContain(`data-state="${state}"`);
     }
     // no inline script or style, nothing from another origin, no secret
@@ -190,8 +195,8 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     const res = await call(on.url, '/debug/machines');
     expect(res.status).toBe(200);
     const view = JSON.parse(res.text);
-    expect(Object.keys(view.definitions)).toEqual(['buffer', 'delivery', 'breaker']);
-    expect(Object.keys(view.graphs)).toEqual(['buffer', 'delivery', 'breaker']);
+    expect(Object.keys(view.definitions)).toEqual(['buffer', 'delivery', 'breaker', 'limiter']);
+    expect(Object.keys(view.graphs)).toEqual(['buffer', 'delivery', 'breaker', 'limiter']);
     expect(view.graphs.delivery.initial).toBe('start');
     expect(view.live.buffer).toEqual({
       state: 'filling',
@@ -215,6 +220,14 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
       waiting: 1,
       consecutiveFailures: 1,
       resetTimeoutMs: 60_000,
+    });
+    expect(view.live.limiter).toEqual({
+      state: 'held',
+      mode: 'fixed',
+      limit: 2,
+      maxConcurrency: 2,
+      inFlight: 1,
+      waiting: 1,
     });
     const retryAt = Date.parse(view.times.nextRetryAt['batch-1']);
     expect(retryAt).toBeGreaterThan(Date.now() + 50_000);
@@ -269,6 +282,9 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     expect(remaining).toBeLessThanOrEqual(60);
     expect(dom.active('buffer')).toEqual(['filling']);
     expect(dom.active('breaker')).toEqual(['open']);
+    expect(dom.text('limiter-state')).toBe('held');
+    expect(dom.text('limiter-limit')).toBe('2 of 2');
+    expect(dom.active('limiter')).toEqual(['held']);
     expect(dom.active('delivery').sort()).toEqual(['backoff', 'sending', 'waiting']);
     expect(dom.text('status')).toMatch(/^live, updated/);
   });
@@ -300,14 +316,16 @@ describe('batch-emitter machines (CLI)', () => {
     });
   }
 
-  it('--format mermaid prints three titled stateDiagram-v2 documents, exit 0', async () => {
+  it('--format mermaid prints four titled stateDiagram-v2 documents, exit 0', async () => {
     const { code, stdout, stderr } = await cli(['--format', 'mermaid']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect((stdout.match(/^stateDiagram-v2$/gm) ?? []).length).toBe(3);
+    expect((stdout.match(/^stateDiagram-v2$/gm) ?? []).length).toBe(4);
     expect(stdout).toMatch(/^---\ntitle: buffer — /);
     expect(stdout).toContain('title: delivery — ');
     expect(stdout).toContain('title: breaker — ');
+    expect(stdout).toContain('title: limiter — ');
+    expect(stdout).toContain('  [*] --> flowing\n');
     expect(stdout).toContain('  [*] --> empty\n');
     expect(stdout).toContain('  [*] --> start\n');
     expect(stdout).toContain('  [*] --> closed\n');

@@ -63,14 +63,11 @@ class FakeSource implements StatusSource {
         deliveries: [{ batchId: 'b-1', state: 'backoff', attempts: 2, nextDelayMs: 2000 }],
         breaker: {
           value: 'closed',
-          context: {
-            origin: ORIGIN,
-            allowed: 2,
-            inFlight: 1,
-            waiting: 0,
-            consecutiveFailures: 0,
-            resetTimeoutMs: 60_000,
-          },
+          context: { origin: ORIGIN, consecutiveFailures: 0, resetTimeoutMs: 60_000 },
+        },
+        limiter: {
+          value: 'flowing',
+          context: { mode: 'fixed', limit: 2, maxConcurrency: 2, holders: [actorRef], queue: [] },
         },
       }),
       extra: {
@@ -348,7 +345,7 @@ describe('HTTP server', () => {
         unknown
       >;
     };
-    expect(Object.keys(view.definitions)).toEqual(['buffer', 'delivery', 'breaker']);
+    expect(Object.keys(view.definitions)).toEqual(['buffer', 'delivery', 'breaker', 'limiter']);
     expect(view.definitions.buffer?.id).toBe('buffer');
     expect(Object.keys(view.definitions.breaker?.states ?? {})).toEqual(
       expect.arrayContaining(['closed', 'open', 'halfOpen']),
@@ -363,6 +360,15 @@ describe('HTTP server', () => {
       allowed: 2,
       inFlight: 1,
       consecutiveFailures: 0,
+    });
+    // the limiter's holder refs never leave the process: only their count
+    expect(view.live.limiter).toEqual({
+      state: 'flowing',
+      mode: 'fixed',
+      limit: 2,
+      maxConcurrency: 2,
+      inFlight: 1,
+      waiting: 0,
     });
     expect(view.extra.holder).toEqual({ actor: 'delivery-1' });
     expect(view.extra.cyclic.self).toBe('[circular]');

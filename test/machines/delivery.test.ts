@@ -10,7 +10,8 @@ import {
   type SnapshotFrom,
 } from 'xstate';
 import { adjacencyMapToArray, getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
-import { breakerMachine, type BreakerEvent, type BreakerInput } from '../../machines/breaker.js';
+import type { BreakerInput } from '../../machines/breaker.js';
+import type { LimiterEvent } from '../../machines/limiter.js';
 import {
   deliveryMachine,
   HISTORY_LIMIT,
@@ -19,9 +20,11 @@ import {
   type DeliveryInput,
   type RetryPolicy,
   type SendInput,
+  withJitter,
 } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import { baseDelayMs, jitteredDelayMs, retryDelayMs } from '../../machines/retry-policy.js';
+import { Gate } from '../../src/delivery/gate.js';
 
 const OK: Outcome = { kind: 'success', status: 200 };
 const FAIL: Outcome = { kind: 'retryable', status: 500, reason: 'http_500' };
@@ -45,8 +48,8 @@ const POLICY: RetryPolicy = {
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Records what a delivery sends to its breaker; grants nothing by itself. */
-const recorderLogic = fromTransition((events: BreakerEvent[], event: BreakerEvent) => [...events, event], []);
+/** Records what a delivery sends to its limiter; grants nothing by itself. */
+const recorderLogic = fromTransition((events: LimiterEvent[], event: LimiterEvent) => [...events, event], []);
 
 /** A send actor that answers with `results` in order (the last one repeats); an Error rejects. */
 function scripted(results: Array<Outcome | Error>) {
@@ -62,26 +65,28 @@ function scripted(results: Array<Outcome | Error>) {
 
 function startDelivery(
   results: Array<Outcome | Error>,
-  overrides: Partial<Omit<DeliveryInput, 'breaker' | 'policy'>> & { policy?: Partial<RetryPolicy> } = {},
+  overrides: Partial<Omit<DeliveryInput, 'limiter' | 'policy'>> & {
+    policy?: Partial<RetryPolicy>;
+    random?: () => number;
+  } = {},
 ) {
   const clock = new SimulatedClock();
-  const breaker = createActor(recorderLogic).start();
+  const limiter = createActor(recorderLogic).start();
   const { send, calls } = scripted(results);
+  const { random = () => 0.5, ...rest } = overrides;
   const input: DeliveryInput = {
     batchId: 'b-1',
-    itemCount: 10,
     attempts: 0,
-    random: () => 0.5,
-    ...overrides,
-    breaker,
+    ...rest,
+    limiter,
     policy: { ...POLICY, ...overrides.policy },
   };
-  const actor = createActor(deliveryMachine.provide({ actors: { send } }), { input, clock });
+  const actor = createActor(withJitter(random).provide({ actors: { send } }), { input, clock });
   const emitted: DeliveryEmitted[] = [];
   actor.on('*', (event) => emitted.push(event));
   actor.start();
-  const toBreaker = () => breaker.getSnapshot().context;
-  const kinds = () => toBreaker().map((e) => e.type);
+  const toLimiter = () => limiter.getSnapshot().context;
+  const kinds = () => toLimiter().map((e) => e.type);
   /** grant the permit the delivery waits for, and let the send actor answer */
   const attempt = async () => {
     expect(actor.getSnapshot().value).toBe('waiting');
@@ -90,7 +95,7 @@ function startDelivery(
   };
   const state = () => actor.getSnapshot().value;
   const ctx = () => actor.getSnapshot().context;
-  return { actor, clock, breaker, calls, emitted, toBreaker, kinds, attempt, state, ctx };
+  return { actor, clock, limiter, calls, emitted, toLimiter, kinds, attempt, state, ctx };
 }
 
 describe('retry policy (pure)', () => {
@@ -148,7 +153,7 @@ describe('delivery: one attempt', () => {
   it('asks the breaker for a permit, sends on PERMIT, releases with the outcome, and is delivered', async () => {
     const d = startDelivery([OK]);
     expect(d.state()).toBe('waiting');
-    expect(d.toBreaker()).toEqual([{ type: 'ACQUIRE', ref: d.actor }]);
+    expect(d.toLimiter()).toEqual([{ type: 'ACQUIRE', ref: d.actor }]);
     expect(d.calls).toEqual([]);
 
     d.actor.send({ type: 'PERMIT' });
@@ -158,7 +163,7 @@ describe('delivery: one attempt', () => {
 
     expect(d.state()).toBe('delivered');
     expect(d.actor.getSnapshot().status).toBe('done');
-    expect(d.toBreaker()[1]).toEqual({ type: 'RELEASE', ref: d.actor, outcome: OK });
+    expect(d.toLimiter()[1]).toEqual({ type: 'RELEASE', ref: d.actor, outcome: OK });
     // the lease cleanup's CANCEL follows the RELEASE; the breaker ignores it (it no longer knows the ref)
     expect(d.kinds()).toEqual(['ACQUIRE', 'RELEASE', 'CANCEL']);
     expect(d.emitted).toEqual([
@@ -197,9 +202,9 @@ describe('delivery: one attempt', () => {
   });
 
   it('the placeholder send actor rejects: an unprovided transport is a retryable internal failure', async () => {
-    const breaker = createActor(recorderLogic).start();
+    const limiter = createActor(recorderLogic).start();
     const actor = createActor(deliveryMachine, {
-      input: { batchId: 'b', itemCount: 1, attempts: 0, breaker, policy: POLICY },
+      input: { batchId: 'b', attempts: 0, limiter, policy: POLICY },
       clock: new SimulatedClock(),
     }).start();
     actor.send({ type: 'PERMIT' });
@@ -296,7 +301,7 @@ describe('delivery: retries', () => {
     await d.attempt();
     const internal = { kind: 'retryable', reason: 'internal: boom' };
     expect(d.state()).toBe('backoff');
-    expect(d.toBreaker()[1]).toEqual({ type: 'RELEASE', ref: d.actor, outcome: internal });
+    expect(d.toLimiter()[1]).toEqual({ type: 'RELEASE', ref: d.actor, outcome: internal });
     d.clock.increment(d.ctx().nextDelayMs!);
     await d.attempt();
     expect(d.state()).toBe('delivered');
@@ -312,6 +317,27 @@ describe('delivery: retries', () => {
     expect(d.emitted.at(-1)).toEqual({ type: 'attempt', batchId: 'b-1', attempt: 3, outcome: FAIL });
     expect(d.actor.getSnapshot().output).toMatchObject({ result: 'parked', attempts: 3, lastOutcome: FAIL });
     expect(d.kinds().filter((k) => k === 'ACQUIRE')).toHaveLength(3);
+  });
+
+  it('its context is plain data (no random source, no item count): a backoff snapshot round-trips as JSON', async () => {
+    const d = startDelivery([FAIL], { random: () => 1 });
+    await d.attempt();
+    expect(d.state()).toBe('backoff');
+    const { limiter, ...plain } = d.ctx();
+    expect(limiter).toBe(d.limiter);
+    expect(Object.keys(plain).sort()).toEqual([
+      'attempts',
+      'batchId',
+      'history',
+      'jitterDraw',
+      'lastOutcome',
+      'nextDelayMs',
+      'policy',
+      'result',
+    ]);
+    expect(plain.jitterDraw).toBe(1);
+    expect(JSON.parse(JSON.stringify(plain))).toEqual(plain);
+    expect(() => JSON.stringify(d.actor.getPersistedSnapshot())).not.toThrow();
   });
 
   it('a batch whose earlier runs spent the budget is parked without an attempt', () => {
@@ -364,14 +390,14 @@ describe('delivery: stopping', () => {
   it('stop while waiting sends CANCEL (the breaker drops it from its queue)', () => {
     const d = startDelivery([OK]);
     d.actor.stop();
-    expect(d.toBreaker()).toEqual([
+    expect(d.toLimiter()).toEqual([
       { type: 'ACQUIRE', ref: d.actor },
       { type: 'CANCEL', ref: d.actor },
     ]);
   });
 
   it('stop while sending aborts the request and sends CANCEL (frees the permit, no RELEASE)', async () => {
-    const breaker = createActor(recorderLogic).start();
+    const limiter = createActor(recorderLogic).start();
     let aborted = false;
     const hang = fromPromise<Outcome, SendInput>(
       ({ signal }) =>
@@ -383,14 +409,14 @@ describe('delivery: stopping', () => {
         ),
     );
     const actor = createActor(deliveryMachine.provide({ actors: { send: hang } }), {
-      input: { batchId: 'b', itemCount: 1, attempts: 0, breaker, policy: POLICY },
+      input: { batchId: 'b', attempts: 0, limiter, policy: POLICY },
     }).start();
     actor.send({ type: 'PERMIT' });
     expect(actor.getSnapshot().value).toBe('sending');
     actor.stop();
     await flush();
     expect(aborted).toBe(true);
-    expect(breaker.getSnapshot().context.map((e) => e.type)).toEqual(['ACQUIRE', 'CANCEL']);
+    expect(limiter.getSnapshot().context.map((e) => e.type)).toEqual(['ACQUIRE', 'CANCEL']);
   });
 
   it('stop in backoff cancels the retry timer; the CANCEL is a no-op for the breaker', async () => {
@@ -403,27 +429,36 @@ describe('delivery: stopping', () => {
   });
 });
 
-/** The breaker and some deliveries of the same origin, on one simulated clock. */
-function origin(breakerInput: Partial<BreakerInput>, policy: Partial<RetryPolicy> = {}) {
+/** The gate (breaker and fixed limiter) and some deliveries of the same origin, on one simulated clock. */
+function origin(
+  { maxConcurrency = 2, ...breakerInput }: Partial<BreakerInput> & { maxConcurrency?: number },
+  policy: Partial<RetryPolicy> = {},
+) {
   const clock = new SimulatedClock();
-  const breaker = createActor(breakerMachine, {
-    input: {
+  const gate = new Gate({
+    breaker: {
       origin: 'https://ingest.example',
       failureThreshold: 3,
       resetTimeoutMs: 10_000,
       maxResetTimeoutMs: 60_000,
-      maxConcurrency: 2,
       ...breakerInput,
     },
+    concurrency: maxConcurrency,
     clock,
-  }).start();
+  });
+  const breaker = gate.breaker;
+  const ctx = () => {
+    const l = gate.limiter.getSnapshot().context;
+    const permits = { allowed: l.limit, inFlight: l.holders.length, waiting: l.queue.length };
+    return { ...breaker.getSnapshot().context, ...permits, holders: l.holders };
+  };
   /** requests in flight, answered by the test */
   const pending: Array<{ input: SendInput; answer: (outcome: Outcome) => void }> = [];
   let concurrent = 0;
   let maxOverAllowed = 0;
   const send = fromPromise<Outcome, SendInput>(({ input }) => {
     concurrent++;
-    const { allowed } = breaker.getSnapshot().context;
+    const { allowed } = ctx();
     if (breaker.getSnapshot().value === 'closed')
       maxOverAllowed = Math.max(maxOverAllowed, concurrent - allowed);
     return new Promise<Outcome>((resolve) =>
@@ -440,7 +475,7 @@ function origin(breakerInput: Partial<BreakerInput>, policy: Partial<RetryPolicy
   const deliveries = (n: number) =>
     Array.from({ length: n }, (_, i) =>
       createActor(logic, {
-        input: { batchId: `b-${i}`, itemCount: 1, attempts: 0, breaker, policy: { ...POLICY, ...policy } },
+        input: { batchId: `b-${i}`, attempts: 0, limiter: gate.permits, policy: { ...POLICY, ...policy } },
         clock,
       }).start(),
     );
@@ -460,7 +495,7 @@ function origin(breakerInput: Partial<BreakerInput>, policy: Partial<RetryPolicy
     deliveries,
     answerAll,
     answerOne,
-    ctx: () => breaker.getSnapshot().context,
+    ctx,
     overAllowed: () => maxOverAllowed,
   };
 }
@@ -572,14 +607,12 @@ describe('delivery with a real breaker', () => {
 });
 
 describe('delivery: path coverage (xstate/graph)', () => {
-  const breaker = createActor(recorderLogic).start();
+  const limiter = createActor(recorderLogic).start();
   const graphInput: DeliveryInput = {
     batchId: 'g',
-    itemCount: 2,
     attempts: 0,
-    breaker,
+    limiter,
     policy: { ...POLICY, maxAttempts: 3 },
-    random: () => 0.5,
   };
   const done = (output: Outcome) => ({ type: 'xstate.done.actor.send', actorId: 'send', output });
   const afterEvents = Object.values(deliveryMachine.root.states).flatMap((node) =>

@@ -62,6 +62,18 @@ describe('config', () => {
     expect(error.message).not.toContain('\n');
   });
 
+  it('TRANSMITTER_CONCURRENCY: a whole number 1..256 or adaptive', () => {
+    expect(loadConfig({ ...base, TRANSMITTER_CONCURRENCY: '8' }).destination.concurrency).toBe(8);
+    expect(loadConfig({ ...base, TRANSMITTER_CONCURRENCY: 'adaptive' }).destination.concurrency).toBe(
+      'adaptive',
+    );
+    for (const bad of ['0', '257', '1.5', 'Adaptive', 'auto']) {
+      const error = errorOf({ ...base, TRANSMITTER_CONCURRENCY: bad });
+      expect(error.variable, bad).toBe('TRANSMITTER_CONCURRENCY');
+      expect(error.message, bad).toContain('expected a whole number between 1 and 256, or adaptive');
+    }
+  });
+
   it('requires the destination and refuses http:// unless allowed', () => {
     expect(errorOf({}).variable).toBe('TRANSMITTER_DESTINATION_URL');
     expect(errorOf({ TRANSMITTER_DESTINATION_URL: 'http://127.0.0.1:1/x' }).message).toMatch(

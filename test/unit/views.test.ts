@@ -3,6 +3,7 @@ import { and, assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
 import { breakerMachine } from '../../machines/breaker.js';
 import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
+import { limiterMachine } from '../../machines/limiter.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../../src/observe/views/debug-page.js';
 import {
@@ -104,6 +105,7 @@ const REAL: Array<[string, AnyStateMachine]> = [
   ['buffer', bufferMachine],
   ['delivery', deliveryMachine],
   ['breaker', breakerMachine],
+  ['limiter', limiterMachine],
 ];
 
 describe('machineToGraph on the real machines', () => {
@@ -136,7 +138,8 @@ describe('machineToGraph on the real machines', () => {
     const c = (m: AnyStateMachine) => expectedFrom(m).counts;
     expect(c(bufferMachine)).toEqual({ on: 5, after: 1, always: 0, invoke: 0 });
     expect(c(deliveryMachine)).toEqual({ on: 1, after: 1, always: 7, invoke: 2 });
-    expect(c(breakerMachine)).toEqual({ on: 18, after: 2, always: 0, invoke: 0 });
+    expect(c(breakerMachine)).toEqual({ on: 7, after: 2, always: 0, invoke: 0 });
+    expect(c(limiterMachine)).toEqual({ on: 8, after: 0, always: 2, invoke: 0 });
   });
 
   it('names guards, parameterised guards, guard combinators, delays and actions', () => {
@@ -168,13 +171,29 @@ describe('machineToGraph on the real machines', () => {
 
     const breaker = machineToGraph(breakerMachine);
     expect(breaker.transitions.filter((t) => t.source === '').map((t) => t.event)).toEqual([
-      'ACQUIRE',
-      'CANCEL',
+      'THROTTLED',
+      'FAILURE',
+      'SUCCESS',
     ]);
     expect(
       breaker.transitions.find((t) => t.source === 'halfOpen' && t.targets[0] === 'open' && t.kind === 'on')
         ?.guard,
-    ).toBe('(isProbe && isRetryable)');
+    ).toBe('isProbe');
+    const limiter = machineToGraph(limiterMachine);
+    expect(limiter.transitions.filter((t) => t.source === '').map((t) => t.event)).toEqual([
+      'ACQUIRE',
+      'CANCEL',
+      'RELEASE',
+      'RTT',
+      'CIRCUIT',
+      'CIRCUIT',
+      'CIRCUIT',
+    ]);
+    expect(limiter.transitions.find((t) => t.source === 'flowing' && t.kind === 'always')).toMatchObject({
+      guard: 'hasRoom',
+      targets: [],
+      actions: ['grantUpToLimit'],
+    });
 
     const buffer = machineToGraph(bufferMachine);
     const interval = buffer.transitions.find((t) => t.kind === 'after');
@@ -270,9 +289,9 @@ describe('graphToMermaid', () => {
     const text = graphToMermaid(machineToGraph(breakerMachine), { title: 'breaker — permits' });
     expect(text.startsWith('---\ntitle: breaker — permits\n---\nstateDiagram-v2\n')).toBe(true);
     expect(text).toContain('note right of closed');
-    expect(text).toContain('ACQUIRE / enqueue, grant (internal)');
+    expect(text).toContain('FAILURE / countFailure (internal)');
     expect(text).toContain('end note');
-    expect(text).toContain('closed --> open : RELEASE [reachesThreshold] / free, countOutcome');
+    expect(text).toContain('closed --> open : FAILURE [reachesThreshold] / countFailure');
     expect(graphToMermaid(machineToGraph(bufferMachine), { actions: false })).toContain(
       'filling --> empty : FLUSH\n',
     );
@@ -306,7 +325,7 @@ describe('graphToSvg and the debug page', () => {
   it('escapes text and keeps the page free of inline script and style', () => {
     const html = debugPageHtml('1.2.3');
     expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect((html.match(/<svg /g) ?? []).length).toBe(3);
+    expect((html.match(/<svg /g) ?? []).length).toBe(4);
     expect(html).toContain('<script src="debug/app.js" defer></script>');
     expect(html).not.toMatch(/<script>|<style|\sstyle=|\son\w+=/i);
     expect(DEBUG_CSP).toContain("default-src 'none'");

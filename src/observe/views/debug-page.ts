@@ -2,7 +2,7 @@ import { MACHINES, MACHINE_NAMES, machineGraphs, type MachineName } from './mach
 import { escapeXml, graphToSvg } from './svg.js';
 
 /**
- * The GET /debug page: the three statecharts as inline SVG (drawn server-side from the real
+ * The GET /debug page: the four statecharts as inline SVG (drawn server-side from the real
  * definitions, no library, works offline) with the live states highlighted, refreshed by a small
  * script that polls `debug/machines?view=live` every second. The script and the stylesheet are
  * separate routes (`/debug/app.js`, `/debug/app.css`), so the page runs under a Content-Security-
@@ -25,6 +25,7 @@ const HEADINGS: Record<MachineName, string> = {
   buffer: 'Buffer',
   delivery: 'Deliveries',
   breaker: 'Breaker',
+  limiter: 'Limiter',
 };
 
 const FACTS: Record<MachineName, Array<[string, string]>> = {
@@ -45,6 +46,12 @@ const FACTS: Record<MachineName, Array<[string, string]>> = {
     ['reset timeout', 'breaker-reset'],
     ['in this state since', 'breaker-since'],
     ['tries the origin again', 'breaker-reopen'],
+  ],
+  limiter: [
+    ['state', 'limiter-state'],
+    ['mode', 'limiter-mode'],
+    ['limit', 'limiter-limit'],
+    ['round trip (average)', 'limiter-rtt'],
   ],
 };
 
@@ -243,6 +250,14 @@ export const DEBUG_APP_JS = `'use strict';
       : (b.state === 'closed' ? 'now (closed)' : b.state === 'halfOpen' ? 'probing' : '–'));
     mark('breaker', [b.state]);
   }
+  function renderLimiter(l) {
+    if (!l) { put('limiter-state', 'not running'); mark('limiter', []); return; }
+    put('limiter-state', l.state);
+    put('limiter-mode', l.mode);
+    put('limiter-limit', l.limit + ' of ' + l.maxConcurrency);
+    put('limiter-rtt', l.rttMs === undefined ? '–' : l.rttMs + ' ms');
+    mark('limiter', [l.state]);
+  }
   function status(text, stale) {
     var el = byId('status');
     if (!el) return;
@@ -260,6 +275,7 @@ export const DEBUG_APP_JS = `'use strict';
         renderBuffer(live.buffer);
         renderDeliveries(live.deliveries, view.times);
         renderBreaker(live.breaker, view.times);
+        renderLimiter(live.limiter);
         status('live, updated ' + new Date().toISOString().slice(11, 19) + ' UTC', false);
       })
       .catch(function (err) { status('cannot read debug/machines: ' + err.message, true); })
