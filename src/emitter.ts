@@ -60,23 +60,12 @@ export class Emitter {
   private readonly hurried = deferred();
   private abandoned?: { batches: number; items: number };
   private readonly arrivals = new Map<Section, number>();
-  private readonly counters = {
-    received: 0,
-    rejected: 0,
-    delivered: 0,
-    parked: 0,
-    deadLettered: 0,
-    split: 0,
-  };
 
   constructor(
     readonly config: Config,
     private readonly options: EmitterOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
-    this.events.on('finished', (e) => (this.counters[e.result] += 1));
-    this.events.on('received', (e) => (this.counters.received += e.count));
-    this.events.on('rejected', () => (this.counters.rejected += 1));
     // any answer other than a retryable failure means the destination is reachable
     this.events.on('attempt', ({ outcome }) => {
       if (outcome.kind !== 'retryable') this.unreachableSinceMs = undefined;
@@ -168,7 +157,7 @@ export class Emitter {
 
   get stats() {
     return {
-      ...this.counters,
+      ...this.events.counters.summary(),
       spool: { batches: this.spool?.count ?? 0, bytes: this.spool?.bytes ?? 0 },
       inFlight: this.dispatcher?.activeCount ?? 0,
       queued: this.dispatcher?.queuedCount ?? 0,
@@ -342,7 +331,7 @@ export class Emitter {
           : {}),
       },
       intakePaused: this.intake?.pauseReason(),
-      inFlight: this.dispatcher?.activeCount ?? 0,
+      deliveriesActive: this.dispatcher?.activeCount ?? 0,
       queued: this.dispatcher?.queuedCount ?? 0,
       openItems: this.intake?.openItems ?? 0,
       maxItems: this.config.batch.maxItems,

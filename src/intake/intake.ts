@@ -115,7 +115,6 @@ export class Intake {
   private incarnation = '';
   /** spool writes in progress: a re-bind waits for them, as they may still index old sequences */
   private readonly writing = new Set<Promise<unknown>>();
-  private readonly sealedCounts = { size: 0, bytes: 0, interval: 0, manual: 0, shutdown: 0 };
 
   constructor(private readonly options: IntakeOptions) {
     this.builder = new BatchBuilder(options.probeId, options.runId);
@@ -130,10 +129,6 @@ export class Intake {
 
   get openItems(): number {
     return this.builder.size;
-  }
-
-  get triggers(): Readonly<Record<string, number>> {
-    return this.sealedCounts;
   }
 
   /** The buffer statechart's state with the open batch's fill, for /debug and stats. */
@@ -269,7 +264,6 @@ export class Intake {
   }
 
   private seal(event: BufferEmitted): void {
-    this.sealedCounts[event.trigger] += 1;
     const batch = this.builder.take(uuidv7(), new Date().toISOString());
     this.openBytes = 0;
     const holder = this.durable;

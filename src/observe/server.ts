@@ -223,7 +223,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       since: c.since,
       uptimeSeconds: c.uptimeSeconds,
       items: { ...c.items, open: s.openItems, maxPerBatch: s.maxItems },
-      batches: { ...c.batches, inFlight: s.inFlight, queued: s.queued },
+      // `inFlight` is the earlier name of `deliveriesActive`, kept for existing readers
+      batches: {
+        ...c.batches,
+        deliveriesActive: s.deliveriesActive,
+        inFlight: s.deliveriesActive,
+        queued: s.queued,
+      },
       attempts: c.attempts,
       successRate: c.successRate,
       attemptSuccessRate: c.attemptSuccessRate,

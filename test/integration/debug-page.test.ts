@@ -83,7 +83,7 @@ const status: StatusSnapshot = {
   natsConnected: true,
   consumerBound: true,
   spool: { open: true, batches: 0, bytes: 0, maxBytes: 1000 },
-  inFlight: 0,
+  deliveriesActive: 0,
   queued: 0,
   openItems: 0,
   maxItems: 100,
