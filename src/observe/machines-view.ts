@@ -1,11 +1,9 @@
-import { breakerMachine } from '../../machines/breaker.js';
-import { bufferMachine } from '../../machines/buffer.js';
-import { deliveryMachine } from '../../machines/delivery.js';
+import { MACHINES } from './views/machines.js';
 import { breakerStatus, type BreakerSnapshotLike } from './status.js';
 
 /**
- * The GET /debug/machines view: the three statechart definitions (`machine.toJSON()`, computed
- * once) and plain live figures of the running actors. Only plain fields are copied out of the
+ * The GET /debug/machines view: the statechart definitions (`machine.toJSON()` of each machine in
+ * the views' list, computed once) and plain live figures of the running actors. Only plain fields are copied out of the
  * snapshots: actor refs, functions and the breaker's holder/queue lists never leave the process.
  */
 
@@ -35,11 +33,7 @@ export interface LiveMachines {
 let definitions: Record<string, unknown> | undefined;
 
 function machineDefinitions(): Record<string, unknown> {
-  definitions ??= {
-    buffer: bufferMachine.toJSON(),
-    delivery: deliveryMachine.toJSON(),
-    breaker: breakerMachine.toJSON(),
-  };
+  definitions ??= Object.fromEntries(MACHINES.map((m) => [m.name, m.machine.toJSON()]));
   return definitions;
 }
 

@@ -5,12 +5,8 @@ import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../../src/observe/views/debug-page.js';
-import {
-  graphToMermaid,
-  machineToGraph,
-  mermaidId,
-  type StateGraph,
-} from '../../src/observe/views/statechart.js';
+import { graphToMermaid, mermaidId } from '../../src/observe/views/mermaid.js';
+import { machineToGraph, type StateGraph } from '../../src/observe/views/statechart.js';
 import { graphToSvg } from '../../src/observe/views/svg.js';
 import { DebugTimeline, debugTimes } from '../../src/observe/views/timeline.js';
 

@@ -1,4 +1,5 @@
-import { MACHINES, MACHINE_NAMES, machineGraphs, type MachineName } from './machines.js';
+import { MACHINES, machineGraphs, type MachineEntry } from './machines.js';
+import type { StateGraph } from './statechart.js';
 import { escapeXml, graphToSvg } from './svg.js';
 
 /**
@@ -21,13 +22,8 @@ export const DEBUG_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const HEADINGS: Record<MachineName, string> = {
-  buffer: 'Buffer',
-  delivery: 'Deliveries',
-  breaker: 'Breaker',
-};
-
-const FACTS: Record<MachineName, Array<[string, string]>> = {
+/** per machine: [label, element id] of the live figures the page's script fills in */
+const FACTS: Record<string, Array<[string, string]>> = {
   buffer: [
     ['state', 'buffer-state'],
     ['items', 'buffer-count'],
@@ -48,8 +44,8 @@ const FACTS: Record<MachineName, Array<[string, string]>> = {
   ],
 };
 
-function section(name: MachineName, svg: string): string {
-  const facts = FACTS[name]
+function section({ name, title, heading }: MachineEntry, svg: string): string {
+  const facts = (FACTS[name] ?? [])
     .map(([label, id]) => {
       const meter =
         id === 'buffer-count' || id === 'buffer-bytes'
@@ -64,8 +60,8 @@ function section(name: MachineName, svg: string): string {
         '<tbody><tr><td colspan="4">none</td></tr></tbody></table>'
       : '';
   return (
-    `<section class="machine" id="machine-${name}"><h2>${HEADINGS[name]}</h2>` +
-    `<p class="what">${escapeXml(MACHINES[name].title)}</p>` +
+    `<section class="machine" id="machine-${name}"><h2>${escapeXml(heading)}</h2>` +
+    `<p class="what">${escapeXml(title)}</p>` +
     `<dl class="facts">${facts}</dl>${table}<div class="chart">${svg}</div></section>`
   );
 }
@@ -76,8 +72,8 @@ let page: string | undefined;
 export function debugPageHtml(version: string): string {
   if (page !== undefined) return page;
   const graphs = machineGraphs();
-  const sections = MACHINE_NAMES.map((name) =>
-    section(name, graphToSvg(graphs[name], { title: MACHINES[name].title })),
+  const sections = MACHINES.map((entry) =>
+    section(entry, graphToSvg(graphs[entry.name] as StateGraph, { title: entry.title })),
   ).join('\n');
   page = `<!doctype html>
 <html lang="en">
