@@ -5,7 +5,7 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from './metrics.js';
 import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from '../util/version.js';
-import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from './views/debug-page.js';
+import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
 import { Redactor, safeJson } from '../util/redact.js';
@@ -187,13 +187,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     };
     routes['/debug/app.js'] = () => ({
       status: 200,
-      text: DEBUG_APP_JS,
+      text: debugAppJs(),
       contentType: 'text/javascript; charset=utf-8',
       headers: page,
     });
     routes['/debug/app.css'] = () => ({
       status: 200,
-      text: DEBUG_APP_CSS,
+      text: debugAppCss(),
       contentType: 'text/css; charset=utf-8',
       headers: page,
     });
