@@ -62,78 +62,71 @@ function relabel<L extends string>(
   return tally.entries().map((s) => ({ labels: map(s.labels), value: s.value }));
 }
 
+type Label = (reason: string) => string;
+interface CountSpec {
+  name: string;
+  help: string;
+  labelNames?: string[];
+  /** the series from the tally; `reason` makes a reason code a safe label value */
+  read: (counts: Counters, reason: Label) => Series[];
+}
+
+const EVERY_SOURCE = SECTIONS.flatMap((section) => SOURCES.map((source) => ({ section, source })));
+
+const COUNT_VIEWS: CountSpec[] = [
+  {
+    name: 'batch_emitter_items_received_total',
+    help: 'Items accepted into a batch, by section (kind) and source (jetstream, api).',
+    labelNames: ['section', 'source'],
+    read: (c) => [...zeros(EVERY_SOURCE), ...c.received.entries()],
+  },
+  {
+    name: 'batch_emitter_items_rejected_total',
+    help: 'Messages or items refused (dead-lettered), by reason code.',
+    labelNames: ['reason'],
+    read: (c, reason) => relabel(c.rejected, (l) => ({ reason: reason(l.reason) })),
+  },
+  {
+    name: 'batch_emitter_items_delivered_total',
+    help: 'Items in batches the destination accepted (2xx).',
+    read: (c) => [{ labels: {}, value: c.itemsDelivered }],
+  },
+  {
+    name: 'batch_emitter_batches_sealed_total',
+    help: 'Batches sealed and durable in the spool, by trigger.',
+    labelNames: ['trigger'],
+    read: (c) => c.sealed.entries(),
+  },
+  {
+    name: 'batch_emitter_batches_finished_total',
+    help: 'Batch deliveries finished, by result (delivered, split, dead_lettered, parked).',
+    labelNames: ['result'],
+    read: (c) => [
+      ...zeros(Object.values(RESULT_LABELS).map((result) => ({ result }))),
+      ...relabel(c.finished, (l) => ({ result: RESULT_LABELS[l.result] ?? l.result })),
+    ],
+  },
+  {
+    name: 'batch_emitter_delivery_attempts_total',
+    help: 'HTTP delivery attempts, by outcome (success, retryable, split, permanent) and status class (2xx, 4xx, 5xx, none).',
+    labelNames: ['outcome', 'status_class'],
+    read: (c) => c.attempts.entries(),
+  },
+  {
+    name: 'batch_emitter_breaker_transitions_total',
+    help: 'Circuit breaker state changes, by origin and new state.',
+    labelNames: ['origin', 'to'],
+    read: (c) => c.breakerTransitions.entries(),
+  },
+  {
+    name: 'batch_emitter_intake_pauses_total',
+    help: 'Times intake paused for backpressure, by reason.',
+    labelNames: ['reason'],
+    read: (c, reason) => relabel(c.intakePauses, (l) => ({ reason: reason(l.reason) })),
+  },
+];
+
 export function registerCountViews(registers: Registry[], counts: () => Counters): void {
   const reasonLabel = reasonLabeller();
-  const everySource = SECTIONS.flatMap((section) => SOURCES.map((source) => ({ section, source })));
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_items_received_total',
-      help: 'Items accepted into a batch, by section (kind) and source (jetstream, api).',
-      labelNames: ['section', 'source'],
-    },
-    () => [...zeros(everySource), ...counts().received.entries()],
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_items_rejected_total',
-      help: 'Messages or items refused (dead-lettered), by reason code.',
-      labelNames: ['reason'],
-    },
-    () => relabel(counts().rejected, (l) => ({ reason: reasonLabel(l.reason) })),
-  );
-  countView(
-    registers,
-    { name: 'batch_emitter_items_delivered_total', help: 'Items in batches the destination accepted (2xx).' },
-    () => [{ labels: {}, value: counts().itemsDelivered }],
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_batches_sealed_total',
-      help: 'Batches sealed and durable in the spool, by trigger.',
-      labelNames: ['trigger'],
-    },
-    () => counts().sealed.entries(),
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_batches_finished_total',
-      help: 'Batch deliveries finished, by result (delivered, split, dead_lettered, parked).',
-      labelNames: ['result'],
-    },
-    () => [
-      ...zeros(Object.values(RESULT_LABELS).map((result) => ({ result }))),
-      ...relabel(counts().finished, (l) => ({ result: RESULT_LABELS[l.result] ?? l.result })),
-    ],
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_delivery_attempts_total',
-      help: 'HTTP delivery attempts, by outcome (success, retryable, split, permanent) and status class (2xx, 4xx, 5xx, none).',
-      labelNames: ['outcome', 'status_class'],
-    },
-    () => counts().attempts.entries(),
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_breaker_transitions_total',
-      help: 'Circuit breaker state changes, by origin and new state.',
-      labelNames: ['origin', 'to'],
-    },
-    () => counts().breakerTransitions.entries(),
-  );
-  countView(
-    registers,
-    {
-      name: 'batch_emitter_intake_pauses_total',
-      help: 'Times intake paused for backpressure, by reason.',
-      labelNames: ['reason'],
-    },
-    () => relabel(counts().intakePauses, (l) => ({ reason: reasonLabel(l.reason) })),
-  );
+  for (const { read, ...spec } of COUNT_VIEWS) countView(registers, spec, () => read(counts(), reasonLabel));
 }
