@@ -144,6 +144,74 @@ export interface SvgOptions {
   title?: string;
 }
 
+/** A state's box: its name, then its meta lines and the transitions that stay in it. */
+function measureBox(state: GraphState, transitions: GraphTransition[]): Box {
+  const lines: Box['lines'] = [];
+  const add = (text: string, cls: string): void => {
+    lines.push({ text: clip(text), full: text, cls });
+  };
+  if (state.type === 'compound' && state.initial) add(`initial ${state.initial}`, 'meta');
+  for (const a of state.entry) add(`entry / ${a}`, 'meta');
+  for (const i of state.invoke) add(`invoke ${i}`, 'meta');
+  for (const a of state.exit) add(`exit / ${a}`, 'meta');
+  for (const t of transitions.filter((x) => x.source === state.id)) {
+    const self = t.targets.length === 1 && t.targets[0] === state.id;
+    if (t.targets.length > 0 && !self) continue;
+    add(`${self ? '↻' : '·'} ${transitionLabel(t)}`, self ? 'self' : 'internal');
+  }
+  const textW = Math.max(state.key.length * TITLE_CHAR_W, ...lines.map((l) => l.text.length * CHAR_W));
+  return {
+    state,
+    lines,
+    w: Math.ceil(Math.max(90, textW + 2 * PAD_X)),
+    h: TITLE_H + PAD_Y + lines.length * LINE_H + (lines.length > 0 ? 4 : 0),
+    x: 0,
+    y: 0,
+    layer: 0,
+  };
+}
+
+/** A state's box as SVG elements, in a group the page's script marks `active`. */
+function drawBox(box: Box): string[] {
+  const out: string[] = [];
+  const { state } = box;
+  const cls = `state ${state.type}`;
+  out.push(
+    `<g class="${cls}" data-state="${escapeXml(state.id)}"><title>${escapeXml(
+      [`${state.id} (${state.type})`, ...box.lines.map((l) => l.full)].join('\n'),
+    )}</title>`,
+  );
+  out.push(
+    `<rect class="box" x="${fmt(box.x)}" y="${fmt(box.y)}" width="${box.w}" height="${box.h}" rx="8" fill="#f4f6fb" stroke="#4a5568" stroke-width="1.4"/>`,
+  );
+  if (state.type === 'final') {
+    out.push(
+      `<rect class="inner" x="${fmt(box.x + 3)}" y="${fmt(box.y + 3)}" width="${box.w - 6}" height="${box.h - 6}" rx="6" fill="none" stroke="#4a5568"/>`,
+    );
+  }
+  out.push(
+    `<text class="name" x="${fmt(box.x + box.w / 2)}" y="${fmt(box.y + PAD_Y + 10)}" text-anchor="middle" font-weight="bold" font-size="12">${escapeXml(state.key)}</text>`,
+  );
+  box.lines.forEach((line, i) => {
+    out.push(
+      `<text class="${line.cls}" x="${fmt(box.x + PAD_X)}" y="${fmt(box.y + TITLE_H + PAD_Y + i * LINE_H + 6)}">${escapeXml(line.text)}</text>`,
+    );
+  });
+  out.push(
+    `<text class="badge" x="${fmt(box.x + box.w - 6)}" y="${fmt(box.y + 14)}" text-anchor="end" font-weight="bold"></text></g>`,
+  );
+  return out;
+}
+
+/** The initial state's marker: a dot and an arrow into its box. */
+function drawInitial(b: Box, prefix: string): string[] {
+  const cx = b.x + b.w / 2;
+  return [
+    `<circle class="initial" cx="${fmt(cx)}" cy="${fmt(b.y - 26)}" r="6" fill="#222"/>`,
+    `<path class="edge" d="M${fmt(cx)},${fmt(b.y - 20)} L${fmt(cx)},${fmt(b.y)}" stroke="#555" stroke-width="1.3" marker-end="url(#${prefix}-arrow)"/>`,
+  ];
+}
+
 /** The graph as an `<svg>` element (a string), ready to inline into HTML. */
 export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
   const prefix = graph.id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -152,31 +220,7 @@ export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
 
   // --- boxes
   const boxes = new Map<string, Box>();
-  for (const state of graph.states) {
-    const lines: Box['lines'] = [];
-    const add = (text: string, cls: string): void => {
-      lines.push({ text: clip(text), full: text, cls });
-    };
-    if (state.type === 'compound' && state.initial) add(`initial ${state.initial}`, 'meta');
-    for (const a of state.entry) add(`entry / ${a}`, 'meta');
-    for (const i of state.invoke) add(`invoke ${i}`, 'meta');
-    for (const a of state.exit) add(`exit / ${a}`, 'meta');
-    for (const t of graph.transitions.filter((x) => x.source === state.id)) {
-      const self = t.targets.length === 1 && t.targets[0] === state.id;
-      if (t.targets.length > 0 && !self) continue;
-      add(`${self ? '↻' : '·'} ${transitionLabel(t)}`, self ? 'self' : 'internal');
-    }
-    const textW = Math.max(state.key.length * TITLE_CHAR_W, ...lines.map((l) => l.text.length * CHAR_W));
-    boxes.set(state.id, {
-      state,
-      lines,
-      w: Math.ceil(Math.max(90, textW + 2 * PAD_X)),
-      h: TITLE_H + PAD_Y + lines.length * LINE_H + (lines.length > 0 ? 4 : 0),
-      x: 0,
-      y: 0,
-      layer: 0,
-    });
-  }
+  for (const state of graph.states) boxes.set(state.id, measureBox(state, graph.transitions));
 
   // --- layout
   const edgeList: Array<[string, string]> = [];
@@ -355,45 +399,10 @@ export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
     );
   }
 
-  if (graph.initial !== null) {
-    const b = boxes.get(graph.initial);
-    if (b) {
-      const cx = b.x + b.w / 2;
-      out.push(`<circle class="initial" cx="${fmt(cx)}" cy="${fmt(b.y - 26)}" r="6" fill="#222"/>`);
-      out.push(
-        `<path class="edge" d="M${fmt(cx)},${fmt(b.y - 20)} L${fmt(cx)},${fmt(b.y)}" stroke="#555" stroke-width="1.3" marker-end="url(#${prefix}-arrow)"/>`,
-      );
-    }
-  }
+  const first = graph.initial === null ? undefined : boxes.get(graph.initial);
+  if (first) out.push(...drawInitial(first, prefix));
 
-  for (const box of boxes.values()) {
-    const { state } = box;
-    const cls = `state ${state.type}`;
-    out.push(
-      `<g class="${cls}" data-state="${escapeXml(state.id)}"><title>${escapeXml(
-        [`${state.id} (${state.type})`, ...box.lines.map((l) => l.full)].join('\n'),
-      )}</title>`,
-    );
-    out.push(
-      `<rect class="box" x="${fmt(box.x)}" y="${fmt(box.y)}" width="${box.w}" height="${box.h}" rx="8" fill="#f4f6fb" stroke="#4a5568" stroke-width="1.4"/>`,
-    );
-    if (state.type === 'final') {
-      out.push(
-        `<rect class="inner" x="${fmt(box.x + 3)}" y="${fmt(box.y + 3)}" width="${box.w - 6}" height="${box.h - 6}" rx="6" fill="none" stroke="#4a5568"/>`,
-      );
-    }
-    out.push(
-      `<text class="name" x="${fmt(box.x + box.w / 2)}" y="${fmt(box.y + PAD_Y + 10)}" text-anchor="middle" font-weight="bold" font-size="12">${escapeXml(state.key)}</text>`,
-    );
-    box.lines.forEach((line, i) => {
-      out.push(
-        `<text class="${line.cls}" x="${fmt(box.x + PAD_X)}" y="${fmt(box.y + TITLE_H + PAD_Y + i * LINE_H + 6)}">${escapeXml(line.text)}</text>`,
-      );
-    });
-    out.push(
-      `<text class="badge" x="${fmt(box.x + box.w - 6)}" y="${fmt(box.y + 14)}" text-anchor="end" font-weight="bold"></text></g>`,
-    );
-  }
+  for (const box of boxes.values()) out.push(...drawBox(box));
   out.push(...labels);
   footer.forEach((line, i) => {
     out.push(
