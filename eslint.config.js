@@ -11,4 +11,13 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // the /debug page's script runs in the browser as a classic script
+    files: ['src/observe/views/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },
+    },
+    rules: { 'no-var': 'error', 'prefer-const': 'error', strict: ['error', 'global'] },
+  },
 );

@@ -12,7 +12,8 @@ import { emit, setup } from 'xstate';
  * synchronously, so the wiring takes the builder's items at exactly that point.
  */
 
-export type SealTrigger = 'size' | 'bytes' | 'interval' | 'manual' | 'shutdown';
+export const SEAL_TRIGGERS = ['size', 'bytes', 'interval', 'manual', 'shutdown'] as const;
+export type SealTrigger = (typeof SEAL_TRIGGERS)[number];
 
 export interface BufferInput {
   intervalMs: number;

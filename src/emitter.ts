@@ -38,23 +38,12 @@ export class Emitter {
   private closing?: Promise<void>;
   private readonly hurried = deferred();
   private abandoned?: Abandoned;
-  private readonly counters = {
-    received: 0,
-    rejected: 0,
-    delivered: 0,
-    parked: 0,
-    deadLettered: 0,
-    split: 0,
-  };
 
   constructor(
     readonly config: Config,
     options: EmitterOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
-    this.events.on('finished', (e) => (this.counters[e.result] += 1));
-    this.events.on('received', (e) => (this.counters.received += e.count));
-    this.events.on('rejected', () => (this.counters.rejected += 1));
     this.reachability = new Reachability(this.events, config.readyMaxUnreachableMs);
   }
 
@@ -141,7 +130,7 @@ export class Emitter {
 
   /** The counters with the figures a host checks most (from `statusSnapshot()`). */
   get stats() {
-    return statsOf(this.counters, this.statusSnapshot());
+    return statsOf(this.events.counters.summary(), this.statusSnapshot());
   }
 
   statusSource(): StatusSource {

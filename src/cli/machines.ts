@@ -1,5 +1,6 @@
-import { MACHINES, MACHINE_NAMES, machineGraphs, type MachineName } from '../observe/views/machines.js';
-import { graphToMermaid } from '../observe/views/statechart.js';
+import { MACHINES, MACHINE_NAMES, machineGraphs } from '../observe/views/machines.js';
+import { graphToMermaid } from '../observe/views/mermaid.js';
+import type { StateGraph } from '../observe/views/statechart.js';
 import { CommandError, EXIT_CONFIG, EXIT_OK, out, parseArgs } from './common.js';
 
 /**
@@ -9,8 +10,7 @@ import { CommandError, EXIT_CONFIG, EXIT_OK, out, parseArgs } from './common.js'
  * Reads no environment variable. Usage errors exit 2 with one line on stderr.
  */
 
-export const MACHINES_USAGE =
-  'batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]]';
+export const MACHINES_USAGE = `batch-emitter machines [--format mermaid|json] [--machine ${MACHINE_NAMES.join('|')}[,...]]`;
 
 const FORMATS = ['mermaid', 'json'] as const;
 
@@ -36,20 +36,18 @@ export function machinesCommand(args: string[]): number {
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name.length > 0);
-  const unknown = wanted.find((name) => !(MACHINE_NAMES as readonly string[]).includes(name));
+  const unknown = wanted.find((name) => !MACHINE_NAMES.includes(name));
   if (unknown !== undefined || wanted.length === 0) {
     throw usageError(
       `--machine must name ${MACHINE_NAMES.join(', ')} (comma separated), not ${JSON.stringify(unknown ?? '')}`,
     );
   }
-  const names = MACHINE_NAMES.filter((name) => wanted.includes(name));
+  const chosen = MACHINES.filter((m) => wanted.includes(m.name));
   const graphs = machineGraphs();
   if (format === 'json') {
-    out(JSON.stringify(Object.fromEntries(names.map((name) => [name, graphs[name]])), null, 2));
+    out(JSON.stringify(Object.fromEntries(chosen.map((m) => [m.name, graphs[m.name]])), null, 2));
   } else {
-    const diagrams = names.map((name: MachineName) =>
-      graphToMermaid(graphs[name], { title: MACHINES[name].title }),
-    );
+    const diagrams = chosen.map((m) => graphToMermaid(graphs[m.name] as StateGraph, { title: m.title }));
     out(diagrams.join('\n').trimEnd());
   }
   return EXIT_OK;

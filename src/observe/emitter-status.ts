@@ -37,7 +37,7 @@ export function emitterStatus(stages: StatusStages, ctx: StatusContext): Emitter
     ...(stages.ingress?.status() ?? noIngressStatus(ctx.natsEnabled)),
     spool: spoolStatus(stages.spool, ctx.limits.spoolMaxBytes),
     intakePaused: intake?.paused,
-    inFlight: delivery.inFlight,
+    deliveriesActive: delivery.deliveriesActive,
     queued: delivery.queued,
     openItems: intake?.openItems ?? 0,
     maxItems: intake?.maxItems ?? ctx.limits.maxItems,
@@ -71,7 +71,9 @@ export function statsOf<Counters extends object>(counters: Counters, s: EmitterS
   return {
     ...counters,
     spool: { batches: s.spool.batches, bytes: s.spool.bytes },
-    inFlight: s.inFlight,
+    /** delivery statecharts running (kept under this name for hosts that read it) */
+    inFlight: s.deliveriesActive,
+    deliveriesActive: s.deliveriesActive,
     queued: s.queued,
     openItems: s.openItems,
     paused: s.intakePaused,
@@ -87,7 +89,7 @@ function spoolStatus(spool: Spool | undefined, maxBytes: number): SpoolStatus {
 
 function deliveryStatus(delivery: DeliveryQueue | undefined) {
   return {
-    inFlight: delivery?.activeCount ?? 0,
+    deliveriesActive: delivery?.activeCount ?? 0,
     queued: delivery?.queuedCount ?? 0,
     breaker: delivery?.gate.status(),
     destinationRejecting: delivery?.rejecting(),

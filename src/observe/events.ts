@@ -3,10 +3,12 @@ import type { SealTrigger } from '../../machines/buffer.js';
 import type { DeliveryResult } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import type { Section } from '../model.js';
+import { Counters } from './counters.js';
 
 /**
- * What happens inside the emitter, as typed events: metrics, logs, the ledger and the debug view
- * subscribe here instead of being called from the pipeline's code.
+ * What happens inside the emitter, as typed events: metrics, stats, logs, the ledger and the debug
+ * view subscribe here instead of being called from the pipeline's code. The bus never decides
+ * anything; it only delivers events and keeps the one tally of them (`counters`).
  */
 export interface EmitterEventMap {
   /**
@@ -43,7 +45,11 @@ export interface EmitterEventMap {
 }
 
 export class EmitterEvents extends EventEmitter {
+  /** every event emitted here, counted before any listener runs: the counts everything reports */
+  readonly counters = new Counters();
+
   override emit<K extends keyof EmitterEventMap>(name: K, event: EmitterEventMap[K]): boolean {
+    this.counters.count(name, event);
     return super.emit(name, event);
   }
   override on<K extends keyof EmitterEventMap>(name: K, listener: (event: EmitterEventMap[K]) => void): this {

@@ -1,7 +1,4 @@
-import { breakerMachine } from '../../machines/breaker.js';
-import { bufferMachine } from '../../machines/buffer.js';
-import { deliveryMachine } from '../../machines/delivery.js';
-import { limiterMachine } from '../../machines/limiter.js';
+import { MACHINES } from './views/machines.js';
 import {
   breakerStatus,
   limiterStatus,
@@ -10,9 +7,10 @@ import {
 } from './status.js';
 
 /**
- * The GET /debug/machines view: the four statechart definitions (`machine.toJSON()`, computed
- * once) and plain live figures of the running actors. Only plain fields are copied out of the
- * snapshots: actor refs, functions and the limiter's holder/queue lists never leave the process.
+ * The GET /debug/machines view: the statechart definitions (`machine.toJSON()` of each machine in
+ * the views' list, computed once) and plain live figures of the running actors. Only plain fields
+ * are copied out of the snapshots: actor refs, functions and the limiter's holder/queue lists
+ * never leave the process.
  */
 
 export interface BufferSnapshotLike {
@@ -43,12 +41,7 @@ export interface LiveMachines {
 let definitions: Record<string, unknown> | undefined;
 
 function machineDefinitions(): Record<string, unknown> {
-  definitions ??= {
-    buffer: bufferMachine.toJSON(),
-    delivery: deliveryMachine.toJSON(),
-    breaker: breakerMachine.toJSON(),
-    limiter: limiterMachine.toJSON(),
-  };
+  definitions ??= Object.fromEntries(MACHINES.map((m) => [m.name, m.machine.toJSON()]));
   return definitions;
 }
 

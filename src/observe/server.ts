@@ -5,7 +5,7 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from './metrics.js';
 import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from '../util/version.js';
-import { DEBUG_APP_CSS, DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from './views/debug-page.js';
+import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
 import { Redactor, safeJson } from '../util/redact.js';
@@ -128,6 +128,116 @@ function newer(a: LastError | undefined, b: StatusSnapshot['lastError']): Status
   return Date.parse(b.at) > Date.parse(a.at) ? b : { message: a.message, at: a.at };
 }
 
+type Route = (req: IncomingMessage) => Promise<Reply> | Reply;
+
+/** The /debug routes: the page, its script and stylesheet, and the JSON machine view. */
+function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<string, Route> {
+  const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
+  return {
+    '/debug': (req) => {
+      // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
+      const accept = String(req.headers.accept ?? '');
+      if (accept.includes('application/json') && !accept.includes('text/html')) {
+        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
+      }
+      return {
+        status: 200,
+        text: debugPageHtml(VERSION),
+        contentType: 'text/html; charset=utf-8',
+        headers: page,
+      };
+    },
+    '/debug/app.js': () => ({
+      status: 200,
+      text: debugAppJs(),
+      contentType: 'text/javascript; charset=utf-8',
+      headers: page,
+    }),
+    '/debug/app.css': () => ({
+      status: 200,
+      text: debugAppCss(),
+      contentType: 'text/css; charset=utf-8',
+      headers: page,
+    }),
+    '/debug/machines': (req) => {
+      if (!status.machines) return json(404, { error: 'no machine view available' });
+      const view = status.machines();
+      const record = view !== null && typeof view === 'object' ? (view as Record<string, unknown>) : { view };
+      const times = debugTimes(record.live as Parameters<typeof debugTimes>[0], timeline.snapshot());
+      // ?view=live (what the page polls every second): without the unchanging definitions
+      if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('view') === 'live') {
+        const { definitions: _definitions, ...rest } = record;
+        return json(200, { ...rest, times });
+      }
+      return json(200, { ...record, graphs: machineGraphs(), times });
+    },
+  };
+}
+
+/** The GET /api/v1/stats body: the status, the readiness verdict and the collected totals. */
+async function statsBody(status: StatusSource, stats: StatsCollector, timeoutMs: number) {
+  const s = await fullSnapshot(status, timeoutMs);
+  const c = stats.snapshot();
+  const verdict = readiness(s);
+  const oldestMs = s.spool.oldestCreatedAt ? Date.parse(s.spool.oldestCreatedAt) : NaN;
+  return {
+    status: s.shuttingDown ? 'shutting_down' : verdict.ready ? 'ok' : 'degraded',
+    notReady: verdict.failing,
+    version: VERSION,
+    since: c.since,
+    uptimeSeconds: c.uptimeSeconds,
+    items: { ...c.items, open: s.openItems, maxPerBatch: s.maxItems },
+    // `inFlight` is the earlier name of `deliveriesActive`, kept for existing readers
+    batches: {
+      ...c.batches,
+      deliveriesActive: s.deliveriesActive,
+      inFlight: s.deliveriesActive,
+      queued: s.queued,
+    },
+    attempts: c.attempts,
+    successRate: c.successRate,
+    attemptSuccessRate: c.attemptSuccessRate,
+    spool: {
+      open: s.spool.open,
+      batches: s.spool.batches,
+      bytes: s.spool.bytes,
+      usedBytes: spoolUsedBytes(s.spool),
+      maxBytes: s.spool.maxBytes,
+      usedRatio:
+        s.spool.maxBytes > 0 ? Math.round((spoolUsedBytes(s.spool) / s.spool.maxBytes) * 1e4) / 1e4 : null,
+      oldestCreatedAt: s.spool.oldestCreatedAt ?? null,
+      oldestAgeSeconds: Number.isNaN(oldestMs)
+        ? null
+        : Math.max(0, Math.round((Date.now() - oldestMs) / 100) / 10),
+      deadLetters: s.spool.deadLetters ?? null,
+      deadLetterBytes: s.spool.deadLetterBytes ?? null,
+      quarantined: s.spool.quarantined ?? null,
+      quarantinedBytes: s.spool.quarantinedBytes ?? null,
+    },
+    destination: { rejecting: s.destinationRejecting ?? null },
+    intake: { paused: Boolean(s.intakePaused), reason: s.intakePaused ?? null },
+    breaker: s.breaker ?? null,
+    jetstream: s.jetstream ?? null,
+    lastError: newer(c.lastError, s.lastError) ?? null,
+    throughput: c.throughput,
+  };
+}
+
+/** Writes a reply with every secret scrubbed from its body. */
+function send(req: IncomingMessage, res: ServerResponse, reply: Reply, redactor: Redactor): void {
+  const scrub = (text: string): string => redactor.scrub(text);
+  const body = Buffer.from(
+    reply.text !== undefined ? scrub(reply.text) : `${safeJson(reply.json ?? null, scrub)}\n`,
+  );
+  res.statusCode = reply.status;
+  res.setHeader('content-type', reply.contentType);
+  res.setHeader('content-length', body.length);
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('x-content-type-options', 'nosniff');
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { status, metrics, logger } = opts;
   const redactor = new Redactor(opts.redact ?? []);
@@ -144,7 +254,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
 
-  const routes: Record<string, (req: IncomingMessage) => Promise<Reply> | Reply> = {
+  const routes: Record<string, Route> = {
     '/health': () => {
       const down = shuttingDown();
       return json(down ? 503 : 200, {
@@ -161,7 +271,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         reasons: verdict.failing.map((name) => verdict.checks[name]?.detail),
       });
     },
-    '/api/v1/stats': async () => json(200, await statsBody()),
+    '/api/v1/stats': async () => json(200, await statsBody(status, stats, timeoutMs)),
     '/metrics': async () => ({
       status: 200,
       text: await metrics.metrics(),
@@ -170,88 +280,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   // only while debug is on: wall-clock times (next retry, breaker reopen) for the /debug view
   const timeline = opts.debug ? new DebugTimeline(opts.events) : undefined;
-  if (timeline) {
-    const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
-    routes['/debug'] = (req) => {
-      // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
-      const accept = String(req.headers.accept ?? '');
-      if (accept.includes('application/json') && !accept.includes('text/html')) {
-        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
-      }
-      return {
-        status: 200,
-        text: debugPageHtml(VERSION),
-        contentType: 'text/html; charset=utf-8',
-        headers: page,
-      };
-    };
-    routes['/debug/app.js'] = () => ({
-      status: 200,
-      text: DEBUG_APP_JS,
-      contentType: 'text/javascript; charset=utf-8',
-      headers: page,
-    });
-    routes['/debug/app.css'] = () => ({
-      status: 200,
-      text: DEBUG_APP_CSS,
-      contentType: 'text/css; charset=utf-8',
-      headers: page,
-    });
-    routes['/debug/machines'] = (req) => {
-      if (!status.machines) return json(404, { error: 'no machine view available' });
-      const view = status.machines();
-      const record = view !== null && typeof view === 'object' ? (view as Record<string, unknown>) : { view };
-      const times = debugTimes(record.live as Parameters<typeof debugTimes>[0], timeline.snapshot());
-      // ?view=live (what the page polls every second): without the unchanging definitions
-      if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('view') === 'live') {
-        const { definitions: _definitions, ...rest } = record;
-        return json(200, { ...rest, times });
-      }
-      return json(200, { ...record, graphs: machineGraphs(), times });
-    };
-  }
-
-  async function statsBody() {
-    const s = await fullSnapshot(status, timeoutMs);
-    const c = stats.snapshot();
-    const verdict = readiness(s);
-    const oldestMs = s.spool.oldestCreatedAt ? Date.parse(s.spool.oldestCreatedAt) : NaN;
-    return {
-      status: s.shuttingDown ? 'shutting_down' : verdict.ready ? 'ok' : 'degraded',
-      notReady: verdict.failing,
-      version: VERSION,
-      since: c.since,
-      uptimeSeconds: c.uptimeSeconds,
-      items: { ...c.items, open: s.openItems, maxPerBatch: s.maxItems },
-      batches: { ...c.batches, inFlight: s.inFlight, queued: s.queued },
-      attempts: c.attempts,
-      successRate: c.successRate,
-      attemptSuccessRate: c.attemptSuccessRate,
-      spool: {
-        open: s.spool.open,
-        batches: s.spool.batches,
-        bytes: s.spool.bytes,
-        usedBytes: spoolUsedBytes(s.spool),
-        maxBytes: s.spool.maxBytes,
-        usedRatio:
-          s.spool.maxBytes > 0 ? Math.round((spoolUsedBytes(s.spool) / s.spool.maxBytes) * 1e4) / 1e4 : null,
-        oldestCreatedAt: s.spool.oldestCreatedAt ?? null,
-        oldestAgeSeconds: Number.isNaN(oldestMs)
-          ? null
-          : Math.max(0, Math.round((Date.now() - oldestMs) / 100) / 10),
-        deadLetters: s.spool.deadLetters ?? null,
-        deadLetterBytes: s.spool.deadLetterBytes ?? null,
-        quarantined: s.spool.quarantined ?? null,
-        quarantinedBytes: s.spool.quarantinedBytes ?? null,
-      },
-      destination: { rejecting: s.destinationRejecting ?? null },
-      intake: { paused: Boolean(s.intakePaused), reason: s.intakePaused ?? null },
-      breaker: s.breaker ?? null,
-      jetstream: s.jetstream ?? null,
-      lastError: newer(c.lastError, s.lastError) ?? null,
-      throughput: c.throughput,
-    };
-  }
+  if (timeline) Object.assign(routes, debugRoutes(status, timeline));
 
   async function handle(req: IncomingMessage): Promise<Reply> {
     const method = req.method ?? 'GET';
@@ -269,20 +298,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return route(req);
   }
 
-  function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
-    const scrub = (text: string): string => redactor.scrub(text);
-    const body = Buffer.from(
-      reply.text !== undefined ? scrub(reply.text) : `${safeJson(reply.json ?? null, scrub)}\n`,
-    );
-    res.statusCode = reply.status;
-    res.setHeader('content-type', reply.contentType);
-    res.setHeader('content-length', body.length);
-    res.setHeader('cache-control', 'no-store');
-    res.setHeader('x-content-type-options', 'nosniff');
-    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-    res.end(req.method === 'HEAD' ? undefined : body);
-  }
-
   // how often Node enforces headersTimeout / requestTimeout (its default, 30 s, lets stalled sockets linger)
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req)
@@ -290,7 +305,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         logger.error({ err: redactor.scrub((error as Error).message), path: req.url }, 'http handler failed');
         return json(500, { error: 'internal error' });
       })
-      .then((reply) => send(req, res, reply))
+      .then((reply) => send(req, res, reply, redactor))
       .catch(() => res.destroy());
   });
   // a flood of idle or trickling sockets must not take the file descriptors the spool needs

@@ -70,8 +70,11 @@ export interface StatusSnapshot {
   spool: SpoolStatus;
   /** why intake is paused (backpressure), undefined while it accepts items */
   intakePaused?: string;
-  /** delivery statecharts running (sending, backing off or waiting for a permit) */
-  inFlight: number;
+  /**
+   * delivery statecharts running: batches sending, backing off or waiting for a permit (not the
+   * HTTP requests in flight: that is `breaker.inFlight`)
+   */
+  deliveriesActive: number;
   /** spooled batches waiting for a delivery slot */
   queued: number;
   /** items in the open (unsealed) batch */

@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../../src/observe/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { createMetrics, type Metrics } from '../../src/observe/metrics.js';
 import type { StatusSnapshot, StatusSource } from '../../src/observe/status.js';
-import { DEBUG_APP_JS } from '../../src/observe/views/debug-page.js';
+import { debugAppJs } from '../../src/observe/views/debug-page.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'tok-SECRET-debug-77';
@@ -79,7 +79,7 @@ const status: StatusSnapshot = {
   natsConnected: true,
   consumerBound: true,
   spool: { open: true, batches: 0, bytes: 0, maxBytes: 1000 },
-  inFlight: 0,
+  deliveriesActive: 0,
   queued: 0,
   openItems: 0,
   maxItems: 100,
@@ -181,7 +181,7 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     const js = await call(on.url, '/debug/app.js');
     expect(js.status).toBe(200);
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(js.text).toBe(DEBUG_APP_JS);
+    expect(js.text).toBe(debugAppJs());
     const css = await call(on.url, '/debug/app.css');
     expect(css.status).toBe(200);
     expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
@@ -255,7 +255,7 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
       polled = url;
       return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(view) });
     };
-    new Function('document', 'fetch', 'setTimeout', DEBUG_APP_JS)(
+    new Function('document', 'fetch', 'setTimeout', debugAppJs())(
       dom.document,
       fetchStub,
       (fn: () => void) => {

@@ -42,6 +42,9 @@ describe('the packed package', () => {
           'dist/plugins/xstate.js',
           'dist/plugins/plugin.js',
           'dist/plugins/host.js',
+          // the /debug page's script and stylesheet, static files beside their module
+          'dist/src/observe/views/assets/debug-app.js',
+          'dist/src/observe/views/assets/debug-app.css',
         ]),
       );
       expect(paths.filter((p) => p.startsWith('test/') || p.startsWith('src/'))).toEqual([]);

@@ -20,7 +20,7 @@ function healthyStatus(): StatusSnapshot {
     natsConnected: true,
     consumerBound: true,
     spool: { open: true, batches: 2, bytes: 2048, maxBytes: 1_000_000 },
-    inFlight: 1,
+    deliveriesActive: 1,
     queued: 0,
     openItems: 5,
     maxItems: 100,
@@ -264,6 +264,7 @@ describe('HTTP server', () => {
       retried: 2,
       parked: 1,
       deadLettered: 0,
+      deliveriesActive: 1,
       inFlight: 1,
       queued: 0,
     });

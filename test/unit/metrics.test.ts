@@ -1,7 +1,8 @@
 import { register as globalRegister } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { EmitterEvents } from '../../src/observe/events.js';
-import { createMetrics, statusClass } from '../../src/observe/metrics.js';
+import { statusClass } from '../../src/observe/counters.js';
+import { createMetrics } from '../../src/observe/metrics.js';
 import type { StatusSnapshot } from '../../src/observe/status.js';
 
 // ---- a strict parser of the Prometheus text exposition format (0.0.4) ------------------------
@@ -202,7 +203,7 @@ function baseStatus(overrides: Partial<StatusSnapshot> = {}): StatusSnapshot {
     natsConnected: true,
     consumerBound: true,
     spool: { open: true, batches: 4, bytes: 4096, maxBytes: 1 << 20, deadLetters: 2 },
-    inFlight: 3,
+    deliveriesActive: 3,
     queued: 1,
     openItems: 250,
     maxItems: 1000,

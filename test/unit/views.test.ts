@@ -5,13 +5,9 @@ import { bufferMachine } from '../../machines/buffer.js';
 import { deliveryMachine } from '../../machines/delivery.js';
 import { limiterMachine } from '../../machines/limiter.js';
 import { EmitterEvents } from '../../src/observe/events.js';
-import { DEBUG_APP_JS, DEBUG_CSP, debugPageHtml } from '../../src/observe/views/debug-page.js';
-import {
-  graphToMermaid,
-  machineToGraph,
-  mermaidId,
-  type StateGraph,
-} from '../../src/observe/views/statechart.js';
+import { DEBUG_CSP, debugAppJs, debugPageHtml } from '../../src/observe/views/debug-page.js';
+import { graphToMermaid, mermaidId } from '../../src/observe/views/mermaid.js';
+import { machineToGraph, type StateGraph } from '../../src/observe/views/statechart.js';
 import { graphToSvg } from '../../src/observe/views/svg.js';
 import { DebugTimeline, debugTimes } from '../../src/observe/views/timeline.js';
 
@@ -331,8 +327,8 @@ describe('graphToSvg and the debug page', () => {
     expect(DEBUG_CSP).toContain("default-src 'none'");
     expect(DEBUG_CSP).not.toMatch(/unsafe|https?:|\*/);
     // the client script is plain JavaScript that parses
-    expect(() => new Function(DEBUG_APP_JS)).not.toThrow();
-    expect(DEBUG_APP_JS).toContain("fetch('debug/machines?view=live'");
+    expect(() => new Function(debugAppJs())).not.toThrow();
+    expect(debugAppJs()).toContain("fetch('debug/machines?view=live'");
   });
 });
 

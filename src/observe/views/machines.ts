@@ -5,30 +5,55 @@ import { deliveryMachine } from '../../../machines/delivery.js';
 import { limiterMachine } from '../../../machines/limiter.js';
 import { machineToGraph, type StateGraph } from './statechart.js';
 
-/** The emitter's four statecharts, by name, with a one-line description each. */
+/**
+ * The emitter's statecharts as one list, in the order they are shown: every view (`batch-emitter
+ * machines`, /debug, /debug/machines) loops over it, so a new machine is one entry here. Reads
+ * definitions only; never starts an actor.
+ */
 
-export const MACHINE_NAMES = ['buffer', 'delivery', 'breaker', 'limiter'] as const;
-export type MachineName = (typeof MACHINE_NAMES)[number];
+export interface MachineEntry {
+  /** the name the CLI's --machine and the JSON views use */
+  name: string;
+  machine: AnyStateMachine;
+  /** a one-line description */
+  title: string;
+  /** the heading of its section on the /debug page */
+  heading: string;
+}
 
-export const MACHINES: Record<MachineName, { machine: AnyStateMachine; title: string }> = {
-  buffer: { machine: bufferMachine, title: 'buffer — when the open batch is sealed' },
-  delivery: { machine: deliveryMachine, title: 'delivery — one spooled batch, attempt by attempt' },
-  breaker: { machine: breakerMachine, title: 'breaker — whether the destination origin may be tried' },
-  limiter: {
+export const MACHINES: readonly MachineEntry[] = [
+  {
+    name: 'buffer',
+    machine: bufferMachine,
+    title: 'buffer — when the open batch is sealed',
+    heading: 'Buffer',
+  },
+  {
+    name: 'delivery',
+    machine: deliveryMachine,
+    title: 'delivery — one spooled batch, attempt by attempt',
+    heading: 'Deliveries',
+  },
+  {
+    name: 'breaker',
+    machine: breakerMachine,
+    title: 'breaker — whether the destination origin may be tried',
+    heading: 'Breaker',
+  },
+  {
+    name: 'limiter',
     machine: limiterMachine,
     title: 'limiter — permits to the destination origin, how many at once',
+    heading: 'Limiter',
   },
-};
+];
 
-let graphs: Record<MachineName, StateGraph> | undefined;
+export const MACHINE_NAMES: readonly string[] = MACHINES.map((m) => m.name);
 
-/** The graphs of the real machine definitions (computed once). */
-export function machineGraphs(): Record<MachineName, StateGraph> {
-  graphs ??= {
-    buffer: machineToGraph(bufferMachine),
-    delivery: machineToGraph(deliveryMachine),
-    breaker: machineToGraph(breakerMachine),
-    limiter: machineToGraph(limiterMachine),
-  };
+let graphs: Record<string, StateGraph> | undefined;
+
+/** The graphs of the real machine definitions, by name (computed once). */
+export function machineGraphs(): Record<string, StateGraph> {
+  graphs ??= Object.fromEntries(MACHINES.map((m) => [m.name, machineToGraph(m.machine)]));
   return graphs;
 }

@@ -1,9 +1,14 @@
-import type { AnyStateMachine } from 'xstate';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import { actionName, asList, delayName, guardName, invokeNames } from './names.js';
 
 /**
- * Statechart views: a plain, JSON-safe graph read from a machine's real definition
- * (`machine.root`: state nodes, `initial`, `transitions`, `after`, `always`), and its Mermaid
- * `stateDiagram-v2` text. Pure functions: used by `batch-emitter machines` and by the /debug page.
+ * Statechart views: a plain, JSON-safe graph of a machine's real definition, built from xstate's
+ * own directed graph (`toDirectedGraph` of `xstate/graph`: state nodes and one edge per transition
+ * target). Pure functions, for `batch-emitter machines` and the /debug page; they never run a
+ * machine. What the directed graph leaves out is read from the public transition objects it
+ * carries: guards, actions, `after` delays and `reenter`; eventless `always` transitions (not
+ * edges of the graph) from their state node.
  */
 
 export type StateType = 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
@@ -60,104 +65,16 @@ export interface StateGraph {
   transitions: GraphTransition[];
 }
 
-/** The subset of xstate's StateNode that is read here (kept structural on purpose). */
-interface NodeLike {
-  key: string;
-  path: string[];
-  type: StateType;
-  states: Record<string, NodeLike>;
-  parent?: NodeLike;
-  description?: string;
-  initial?: { target?: ReadonlyArray<NodeLike> };
-  config: { invoke?: unknown; entry?: unknown; exit?: unknown };
-  transitions: Map<string, ReadonlyArray<TransitionLike>>;
-  after: ReadonlyArray<{ eventType: string; delay: unknown }>;
-  always?: ReadonlyArray<TransitionLike>;
-}
+type Kind = Pick<GraphTransition, 'kind' | 'label'> & { delay?: string };
+type TransitionDef = NonNullable<AnyStateNode['always']>[number];
 
-interface TransitionLike {
-  target?: ReadonlyArray<NodeLike> | undefined;
-  guard?: unknown;
-  actions: readonly unknown[];
-  reenter?: boolean;
-  eventType: string | null;
-}
+const stateId = (node: AnyStateNode): string => node.path.join('.');
 
-const nodeId = (node: NodeLike): string => node.path.join('.');
-
-const COMBINATORS: Record<string, string> = { checkAnd: ' && ', checkOr: ' || ' };
-
-/** `'full'`, `{type, params}` -> `lastOutcomeIs(kind=success)`, `and([...])` -> `a && b`. */
-export function guardName(guard: unknown): string | undefined {
-  if (guard === undefined || guard === null) return undefined;
-  if (typeof guard === 'string') return guard;
-  if (typeof guard === 'function') {
-    const g = guard as { check?: { name?: string }; guards?: unknown[]; name?: string };
-    if (Array.isArray(g.guards)) {
-      const parts = g.guards.map((inner) => guardName(inner) ?? '?');
-      const check = g.check?.name ?? '';
-      if (check === 'checkNot') return parts.length === 1 ? `!${parts[0]}` : `!(${parts.join(' || ')})`;
-      const joiner = COMBINATORS[check] ?? ', ';
-      return parts.length === 1 ? (parts[0] as string) : `(${parts.join(joiner)})`;
-    }
-    return g.name ? g.name : 'inline guard';
-  }
-  if (typeof guard === 'object') {
-    const g = guard as { type?: unknown; params?: unknown };
-    if (typeof g.type !== 'string') return 'guard';
-    return `${g.type}${paramsText(g.params)}`;
-  }
-  return String(guard);
-}
-
-function paramsText(params: unknown): string {
-  if (params === undefined || params === null) return '';
-  if (typeof params === 'function') return '(…)';
-  if (typeof params !== 'object') return `(${String(params)})`;
-  const parts = Object.entries(params as Record<string, unknown>).map(([k, v]) =>
-    typeof v === 'object' || typeof v === 'function' ? `${k}=…` : `${k}=${String(v)}`,
-  );
-  return `(${parts.join(', ')})`;
-}
-
-/** Action names: `'count'`, `{type:'seal', params:{trigger:'size'}}` -> `seal(trigger=size)`. */
-export function actionName(action: unknown): string {
-  if (typeof action === 'string') return action;
-  if (typeof action === 'function') {
-    const f = action as { type?: unknown; name?: string };
-    if (typeof f.type === 'string') return f.type;
-    return f.name ? f.name : 'inline action';
-  }
-  if (action && typeof action === 'object') {
-    const a = action as { type?: unknown; params?: unknown };
-    if (typeof a.type === 'string') return `${a.type}${paramsText(a.params)}`;
-  }
-  return 'action';
-}
-
-const asList = (raw: unknown): unknown[] => (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]);
-
-function invokeNames(node: NodeLike): string[] {
-  return asList(node.config.invoke).map((inv) => {
-    const i = inv as { id?: unknown; src?: unknown };
-    const src = typeof i.src === 'string' ? i.src : 'inline actor';
-    return typeof i.id === 'string' && i.id !== src ? `${i.id}: ${src}` : src;
-  });
-}
-
-function delayName(delay: unknown): string {
-  if (typeof delay === 'number') return `${delay}ms`;
-  if (typeof delay === 'string') return /^\d+$/.test(delay) ? `${delay}ms` : delay;
-  return 'delay';
-}
-
-function classify(
-  node: NodeLike,
-  event: string,
-): Pick<GraphTransition, 'kind' | 'label'> & { delay?: string } {
-  const after = node.after.find((a) => a.eventType === event);
-  if (after) {
-    const delay = delayName(after.delay);
+/** after / onDone / onError / done / on, from the event type xstate gives the transition */
+function classify(t: TransitionDef): Kind {
+  const event = t.eventType;
+  if (event.startsWith('xstate.after.')) {
+    const delay = delayName((t as { delay?: unknown }).delay);
     return { kind: 'after', label: `after ${delay}`, delay };
   }
   const actor = /^xstate\.(done|error)\.actor\.(.+)$/.exec(event);
@@ -169,67 +86,75 @@ function classify(
   return { kind: 'on', label: event };
 }
 
-function toTransition(
-  source: NodeLike,
-  t: TransitionLike,
-  event: string,
-  order: number,
-  base: Pick<GraphTransition, 'kind' | 'label'> & { delay?: string },
-): GraphTransition {
+function toTransition(t: TransitionDef, event: string, order: number, kind: Kind): GraphTransition {
   const guard = guardName(t.guard);
   return {
-    source: nodeId(source),
-    targets: (t.target ?? []).map(nodeId),
-    kind: base.kind,
+    source: stateId(t.source),
+    targets: (t.target ?? []).map(stateId),
+    kind: kind.kind,
     event,
-    label: base.label,
+    label: kind.label,
     ...(guard !== undefined ? { guard } : {}),
-    ...(base.delay !== undefined ? { delay: base.delay } : {}),
+    ...(kind.delay !== undefined ? { delay: kind.delay } : {}),
     actions: t.actions.map(actionName),
     reenter: Boolean(t.reenter),
     order,
   };
 }
 
-function transitionsOf(node: NodeLike): GraphTransition[] {
+/**
+ * A node's transitions: its edges grouped back into transitions (an edge per target; a targetless
+ * transition is an edge back to its source), numbered per event in the order guards are tried,
+ * then its eventless `always` transitions.
+ */
+function transitionsOf(node: DirectedGraphNode): GraphTransition[] {
   const out: GraphTransition[] = [];
-  for (const [event, list] of node.transitions) {
-    const base = classify(node, event);
-    list.forEach((t, i) => out.push(toTransition(node, t, event, i, base)));
+  const seen = new Set<TransitionDef>();
+  const tried = new Map<string, number>();
+  for (const { transition } of node.edges) {
+    if (seen.has(transition)) continue;
+    seen.add(transition);
+    const order = tried.get(transition.eventType) ?? 0;
+    tried.set(transition.eventType, order + 1);
+    out.push(toTransition(transition, transition.eventType, order, classify(transition)));
   }
-  (node.always ?? []).forEach((t, i) =>
-    out.push(toTransition(node, t, '', i, { kind: 'always', label: 'always' })),
+  (node.stateNode.always ?? []).forEach((t, i) =>
+    out.push(toTransition(t, '', i, { kind: 'always', label: 'always' })),
   );
   return out;
 }
 
+function toState(node: AnyStateNode, root: AnyStateNode): GraphState {
+  const initial = node.type === 'compound' ? node.initial.target[0] : undefined;
+  return {
+    id: stateId(node),
+    key: node.key,
+    parent: node.parent && node.parent !== root ? stateId(node.parent) : null,
+    type: node.type,
+    ...(initial ? { initial: stateId(initial) } : {}),
+    // from the config: the node's own lists also hold the timers xstate adds for `after`
+    entry: asList(node.config.entry).map(actionName),
+    exit: asList(node.config.exit).map(actionName),
+    invoke: invokeNames(node.config.invoke),
+    ...(node.description ? { description: node.description } : {}),
+  };
+}
+
 /** The graph of a machine's definition: every state node and every transition, in document order. */
 export function machineToGraph(machine: AnyStateMachine): StateGraph {
-  const root = machine.root as unknown as NodeLike;
+  const root = toDirectedGraph(machine);
   const states: GraphState[] = [];
   const transitions: GraphTransition[] = transitionsOf(root);
-  const walk = (node: NodeLike): void => {
-    for (const child of Object.values(node.states)) {
-      const initial = child.type === 'compound' ? child.initial?.target?.[0] : undefined;
-      states.push({
-        id: nodeId(child),
-        key: child.key,
-        parent: child.parent && child.parent !== root ? nodeId(child.parent) : null,
-        type: child.type,
-        ...(initial ? { initial: nodeId(initial) } : {}),
-        // from the config: the node's own lists also hold the timers xstate adds for `after`
-        entry: asList(child.config.entry).map(actionName),
-        exit: asList(child.config.exit).map(actionName),
-        invoke: invokeNames(child),
-        ...(child.description ? { description: child.description } : {}),
-      });
+  const walk = (node: DirectedGraphNode): void => {
+    for (const child of node.children) {
+      states.push(toState(child.stateNode, root.stateNode));
       transitions.push(...transitionsOf(child));
       walk(child);
     }
   };
   walk(root);
-  const initial = root.initial?.target?.[0];
-  return { id: machine.id, initial: initial ? nodeId(initial) : null, states, transitions };
+  const initial = root.stateNode.initial?.target[0];
+  return { id: machine.id, initial: initial ? stateId(initial) : null, states, transitions };
 }
 
 /** `event [guard] / actions`, the UML transition label. */
@@ -238,79 +163,4 @@ export function transitionLabel(t: GraphTransition, opts: { actions?: boolean } 
   if (t.guard !== undefined) label += ` [${t.guard}]`;
   if (opts.actions !== false && t.actions.length > 0) label += ` / ${t.actions.join(', ')}`;
   return label;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Mermaid
-
-/** Mermaid state ids: letters, digits and '_' only; a nested path joins with '__'. */
-export function mermaidId(stateId: string): string {
-  return stateId.replace(/\./g, '__').replace(/[^A-Za-z0-9_]/g, '_');
-}
-
-/** Text safe inside a Mermaid transition label or note: no statement separators or entity codes. */
-function mermaidText(text: string): string {
-  return text.replace(/[;#\n\r]/g, ' ').replace(/:/g, '꞉');
-}
-
-export interface MermaidOptions {
-  /** prefix a `---\ntitle: …\n---` front matter block (default false: starts with stateDiagram-v2) */
-  title?: string;
-  /** include action names in transition labels (default true) */
-  actions?: boolean;
-}
-
-/**
- * The graph as a Mermaid `stateDiagram-v2`: `[*] --> initial`, one line per transition
- * (`source --> target : event [guard] / actions`; a targetless transition is a self-loop marked
- * "(internal)"), finals `--> [*]`, compound states as `state x { … }`, handlers of the machine
- * root as a note on the initial state.
- */
-export function graphToMermaid(graph: StateGraph, opts: MermaidOptions = {}): string {
-  const lines: string[] = [];
-  if (opts.title !== undefined) lines.push('---', `title: ${mermaidText(opts.title)}`, '---');
-  lines.push('stateDiagram-v2');
-  lines.push(`  accTitle: ${mermaidText(opts.title ?? `${graph.id} statechart`)}`);
-  const label = (t: GraphTransition): string => {
-    const text = transitionLabel(t, { actions: opts.actions });
-    return mermaidText(t.targets.length === 0 ? `${text} (internal)` : text);
-  };
-  const byParent = new Map<string | null, GraphState[]>();
-  for (const s of graph.states) byParent.set(s.parent, [...(byParent.get(s.parent) ?? []), s]);
-
-  const emitLevel = (parent: string | null, indent: string, initial: string | null): void => {
-    const children = byParent.get(parent) ?? [];
-    if (initial) lines.push(`${indent}[*] --> ${mermaidId(initial)}`);
-    for (const s of children) {
-      const id = mermaidId(s.id);
-      if (s.key !== id) lines.push(`${indent}state "${mermaidText(s.key)}" as ${id}`);
-      if (byParent.has(s.id)) {
-        lines.push(`${indent}state ${id} {`);
-        emitLevel(s.id, `${indent}  `, s.initial ?? null);
-        lines.push(`${indent}}`);
-      }
-      if (s.type === 'final') lines.push(`${indent}${id} --> [*]`);
-    }
-    for (const s of children) {
-      for (const t of graph.transitions.filter((x) => x.source === s.id)) {
-        const targets = t.targets.length === 0 ? [s.id] : t.targets;
-        for (const target of targets) {
-          lines.push(`${indent}${mermaidId(s.id)} --> ${mermaidId(target)} : ${label(t)}`);
-        }
-      }
-    }
-  };
-  emitLevel(null, '  ', graph.initial);
-
-  const rootHandlers = graph.transitions.filter((t) => t.source === '');
-  if (rootHandlers.length > 0 && graph.initial) {
-    lines.push(`  note right of ${mermaidId(graph.initial)}`);
-    lines.push('    in every state:');
-    for (const t of rootHandlers) {
-      const to = t.targets.length > 0 ? ` → ${t.targets.join(', ')}` : '';
-      lines.push(`    ${label(t)}${mermaidText(to)}`);
-    }
-    lines.push('  end note');
-  }
-  return `${lines.join('\n')}\n`;
 }

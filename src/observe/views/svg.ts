@@ -144,6 +144,152 @@ export interface SvgOptions {
   title?: string;
 }
 
+/**
+ * The control point of a curved arrow between two boxes: bent off the straight line, and around
+ * the boxes of the rows in between, on the nearer side.
+ */
+function bendPoint(s: Box, t: Box, reverse: boolean, all: Box[]): Point {
+  const c0 = { x: s.x + s.w / 2, y: s.y + s.h / 2 };
+  const c2 = { x: t.x + t.w / 2, y: t.y + t.h / 2 };
+  const dx = c2.x - c0.x;
+  const dy = c2.y - c0.y;
+  const len = Math.hypot(dx, dy) || 1;
+  const bend = reverse && Math.abs(t.layer - s.layer) === 1 ? 36 : 60;
+  const mid = { x: (c0.x + c2.x) / 2 - (dy / len) * bend, y: (c0.y + c2.y) / 2 + (dx / len) * bend };
+  const lo = Math.min(s.layer, t.layer);
+  const hi = Math.max(s.layer, t.layer);
+  const between = all.filter((b) => b.layer > lo && b.layer < hi);
+  const midX = (c0.x + c2.x) / 2;
+  const blocked = between.filter((b) => b.x - 12 < midX + 40 && b.x + b.w + 12 > midX - 40);
+  if (blocked.length === 0) return mid;
+  const left = Math.min(...blocked.map((b) => b.x)) - 28;
+  const right = Math.max(...blocked.map((b) => b.x + b.w)) + 28;
+  const clearX = midX - left < right - midX ? left : right;
+  return { x: 2 * clearX - midX, y: (c0.y + c2.y) / 2 };
+}
+
+/** Where an arrow's label goes: the first place along the arrow that hides no box and no other label. */
+function placeLabel(
+  lines: string[],
+  arrow: { at: (f: number) => Point; straight: boolean; ctrl: Point; chord: Point },
+  all: Box[],
+  placed: Rect[],
+): { tip: Point; w: number; h: number } {
+  const { at, straight, ctrl, chord } = arrow;
+  // which way the curve bulges: labels of curved arrows sit on the outside
+  const bulge = { x: Math.sign(Math.round(ctrl.x - chord.x)), y: Math.sign(Math.round(ctrl.y - chord.y)) };
+  const w = Math.max(...lines.map((l) => l.length * CHAR_W)) + 8;
+  const h = lines.length * (LINE_H - 1) + 4;
+  // the first place along the arrow where the label hides no box and no other label
+  let best: { tip: Point; cost: number } | undefined;
+  const shifts: Point[] = straight
+    ? [
+        { x: 0, y: 0 },
+        { x: w / 2 + 6, y: 0 },
+        { x: -w / 2 - 6, y: 0 },
+      ]
+    : [
+        Math.abs(ctrl.x - chord.x) >= Math.abs(ctrl.y - chord.y)
+          ? { x: bulge.x * (w / 2 + 6), y: 0 }
+          : { x: 0, y: bulge.y * (h / 2 + 4) },
+        { x: 0, y: 0 },
+      ];
+  const candidates = [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85].flatMap((f) =>
+    shifts.map((d) => ({ x: at(f).x + d.x, y: at(f).y + d.y })),
+  );
+  for (const tip of candidates) {
+    const rect = { x: tip.x - w / 2, y: tip.y - h / 2, w, h };
+    const cost =
+      all.reduce((c, b) => c + overlap(rect, b), 0) * 4 + placed.reduce((c, r) => c + overlap(rect, r), 0);
+    if (!best || cost < best.cost) best = { tip, cost };
+    if (cost === 0) break;
+  }
+  return { tip: best!.tip, w, h };
+}
+
+/** An arrow's label: a white backdrop and one text line each (actions in their own class). */
+function drawLabel(lines: string[], tip: Point, r: Rect): string {
+  return (
+    `<g class="edge-label"><rect x="${fmt(r.x)}" y="${fmt(r.y)}" width="${fmt(r.w)}" height="${fmt(r.h)}" rx="3" fill="#ffffff" fill-opacity="0.9"/>` +
+    lines
+      .map(
+        (line, i) =>
+          `<text x="${fmt(tip.x)}" y="${fmt(r.y + 2 + (i + 1) * (LINE_H - 1) - 3)}" text-anchor="middle"` +
+          `${line.startsWith('/ ') ? ' class="actions"' : ''}>${escapeXml(line)}</text>`,
+      )
+      .join('') +
+    `</g>`
+  );
+}
+
+/** A state's box: its name, then its meta lines and the transitions that stay in it. */
+function measureBox(state: GraphState, transitions: GraphTransition[]): Box {
+  const lines: Box['lines'] = [];
+  const add = (text: string, cls: string): void => {
+    lines.push({ text: clip(text), full: text, cls });
+  };
+  if (state.type === 'compound' && state.initial) add(`initial ${state.initial}`, 'meta');
+  for (const a of state.entry) add(`entry / ${a}`, 'meta');
+  for (const i of state.invoke) add(`invoke ${i}`, 'meta');
+  for (const a of state.exit) add(`exit / ${a}`, 'meta');
+  for (const t of transitions.filter((x) => x.source === state.id)) {
+    const self = t.targets.length === 1 && t.targets[0] === state.id;
+    if (t.targets.length > 0 && !self) continue;
+    add(`${self ? '↻' : '·'} ${transitionLabel(t)}`, self ? 'self' : 'internal');
+  }
+  const textW = Math.max(state.key.length * TITLE_CHAR_W, ...lines.map((l) => l.text.length * CHAR_W));
+  return {
+    state,
+    lines,
+    w: Math.ceil(Math.max(90, textW + 2 * PAD_X)),
+    h: TITLE_H + PAD_Y + lines.length * LINE_H + (lines.length > 0 ? 4 : 0),
+    x: 0,
+    y: 0,
+    layer: 0,
+  };
+}
+
+/** A state's box as SVG elements, in a group the page's script marks `active`. */
+function drawBox(box: Box): string[] {
+  const out: string[] = [];
+  const { state } = box;
+  const cls = `state ${state.type}`;
+  out.push(
+    `<g class="${cls}" data-state="${escapeXml(state.id)}"><title>${escapeXml(
+      [`${state.id} (${state.type})`, ...box.lines.map((l) => l.full)].join('\n'),
+    )}</title>`,
+  );
+  out.push(
+    `<rect class="box" x="${fmt(box.x)}" y="${fmt(box.y)}" width="${box.w}" height="${box.h}" rx="8" fill="#f4f6fb" stroke="#4a5568" stroke-width="1.4"/>`,
+  );
+  if (state.type === 'final') {
+    out.push(
+      `<rect class="inner" x="${fmt(box.x + 3)}" y="${fmt(box.y + 3)}" width="${box.w - 6}" height="${box.h - 6}" rx="6" fill="none" stroke="#4a5568"/>`,
+    );
+  }
+  out.push(
+    `<text class="name" x="${fmt(box.x + box.w / 2)}" y="${fmt(box.y + PAD_Y + 10)}" text-anchor="middle" font-weight="bold" font-size="12">${escapeXml(state.key)}</text>`,
+  );
+  box.lines.forEach((line, i) => {
+    out.push(
+      `<text class="${line.cls}" x="${fmt(box.x + PAD_X)}" y="${fmt(box.y + TITLE_H + PAD_Y + i * LINE_H + 6)}">${escapeXml(line.text)}</text>`,
+    );
+  });
+  out.push(
+    `<text class="badge" x="${fmt(box.x + box.w - 6)}" y="${fmt(box.y + 14)}" text-anchor="end" font-weight="bold"></text></g>`,
+  );
+  return out;
+}
+
+/** The initial state's marker: a dot and an arrow into its box. */
+function drawInitial(b: Box, prefix: string): string[] {
+  const cx = b.x + b.w / 2;
+  return [
+    `<circle class="initial" cx="${fmt(cx)}" cy="${fmt(b.y - 26)}" r="6" fill="#222"/>`,
+    `<path class="edge" d="M${fmt(cx)},${fmt(b.y - 20)} L${fmt(cx)},${fmt(b.y)}" stroke="#555" stroke-width="1.3" marker-end="url(#${prefix}-arrow)"/>`,
+  ];
+}
+
 /** The graph as an `<svg>` element (a string), ready to inline into HTML. */
 export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
   const prefix = graph.id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -152,31 +298,7 @@ export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
 
   // --- boxes
   const boxes = new Map<string, Box>();
-  for (const state of graph.states) {
-    const lines: Box['lines'] = [];
-    const add = (text: string, cls: string): void => {
-      lines.push({ text: clip(text), full: text, cls });
-    };
-    if (state.type === 'compound' && state.initial) add(`initial ${state.initial}`, 'meta');
-    for (const a of state.entry) add(`entry / ${a}`, 'meta');
-    for (const i of state.invoke) add(`invoke ${i}`, 'meta');
-    for (const a of state.exit) add(`exit / ${a}`, 'meta');
-    for (const t of graph.transitions.filter((x) => x.source === state.id)) {
-      const self = t.targets.length === 1 && t.targets[0] === state.id;
-      if (t.targets.length > 0 && !self) continue;
-      add(`${self ? '↻' : '·'} ${transitionLabel(t)}`, self ? 'self' : 'internal');
-    }
-    const textW = Math.max(state.key.length * TITLE_CHAR_W, ...lines.map((l) => l.text.length * CHAR_W));
-    boxes.set(state.id, {
-      state,
-      lines,
-      w: Math.ceil(Math.max(90, textW + 2 * PAD_X)),
-      h: TITLE_H + PAD_Y + lines.length * LINE_H + (lines.length > 0 ? 4 : 0),
-      x: 0,
-      y: 0,
-      layer: 0,
-    });
-  }
+  for (const state of graph.states) boxes.set(state.id, measureBox(state, graph.transitions));
 
   // --- layout
   const edgeList: Array<[string, string]> = [];
@@ -273,34 +395,13 @@ export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
     const c2 = { x: t.x + t.w / 2, y: t.y + t.h / 2 };
     const reverse = groups.has(`${g.target}\u0000${g.source}`);
     const straight = t.layer === s.layer + 1 && !reverse;
-    const dx = c2.x - c0.x;
-    const dy = c2.y - c0.y;
-    const len = Math.hypot(dx, dy) || 1;
-    let mid: Point;
-    if (straight) {
-      mid = { x: (c0.x + c2.x) / 2, y: (c0.y + c2.y) / 2 };
-    } else {
-      const bend = reverse && Math.abs(t.layer - s.layer) === 1 ? 36 : 60;
-      mid = { x: (c0.x + c2.x) / 2 - (dy / len) * bend, y: (c0.y + c2.y) / 2 + (dx / len) * bend };
-      // an edge over several rows goes around the boxes in between, on the nearer side
-      const lo = Math.min(s.layer, t.layer);
-      const hi = Math.max(s.layer, t.layer);
-      const between = [...boxes.values()].filter((b) => b.layer > lo && b.layer < hi);
-      const midX = (c0.x + c2.x) / 2;
-      const blocked = between.filter((b) => b.x - 12 < midX + 40 && b.x + b.w + 12 > midX - 40);
-      if (blocked.length > 0) {
-        const left = Math.min(...blocked.map((b) => b.x)) - 28;
-        const right = Math.max(...blocked.map((b) => b.x + b.w)) + 28;
-        const clearX = midX - left < right - midX ? left : right;
-        mid = { x: 2 * clearX - midX, y: (c0.y + c2.y) / 2 };
-      }
-    }
+    const mid = straight
+      ? { x: (c0.x + c2.x) / 2, y: (c0.y + c2.y) / 2 }
+      : bendPoint(s, t, reverse, [...boxes.values()]);
     const p0 = boundary(s, straight ? c2 : mid);
     const p2 = boundary(t, straight ? c0 : mid);
     const ctrl = straight ? { x: (p0.x + p2.x) / 2, y: (p0.y + p2.y) / 2 } : mid;
-    // which way the curve bulges: labels of curved arrows sit on the outside
     const chord = { x: (p0.x + p2.x) / 2, y: (p0.y + p2.y) / 2 };
-    const bulge = { x: Math.sign(Math.round(ctrl.x - chord.x)), y: Math.sign(Math.round(ctrl.y - chord.y)) };
     curveXs.push((p0.x + 2 * ctrl.x + p2.x) / 4);
     const at = (f: number): Point => ({
       x: (1 - f) * (1 - f) * p0.x + 2 * f * (1 - f) * ctrl.x + f * f * p2.x,
@@ -312,88 +413,16 @@ export function graphToSvg(graph: StateGraph, opts: SvgOptions = {}): string {
         `fill="none" stroke="#555" stroke-width="1.3" marker-end="url(#${prefix}-arrow)">` +
         `<title>${escapeXml(`${g.source} → ${g.target}: ${g.full.join('; ')}`)}</title></path>`,
     );
-    const w = Math.max(...g.lines.map((l) => l.length * CHAR_W)) + 8;
-    const h = g.lines.length * (LINE_H - 1) + 4;
-    // the first place along the arrow where the label hides no box and no other label
-    let best: { tip: Point; cost: number } | undefined;
-    const shifts: Point[] = straight
-      ? [
-          { x: 0, y: 0 },
-          { x: w / 2 + 6, y: 0 },
-          { x: -w / 2 - 6, y: 0 },
-        ]
-      : [
-          Math.abs(ctrl.x - chord.x) >= Math.abs(ctrl.y - chord.y)
-            ? { x: bulge.x * (w / 2 + 6), y: 0 }
-            : { x: 0, y: bulge.y * (h / 2 + 4) },
-          { x: 0, y: 0 },
-        ];
-    const candidates = [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85].flatMap((f) =>
-      shifts.map((d) => ({ x: at(f).x + d.x, y: at(f).y + d.y })),
-    );
-    for (const tip of candidates) {
-      const rect = { x: tip.x - w / 2, y: tip.y - h / 2, w, h };
-      const cost =
-        [...boxes.values()].reduce((c, b) => c + overlap(rect, b), 0) * 4 +
-        placed.reduce((c, r) => c + overlap(rect, r), 0);
-      if (!best || cost < best.cost) best = { tip, cost };
-      if (cost === 0) break;
-    }
-    const tip = best!.tip;
+    const { tip, w, h } = placeLabel(g.lines, { at, straight, ctrl, chord }, [...boxes.values()], placed);
     const top = tip.y - h / 2;
     placed.push({ x: tip.x - w / 2, y: top, w, h });
-    labels.push(
-      `<g class="edge-label"><rect x="${fmt(tip.x - w / 2)}" y="${fmt(top)}" width="${fmt(w)}" height="${fmt(h)}" rx="3" fill="#ffffff" fill-opacity="0.9"/>` +
-        g.lines
-          .map(
-            (line, i) =>
-              `<text x="${fmt(tip.x)}" y="${fmt(top + 2 + (i + 1) * (LINE_H - 1) - 3)}" text-anchor="middle"` +
-              `${line.startsWith('/ ') ? ' class="actions"' : ''}>${escapeXml(line)}</text>`,
-          )
-          .join('') +
-        `</g>`,
-    );
+    labels.push(drawLabel(g.lines, tip, { x: tip.x - w / 2, y: top, w, h }));
   }
 
-  if (graph.initial !== null) {
-    const b = boxes.get(graph.initial);
-    if (b) {
-      const cx = b.x + b.w / 2;
-      out.push(`<circle class="initial" cx="${fmt(cx)}" cy="${fmt(b.y - 26)}" r="6" fill="#222"/>`);
-      out.push(
-        `<path class="edge" d="M${fmt(cx)},${fmt(b.y - 20)} L${fmt(cx)},${fmt(b.y)}" stroke="#555" stroke-width="1.3" marker-end="url(#${prefix}-arrow)"/>`,
-      );
-    }
-  }
+  const first = graph.initial === null ? undefined : boxes.get(graph.initial);
+  if (first) out.push(...drawInitial(first, prefix));
 
-  for (const box of boxes.values()) {
-    const { state } = box;
-    const cls = `state ${state.type}`;
-    out.push(
-      `<g class="${cls}" data-state="${escapeXml(state.id)}"><title>${escapeXml(
-        [`${state.id} (${state.type})`, ...box.lines.map((l) => l.full)].join('\n'),
-      )}</title>`,
-    );
-    out.push(
-      `<rect class="box" x="${fmt(box.x)}" y="${fmt(box.y)}" width="${box.w}" height="${box.h}" rx="8" fill="#f4f6fb" stroke="#4a5568" stroke-width="1.4"/>`,
-    );
-    if (state.type === 'final') {
-      out.push(
-        `<rect class="inner" x="${fmt(box.x + 3)}" y="${fmt(box.y + 3)}" width="${box.w - 6}" height="${box.h - 6}" rx="6" fill="none" stroke="#4a5568"/>`,
-      );
-    }
-    out.push(
-      `<text class="name" x="${fmt(box.x + box.w / 2)}" y="${fmt(box.y + PAD_Y + 10)}" text-anchor="middle" font-weight="bold" font-size="12">${escapeXml(state.key)}</text>`,
-    );
-    box.lines.forEach((line, i) => {
-      out.push(
-        `<text class="${line.cls}" x="${fmt(box.x + PAD_X)}" y="${fmt(box.y + TITLE_H + PAD_Y + i * LINE_H + 6)}">${escapeXml(line.text)}</text>`,
-      );
-    });
-    out.push(
-      `<text class="badge" x="${fmt(box.x + box.w - 6)}" y="${fmt(box.y + 14)}" text-anchor="end" font-weight="bold"></text></g>`,
-    );
-  }
+  for (const box of boxes.values()) out.push(...drawBox(box));
   out.push(...labels);
   footer.forEach((line, i) => {
     out.push(
