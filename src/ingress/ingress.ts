@@ -7,7 +7,8 @@ import type { Logger } from '../util/logger.js';
 import { Arrivals } from './arrivals.js';
 import { decodeMessage } from './decode.js';
 import type { Delivery } from './delivery-facts.js';
-import { JetStreamSource, nakQuietly, type Origin, type UnboundReason } from './jetstream-source.js';
+import { nakQuietly } from './jetstream-ack.js';
+import { JetStreamSource, type Origin, type UnboundReason } from './jetstream-source.js';
 import type { Redelivery } from './redelivery.js';
 import { messageDeadLetter, offerRefusal, refusalFacts } from './refusal.js';
 

@@ -18,6 +18,7 @@ import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-i
 import type { NatsConfig } from '../config/index.js';
 import type { Acknowledgeable } from '../intake/intake.js';
 import { deliveryOf, type Delivery } from './delivery-facts.js';
+import { JetStreamAck, nakQuietly } from './jetstream-ack.js';
 import type { Logger } from '../util/logger.js';
 
 /**
@@ -86,38 +87,6 @@ class Binding {
   }
 }
 
-const ACK = new TextEncoder().encode('+ACK');
-
-/**
- * What a message waiting in a batch keeps until that batch is durable: its ack subject, not the
- * message itself, whose payload is a view into the connection's read buffer and would pin it.
- */
-export class JetStreamAck implements Acknowledgeable {
-  private acked = false;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly reply: string,
-    readonly seq: number,
-    readonly publishedMs: number,
-    readonly incarnation: string,
-  ) {}
-
-  /**
-   * Never throws: on a closed or draining connection the ack is lost, JetStream redelivers the
-   * message after ack_wait, and the spool's sequence index recognises it (acked, not sent again).
-   */
-  ack(): void {
-    if (this.acked || this.nc.isClosed()) return;
-    this.acked = true;
-    try {
-      this.nc.publish(this.reply, ACK);
-    } catch {
-      // draining: as above
-    }
-  }
-}
-
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
@@ -126,14 +95,6 @@ function isApiError(error: unknown, code: number): boolean {
 function isMissingResource(error: unknown): boolean {
   const message = (error as Error | undefined)?.message ?? '';
   return /^(consumer deleted|consumer not found|stream not found)$/i.test(message);
-}
-
-export function nakQuietly(msg: JsMsg): void {
-  try {
-    msg.nak();
-  } catch {
-    // a closed connection: the message comes again after ack_wait
-  }
 }
 
 /** ack_wait must outlast the time a message can sit in the open batch plus the spool write. */
