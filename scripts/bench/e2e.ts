@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import type { NatsServerHandle } from '../../harness/nats.js';
-import { consumerSettings } from '../../src/ingress/jetstream-source.js';
+import { consumerSettings } from '../../src/ingress/jetstream-resources.js';
 import { fmt, OUT_DIR, progress, tempDir } from './context.js';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import { startEmitter } from './emitter.js';

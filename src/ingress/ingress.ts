@@ -8,7 +8,8 @@ import { Arrivals } from './arrivals.js';
 import { decodeMessage } from './decode.js';
 import type { Delivery } from './delivery-facts.js';
 import { nakQuietly } from './jetstream-ack.js';
-import { JetStreamSource, type Origin, type UnboundReason } from './jetstream-source.js';
+import type { UnboundReason } from './jetstream-resources.js';
+import { JetStreamSource, type Origin } from './jetstream-source.js';
 import type { Redelivery } from './redelivery.js';
 import { messageDeadLetter, offerRefusal, refusalFacts } from './refusal.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consumerSettled } from '../../src/ingress/jetstream-source.js';
+import { consumerSettled } from '../../src/ingress/jetstream-resources.js';
 
 const follower = (current: boolean) => ({ name: 'n2', current, active: 0, offline: !current, lag: 0 });
 
