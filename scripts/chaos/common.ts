@@ -171,13 +171,16 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function waitUntil(
   pred: () => boolean | Promise<boolean>,
   timeoutMs: number,
-  what: string,
+  what: string | (() => string),
   everyMs = 100,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await pred()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const told = typeof what === 'string' ? what : what();
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${told}`);
+    }
     await sleep(everyMs);
   }
 }

@@ -144,8 +144,8 @@ export async function deadLetterScenario(p: DeadLetterParams): Promise<ScenarioR
     await pub.publish(messages, { window: 100, ratePerS: p.ratePerS });
     await waitUntil(
       () => sawPaused && sawRejecting,
-      20_000,
-      'intake paused with the destination rejecting',
+      40_000,
+      () => `intake paused (seen: ${sawPaused}) with the destination rejecting (seen: ${sawRejecting})`,
     ).catch((e: Error) => failures.push(e.message));
     await sleep(1000);
     sampling = false;
