@@ -152,7 +152,7 @@ export class Intake {
 
   status(): IntakeStatus {
     return {
-      paused: this.pauseReason(),
+      paused: this.currentPause(),
       openItems: this.builder.size,
       maxItems: this.options.maxItems,
       openBytes: this.openBytes,
@@ -184,6 +184,14 @@ export class Intake {
     if (this.spoolBytes() >= this.options.spoolMaxBytes) return 'spool_full';
     if (this.pendingSeals.size >= MAX_PENDING_SEALS) return 'seals_pending';
     return undefined;
+  }
+
+  /**
+   * Why intake is paused as callers see it: a pause for a full spool lasts until the spool is back
+   * below its low mark, while `pauseReason` already reads clear just under the limit.
+   */
+  private currentPause(): PauseReason | undefined {
+    return this.resume !== undefined ? (this.pausedFor ?? this.pauseReason()) : this.pauseReason();
   }
 
   /** What the spool holds plus what is on its way there. */

@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function intakeWith(maxItems: number, maxBytes: number) {
+async function intakeWith(maxItems: number, maxBytes: number, spoolMaxBytes = 1 << 30) {
   const dir = await tempDir('intake');
   const spool = await Spool.open(dir.path);
   const sealed: BatchState[] = [];
@@ -30,7 +30,7 @@ async function intakeWith(maxItems: number, maxBytes: number) {
     maxBytes,
     intervalMs: 60_000,
     compression: 'none',
-    spoolMaxBytes: 1 << 30,
+    spoolMaxBytes,
     onDurable: (state) => sealed.push(state),
   });
   cleanups.push(async () => {
@@ -51,6 +51,26 @@ const event = (n: number, pad = 0) =>
   });
 
 describe('intake', () => {
+  it('a pause for a full spool is reported until the spool is below its low mark, not just below the limit', async () => {
+    const probe = await intakeWith(1, 1 << 20);
+    await probe.intake.offer(event(1, 400));
+    const one = probe.spool.usage.usedBytes;
+    const limit = Math.floor((2 * one) / 0.95); // two batches: under the limit, over the 90% low mark
+    const { intake, spool, sealed } = await intakeWith(1, 1 << 20, limit);
+    await Promise.all([1, 2, 3].map((n) => intake.offer(event(n, 400))));
+    const waiting = intake.whenAccepting();
+    expect(waiting).toBeDefined();
+    expect(intake.status().paused).toBe('spool_full');
+    await spool.batches.delete(sealed[0]!.id);
+    intake.recheck();
+    expect(intake.pauseReason()).toBeUndefined();
+    expect(intake.status().paused).toBe('spool_full');
+    await spool.batches.delete(sealed[1]!.id);
+    intake.recheck();
+    await waiting;
+    expect(intake.status().paused).toBeUndefined();
+  });
+
   it('seals at the item count; the adders of a batch resolve when it is durable', async () => {
     const { intake, sealed, triggers } = await intakeWith(3, 1 << 20);
     const adds = [1, 2, 3, 4].map((n) => intake.offer(event(n)));
