@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function intakeWith(maxItems: number, maxBytes: number) {
+async function intakeWith(maxItems: number, maxBytes: number, spoolMaxBytes = 1 << 30) {
   const dir = await tempDir('intake');
   const spool = await Spool.open(dir.path);
   const sealed: BatchState[] = [];
@@ -30,7 +30,7 @@ async function intakeWith(maxItems: number, maxBytes: number) {
     maxBytes,
     intervalMs: 60_000,
     compression: 'none',
-    spoolMaxBytes: 1 << 30,
+    spoolMaxBytes,
     onDurable: (state) => sealed.push(state),
   });
   cleanups.push(async () => {
@@ -39,6 +39,18 @@ async function intakeWith(maxItems: number, maxBytes: number) {
     await dir.remove();
   });
   return { intake, spool, sealed, triggers };
+}
+
+/** Holds every spool put until released, so sealed batches stay on their way to the spool. */
+function holdPuts(spool: Spool): () => void {
+  const put = spool.batches.put.bind(spool.batches);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  spool.batches.put = async (...args: Parameters<Spool['batches']['put']>) => {
+    await released;
+    return put(...args);
+  };
+  return release;
 }
 
 const event = (n: number, pad = 0) =>
@@ -96,6 +108,22 @@ describe('intake', () => {
     expect(acked).toEqual([1, 3]);
     expect(sealed.map((s) => s.itemCount)).toEqual([3]);
     expect(triggers).toEqual(['size']);
+  });
+
+  it('counts batches on their way to the spool toward its limit: it pauses before they land', async () => {
+    const { intake, spool, sealed } = await intakeWith(1, 1 << 20, 1000);
+    const release = holdPuts(spool);
+    // one item of ~510 bytes a batch: one batch on its way stays under the limit, two reach it
+    const first = intake.offer(event(1, 400));
+    expect(intake.pauseReason()).toBeUndefined();
+    const second = intake.offer(event(2, 400));
+    expect(intake.pauseReason()).toBe('spool_full');
+    expect(intake.whenAccepting()).toBeInstanceOf(Promise);
+    expect(spool.usage.batches.count).toBe(0);
+    expect(sealed).toEqual([]);
+    release();
+    await Promise.all([first, second]);
+    expect(sealed.map((s) => s.itemCount)).toEqual([1, 1]);
   });
 
   it('refuses an item no batch can hold', async () => {
