@@ -24,6 +24,7 @@ import type { Logger } from '../util/logger.js';
  * The JetStream source: ensures the stream and the durable pull consumer (explicit ack), then
  * feeds every message to a handler through the async iterator. The handler's promise is awaited
  * before the next message: that is how backpressure stops pulling (messages wait in the stream).
+ * It never decodes a message or decides when to acknowledge it (the intake does, once durable).
  */
 
 export class SourceError extends Error {
