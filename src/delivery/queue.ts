@@ -136,11 +136,6 @@ export class DeliveryQueue {
     });
   }
 
-  /** the origin's breaker actor, for status and /debug */
-  get breaker(): Gate['breaker'] {
-    return this.gate.breaker;
-  }
-
   /** Replay: everything already in the spool, oldest first; then a periodic sweep. */
   start(): void {
     this.rescan();
