@@ -144,12 +144,12 @@ describe('DeliveryQueue', () => {
     spool.batches.list = (options) =>
       failing ? Promise.reject(new Error('ENOSPC: no space left on device')) : list(options);
     const queue = queueOver(spool, new EmitterEvents(), 1, logger);
+    // scans driven one at a time, no sweep timer (start() is not called)
     const scanned = async () => {
       queue.rescan();
       await queue.idle();
     };
-    queue.start();
-    await queue.idle();
+    await scanned();
     await scanned();
     await scanned();
     failing = false;
