@@ -4,7 +4,8 @@ import { emit, setup } from 'xstate';
  * The buffer statechart: decides when the open batch is sealed. The items, and the counting of
  * items and bytes, live in src/ (a plain builder); this machine gets one event per batch-level
  * fact, not one per item: the first item (which starts the interval), a limit reached, a flush,
- * shutdown. That keeps the per-item cost out of the actor (an XState event per item would cost more than the rest of the pipeline).
+ * shutdown. That keeps the per-item cost out of the actor (an XState event per item would cost
+ * more than the rest of the pipeline).
  *
  * A batch is sealed when a limit is reached (`size` after the item that fills it, `bytes` before
  * the item that would overflow it), `intervalMs` after its first item (`interval`), on FLUSH

@@ -6,7 +6,8 @@ import type { Logger } from './util/logger.js';
 /**
  * Taking the chain down in reverse order, so that nothing is acknowledged that is not durable:
  * stop pulling, seal the open batch (bounded), wait (bounded) for deliveries, then close
- * ingress, delivery, ledger, transport and spool. Undelivered batches stay in the spool.
+ * ingress, delivery, ledger, transport and spool. Undelivered batches stay in the spool. It never
+ * acknowledges, deletes or sends anything itself: each stage does its own part of closing.
  */
 
 export interface ShutdownOptions {

@@ -36,7 +36,7 @@ const SpoolDirSchema = z
  * TRANSMITTER_SPOOL_DIR (default ./spool), validated like the service does; nothing else is read,
  * so the commands work without a destination URL. Throws ConfigError on a bad value.
  */
-export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const name = 'TRANSMITTER_SPOOL_DIR';
   const raw = env[name] === '' || env[name] === undefined ? './spool' : env[name];
   const parsed = SpoolDirSchema.safeParse(raw);
@@ -69,6 +69,39 @@ export async function withSpool<T>(dir: string, fn: (spool: Spool) => Promise<T>
   } finally {
     await spool.close();
   }
+}
+
+/** A subcommand whose arguments are checked: what it does on the open spool, with its exit code. */
+export type Prepared = (spool: Spool) => Promise<number>;
+export type Subcommands = Record<string, (args: string[]) => Prepared>;
+
+/**
+ * Run the subcommand `args[0]` of `command` on the spool of TRANSMITTER_SPOOL_DIR. Its arguments
+ * are checked before the spool is opened, so a mistyped command never waits for a locked spool.
+ */
+export async function runOnSpool(
+  command: string,
+  subcommands: Subcommands,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  const prepare = sub === undefined ? undefined : subcommands[sub];
+  if (!prepare) {
+    throw new CommandError(
+      sub === undefined
+        ? `${command} needs a command: ${alternatives(Object.keys(subcommands))}; see batch-emitter --help`
+        : `unknown ${command} command ${JSON.stringify(sub)}; see batch-emitter --help`,
+    );
+  }
+  const run = prepare(rest);
+  return withSpool(spoolDirFromEnv(env), run);
+}
+
+/** `a, b or c` */
+function alternatives(names: string[]): string {
+  const last = names.at(-1) ?? '';
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${last}` : last;
 }
 
 export interface ParsedArgs {

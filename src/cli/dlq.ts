@@ -9,8 +9,9 @@ import {
   EXIT_OK,
   out,
   parseArgs,
-  spoolDirFromEnv,
-  withSpool,
+  runOnSpool,
+  type Prepared,
+  type Subcommands,
 } from './common.js';
 
 /**
@@ -46,8 +47,6 @@ function listJson(d: DeadLetter) {
     subjects: d.subjects,
   };
 }
-
-type Prepared = (spool: Spool) => Promise<number>;
 
 function list(args: string[]): Prepared {
   const { positional, flags } = parseArgs(args, { flags: ['--json'] }, 'batch-emitter dlq list [--json]');
@@ -229,23 +228,13 @@ async function purgeNow(spool: Spool, sel: Selection, yes: boolean): Promise<num
   return EXIT_OK;
 }
 
-const SUBCOMMANDS: Record<string, (args: string[]) => Prepared> = {
+const SUBCOMMANDS: Subcommands = {
   list,
   show,
   replay,
   purge,
 };
 
-export async function dlqCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const [sub, ...rest] = args;
-  const prepare = sub === undefined ? undefined : SUBCOMMANDS[sub];
-  if (!prepare) {
-    throw new CommandError(
-      sub === undefined
-        ? `dlq needs a command: list, show, replay or purge; see batch-emitter --help`
-        : `unknown dlq command ${JSON.stringify(sub)}; see batch-emitter --help`,
-    );
-  }
-  const run = prepare(rest);
-  return withSpool(spoolDirFromEnv(env), run);
+export function dlqCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runOnSpool('dlq', SUBCOMMANDS, args, env);
 }

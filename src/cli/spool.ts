@@ -1,5 +1,5 @@
 import { decodeBody } from '../spool/batch-codec.js';
-import type { BatchState, Spool } from '../spool/spool.js';
+import type { BatchState } from '../spool/spool.js';
 import {
   CommandError,
   EXIT_CORRUPT,
@@ -7,8 +7,9 @@ import {
   iso,
   out,
   parseArgs,
-  spoolDirFromEnv,
-  withSpool,
+  runOnSpool,
+  type Prepared,
+  type Subcommands,
 } from './common.js';
 
 /**
@@ -19,8 +20,6 @@ import {
  */
 
 const QUARANTINE_PURGE_USAGE = 'batch-emitter spool quarantine purge <id> | --all [--yes]';
-
-type Prepared = (spool: Spool) => Promise<number>;
 
 function row(id: string, state: BatchState | undefined) {
   if (!state) return { id, error: 'state record does not decode' };
@@ -162,7 +161,7 @@ function quarantinePurge(args: string[]): Prepared {
   };
 }
 
-const QUARANTINE: Record<string, (args: string[]) => Prepared> = {
+const QUARANTINE: Subcommands = {
   list: quarantineList,
   show: quarantineShow,
   purge: quarantinePurge,
@@ -176,18 +175,8 @@ function quarantine(args: string[]): Prepared {
   return prepare(rest);
 }
 
-const SUBCOMMANDS: Record<string, (args: string[]) => Prepared> = { list, stats, verify, quarantine };
+const SUBCOMMANDS: Subcommands = { list, stats, verify, quarantine };
 
-export async function spoolCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const [sub, ...rest] = args;
-  const prepare = sub === undefined ? undefined : SUBCOMMANDS[sub];
-  if (!prepare) {
-    throw new CommandError(
-      sub === undefined
-        ? `spool needs a command: list, stats, verify or quarantine; see batch-emitter --help`
-        : `unknown spool command ${JSON.stringify(sub)}; see batch-emitter --help`,
-    );
-  }
-  const run = prepare(rest);
-  return withSpool(spoolDirFromEnv(env), run);
+export function spoolCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runOnSpool('spool', SUBCOMMANDS, args, env);
 }

@@ -14,7 +14,7 @@ function given(env: NodeJS.ProcessEnv, variable: VariableName): string | undefin
   return raw === '' && !('default' in OPTIONS[variable]) ? undefined : raw;
 }
 
-export function environmentSource(env: NodeJS.ProcessEnv): Source {
+function environmentSource(env: NodeJS.ProcessEnv): Source {
   return {
     form: 'text',
     given: (variable: VariableName) => given(env, variable),

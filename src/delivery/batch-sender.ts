@@ -26,13 +26,13 @@ export interface BatchSenderOptions extends WireFormat {
   clock?: Clock;
 }
 
-export interface WireBody {
+interface WireBody {
   body: Buffer;
   contentEncoding: 'gzip' | 'identity';
 }
 
 /** The stored body as it goes on the wire: as stored when possible, re-encoded otherwise. */
-export async function wireBody(state: BatchState, stored: Buffer, format: WireFormat): Promise<WireBody> {
+async function wireBody(state: BatchState, stored: Buffer, format: WireFormat): Promise<WireBody> {
   const wanted = format.compression === 'gzip' ? 'gzip' : 'identity';
   if (format.bodyFormat === 'discoveries') {
     const json = JSON.stringify(toDiscoveries(await decodeBody(state, stored)));

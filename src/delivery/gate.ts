@@ -22,7 +22,7 @@ import { breakerStatus, type BreakerStatus } from '../observe/status.js';
 export type Concurrency = number | 'adaptive';
 
 /** The upper bound of the adaptive limit (and the HTTP connections kept for it). */
-export const ADAPTIVE_MAX_CONCURRENCY = 64;
+const ADAPTIVE_MAX_CONCURRENCY = 64;
 
 export function maxConcurrencyOf(concurrency: Concurrency): number {
   return concurrency === 'adaptive' ? ADAPTIVE_MAX_CONCURRENCY : concurrency;

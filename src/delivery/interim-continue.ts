@@ -67,7 +67,7 @@ export class InterimFilter {
 }
 
 /** Make `socket` drop interim 100 responses before undici's parser reads them. */
-export function skipInterimContinue<S extends Socket>(socket: S): S {
+function skipInterimContinue<S extends Socket>(socket: S): S {
   const filter = new InterimFilter();
   const read = socket.read.bind(socket);
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;

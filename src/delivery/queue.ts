@@ -99,6 +99,8 @@ export class DeliveryQueue {
   private readonly launching = new Set<string>();
   private needsScan = false;
   private scanning = false;
+  /** a scan failed and none has succeeded since: the outage is logged once, not at every sweep */
+  private scanFailing = false;
   private stopped = false;
   private sweepTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
@@ -132,11 +134,6 @@ export class DeliveryQueue {
     this.machine = withJitter(Math.random).provide({
       actors: { send: fromPromise<Outcome, SendInput>(send) },
     });
-  }
-
-  /** the origin's breaker actor, for status and /debug */
-  get breaker(): Gate['breaker'] {
-    return this.gate.breaker;
   }
 
   /** Replay: everything already in the spool, oldest first; then a periodic sweep. */
@@ -247,12 +244,21 @@ export class DeliveryQueue {
         this.takeDue(states, now);
         after = states[states.length - 1]?.id;
       }
+      this.scanFailing = false;
     } catch (error) {
-      this.options.logger.error({ err: (error as Error).message }, 'spool scan failed');
+      this.noteScanFailure(error);
     } finally {
       this.scanning = false;
     }
     this.pump();
+  }
+
+  /** While the disk stays full a scan fails at every sweep: said once an outage, then at debug. */
+  private noteScanFailure(error: unknown): void {
+    const fields = { err: (error as Error).message };
+    if (this.scanFailing) this.options.logger.debug(fields, 'spool scan failed');
+    else this.options.logger.error(fields, 'spool scan failed');
+    this.scanFailing = true;
   }
 
   /** Queue the batches of one scanned page that are due; wake up for the earliest parked one. */

@@ -7,7 +7,7 @@ import type { Logger } from '../util/logger.js';
  * permanent refusals since the last success. It only watches outcomes; it never holds a batch back.
  */
 
-export const REJECTING_AFTER = 5;
+const REJECTING_AFTER = 5;
 
 export class Refusals {
   private consecutive = 0;

@@ -5,7 +5,7 @@ import type { JsMsg } from '@nats-io/jetstream';
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`,
  * newer servers add `<domain>.<account hash>` after `ACK` and sometimes a last random
  * token. nats.js parses all eleven fields into an object per message (5% of the emitter's CPU in
- * the bench); this reads the three it needs.
+ * the bench); this reads the three it needs. It never acknowledges a message or reads its body.
  */
 export interface Delivery {
   /** the ack subject ('' when the message had none that parses: ack through the message then) */

@@ -18,7 +18,8 @@ import type { Logger } from '../util/logger.js';
 /**
  * The JetStream source: the connection and the consume loop, feeding every message to a handler
  * through the async iterator. The handler's promise is awaited before the next message: that is
- * how backpressure stops pulling (messages wait in the stream). It never acks a message itself.
+ * how backpressure stops pulling (messages wait in the stream). It never decodes a message or
+ * decides when to acknowledge it (the intake does, once durable).
  */
 
 export interface SourceOptions {

@@ -82,11 +82,11 @@ export class Redelivery implements SeqTracker {
    * highest one sealed is checked, which costs nothing for the normal, in-order stream.
    */
   mayHold(delivery: { seq: number; deliveryCount: number }): boolean {
-    return delivery.deliveryCount > 1 || this.maySpooled(delivery.seq);
+    return delivery.deliveryCount > 1 || this.mayBeSealed(delivery.seq);
   }
 
   /** Whether a message with this sequence may already be in a sealed batch (one comparison). */
-  maySpooled(seq: number): boolean {
+  mayBeSealed(seq: number): boolean {
     return seq <= this.highestSealedSeq;
   }
 

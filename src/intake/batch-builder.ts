@@ -50,31 +50,22 @@ const MERGES: ReadonlySet<Section> = new Set(['nodes_domain', 'nodes_ip', 'edges
 const earlier = (a: string, b: string) => (b < a ? b : a);
 const later = (a: string, b: string) => (b > a ? b : a);
 
+/** A node seen again: its sighting widens to the earliest first and the latest last seen. */
+function widened<V extends { first_seen: string; last_seen: string }>(v: V, n: V): V {
+  return {
+    ...v,
+    first_seen: earlier(v.first_seen, n.first_seen),
+    last_seen: later(v.last_seen, n.last_seen),
+  };
+}
+
 /** The merge rules (README "How it works") for an item whose key is already in the batch. */
 function merge(existing: Item, incoming: Item): Item {
   if (existing.section === 'nodes_domain' && incoming.section === 'nodes_domain') {
-    const v = existing.value;
-    const n = incoming.value;
-    return {
-      ...existing,
-      value: {
-        ...v,
-        first_seen: earlier(v.first_seen, n.first_seen),
-        last_seen: later(v.last_seen, n.last_seen),
-      },
-    };
+    return { ...existing, value: widened(existing.value, incoming.value) };
   }
   if (existing.section === 'nodes_ip' && incoming.section === 'nodes_ip') {
-    const v = existing.value;
-    const n = incoming.value;
-    return {
-      ...existing,
-      value: {
-        ...v,
-        first_seen: earlier(v.first_seen, n.first_seen),
-        last_seen: later(v.last_seen, n.last_seen),
-      },
-    };
+    return { ...existing, value: widened(existing.value, incoming.value) };
   }
   if (existing.section === 'edges' && incoming.section === 'edges') {
     return {

@@ -28,7 +28,7 @@ export interface DeliveryLike {
 export interface LiveMachines {
   /** `intake.bufferSnapshot()` */
   buffer?: BufferSnapshotLike;
-  /** `dispatcher.deliveries()` */
+  /** `DeliveryQueue.deliveries()` */
   deliveries?: DeliveryLike[];
   /** `gate.breaker.getSnapshot()` */
   breaker?: BreakerSnapshotLike;

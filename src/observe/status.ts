@@ -1,10 +1,11 @@
 /**
  * What the HTTP server and the metrics read from a running emitter. The emitter (or any host)
  * implements `StatusSource`; `snapshot()` is synchronous and cheap (it is called on every scrape
- * and every /ready probe), the optional async parts are awaited with a short timeout.
+ * and every /ready probe), the optional async parts are awaited with a short timeout. Types and
+ * readers of snapshots only: nothing here keeps state or changes a stage.
  */
 
-/** The circuit breaker of one destination origin (from the breaker statechart's context). */
+/** One destination origin: its circuit breaker's state and failures, with the limiter's permits. */
 export interface BreakerStatus {
   origin: string;
   /** 'closed' | 'open' | 'halfOpen' | 'paused' */

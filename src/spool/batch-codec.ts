@@ -3,7 +3,10 @@ import { crc32, gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib
 import { BatchDocumentSchema, SECTIONS, type BatchDocument } from '../model.js';
 import type { BatchState } from './spool.js';
 
-/** Encoding and decoding of spooled batch bodies, and the 413 split into halves. */
+/**
+ * Encoding and decoding of spooled batch bodies, the spool record of a new body, and the 413
+ * split into halves. Pure functions of a body and its record: it never reads or writes the spool.
+ */
 
 const gzip = promisify(gzipCallback);
 const gunzip = promisify(gunzipCallback);

@@ -1,7 +1,10 @@
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
 
-/** The state record of a spooled batch (the `s` store), and the checks that decide it can be trusted. */
+/**
+ * The state record of a spooled batch (the `s` store), and the checks that decide it can be
+ * trusted. It never touches the database: the spool's modules hand it what they read.
+ */
 
 const BatchStateSchema = z.object({
   v: z.literal(1),

@@ -111,7 +111,7 @@ beforeAll(async () => {
       note: `Bearer ${SECRET}`,
     }),
   };
-  // the gate reports the breaker's state changes the way the dispatcher does
+  // the gate reports the breaker's state changes the way the delivery queue does
   actors.changes.push((e) => events.emit('breaker', { origin: e.origin, from: e.from, to: e.to }));
   metrics = createMetrics(events, () => status, { defaultMetrics: false });
   const common = { host: '127.0.0.1', port: 0, status: source, events, metrics, logger, redact: [SECRET] };

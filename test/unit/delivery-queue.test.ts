@@ -5,7 +5,7 @@ import { EmitterEvents, type EmitterEventMap } from '../../src/observe/events.js
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { uuidv7 } from '../../src/util/ids.js';
-import { createLogger } from '../../src/util/logger.js';
+import { createLogger, type Logger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
@@ -63,11 +63,16 @@ async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
   return { spool, state };
 }
 
-function queueOver(spool: Spool, events: EmitterEvents, maxAttempts: number): DeliveryQueue {
+function queueOver(
+  spool: Spool,
+  events: EmitterEvents,
+  maxAttempts: number,
+  logger: Logger = createLogger('silent'),
+): DeliveryQueue {
   const queue = new DeliveryQueue({
     spool,
     transport,
-    logger: createLogger('silent'),
+    logger,
     events,
     policy: { maxAttempts, initialDelayMs: 100, multiplier: 2, maxDelayMs: 5_000, jitter: 0 },
     circuit: { failureThreshold: 50, resetTimeoutMs: 200 },
@@ -126,5 +131,33 @@ describe('DeliveryQueue', () => {
     expect(stored).toMatchObject({ attempts: 2, parked: true, lastError: 'http_503' });
     expect(stored?.notBefore).toBeGreaterThanOrEqual(before + 5_000);
     expect(queue.deliveries()).toEqual([]);
+  });
+
+  it('logs a spool scan that keeps failing once an outage, then at debug', async () => {
+    const { spool } = await oneSpooledBatch();
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = createLogger('debug', {
+      write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }),
+    });
+    const list = spool.batches.list.bind(spool.batches);
+    let failing = true;
+    spool.batches.list = (options) =>
+      failing ? Promise.reject(new Error('ENOSPC: no space left on device')) : list(options);
+    const queue = queueOver(spool, new EmitterEvents(), 1, logger);
+    // scans driven one at a time, no sweep timer (start() is not called)
+    const scanned = async () => {
+      queue.rescan();
+      await queue.idle();
+    };
+    await scanned();
+    await scanned();
+    await scanned();
+    failing = false;
+    await scanned();
+    failing = true;
+    await scanned();
+    const said = lines.filter((l) => l.msg === 'spool scan failed').map((l) => l.level);
+    // pino levels: 50 error, 20 debug; the outage ends with the scan that succeeds
+    expect(said).toEqual([50, 20, 20, 50]);
   });
 });

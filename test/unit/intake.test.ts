@@ -41,6 +41,18 @@ async function intakeWith(maxItems: number, maxBytes: number, spoolMaxBytes = 1 
   return { intake, spool, sealed, triggers };
 }
 
+/** Holds every spool put until released, so sealed batches stay on their way to the spool. */
+function holdPuts(spool: Spool): () => void {
+  const put = spool.batches.put.bind(spool.batches);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  spool.batches.put = async (...args: Parameters<Spool['batches']['put']>) => {
+    await released;
+    return put(...args);
+  };
+  return release;
+}
+
 const event = (n: number, pad = 0) =>
   itemFromEvent({
     subject: 'approved.x',
@@ -116,6 +128,22 @@ describe('intake', () => {
     expect(acked).toEqual([1, 3]);
     expect(sealed.map((s) => s.itemCount)).toEqual([3]);
     expect(triggers).toEqual(['size']);
+  });
+
+  it('counts batches on their way to the spool toward its limit: it pauses before they land', async () => {
+    const { intake, spool, sealed } = await intakeWith(1, 1 << 20, 1000);
+    const release = holdPuts(spool);
+    // one item of ~510 bytes a batch: one batch on its way stays under the limit, two reach it
+    const first = intake.offer(event(1, 400));
+    expect(intake.pauseReason()).toBeUndefined();
+    const second = intake.offer(event(2, 400));
+    expect(intake.pauseReason()).toBe('spool_full');
+    expect(intake.whenAccepting()).toBeInstanceOf(Promise);
+    expect(spool.usage.batches.count).toBe(0);
+    expect(sealed).toEqual([]);
+    release();
+    await Promise.all([first, second]);
+    expect(sealed.map((s) => s.itemCount)).toEqual([1, 1]);
   });
 
   it('refuses an item no batch can hold', async () => {

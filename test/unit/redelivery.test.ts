@@ -84,7 +84,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     await durable;
     expect(await spool.seqIndex.batchOf(1)).toBeUndefined();
     expect(await redelivery.findSeq(1, 'APPROVED@new')).toBeUndefined();
-    expect(redelivery.maySpooled(1)).toBe(false);
+    expect(redelivery.mayBeSealed(1)).toBe(false);
   });
 
   it('a write under way when the stream is replaced is waited for, then the index is cleared', async () => {
@@ -103,7 +103,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     held.release();
     await Promise.all([rebinding, durable]);
     expect(await spool.seqIndex.batchOf(2)).toBeUndefined();
-    expect(redelivery.maySpooled(2)).toBe(false);
+    expect(redelivery.mayBeSealed(2)).toBe(false);
 
     // the new stream's own sequences are indexed as usual
     const fresh = from('APPROVED@new');

@@ -4,9 +4,9 @@ import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
  * The ledger in PostgreSQL (TRANSMITTER_DATABASE_URL=postgresql://...): the
- * `transmitter.batches` table of the transmitter service, column for column. `status` also takes 'split' (a parent replaced by two halves
- * after a 413), which fits its VARCHAR(20); the only addition is an index on status, which changes
- * nothing for other readers or writers of the table.
+ * `transmitter.batches` table of the transmitter service, column for column. `status` also takes
+ * 'split' (a parent replaced by two halves after a 413), which fits its VARCHAR(20); the only
+ * addition is an index on status, which changes nothing for other readers or writers of the table.
  *
  * Each flush is one statement: the queued updates (one per batch) as a JSON array, upserted with
  * INSERT ... ON CONFLICT (id) DO UPDATE. A field an update does not carry keeps its stored value;

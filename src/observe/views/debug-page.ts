@@ -8,8 +8,9 @@ import { escapeXml, graphToSvg } from './svg.js';
  * definitions, no library, works offline) with the live states highlighted, refreshed by a small
  * script that polls `debug/machines?view=live` every second. The script and the stylesheet are
  * files of their own (./assets), served as separate routes (`/debug/app.js`, `/debug/app.css`),
- * so the page runs under a Content-Security-Policy that allows only 'self'. The page holds no configuration and no secrets: only the machine
- * definitions; everything live comes through the redacted JSON view.
+ * so the page runs under a Content-Security-Policy that allows only 'self'. The page holds no
+ * configuration and no secrets: only the machine definitions; everything live comes through the
+ * redacted JSON view.
  */
 
 export const DEBUG_CSP = [
