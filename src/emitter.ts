@@ -1,13 +1,11 @@
 import { secretsOf, type Config } from './config/index.js';
 import { DeliveryQueue } from './delivery/queue.js';
 import { createHttpTransport } from './delivery/http-transport.js';
-import { Reachability } from './delivery/reachability.js';
 import { Ingress } from './ingress/ingress.js';
 import { Redelivery } from './ingress/redelivery.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
-import { inProcessItem, offerInProcess } from './intake/in-process.js';
-import type { Item } from './model.js';
-import { emitterStatus, statsOf, statusSourceOf, type EmitterStatus } from './observe/emitter-status.js';
+import { InProcessInput } from './intake/in-process.js';
+import { EmitterStatusView, type EmitterStatus } from './observe/emitter-status.js';
 import { EmitterEvents } from './observe/events.js';
 import type { Ledger } from './observe/ledger/index.js';
 import type { StatusSource } from './observe/status.js';
@@ -33,7 +31,8 @@ export class Emitter {
   /** typed events of everything that happens inside (metrics, ledger and views subscribe) */
   readonly events = new EmitterEvents();
   private readonly stages: stage.OpenStages = {};
-  private readonly reachability: Reachability;
+  private readonly status: EmitterStatusView;
+  private readonly inProcess = new InProcessInput(() => this.openIntake(), this.events);
   private starting?: Promise<void>;
   private closing?: Promise<void>;
   private readonly hurried = deferred();
@@ -44,7 +43,7 @@ export class Emitter {
     options: EmitterOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
-    this.reachability = new Reachability(this.events, config.readyMaxUnreachableMs);
+    this.status = new EmitterStatusView(this.stages, this.events, config, () => this.closing !== undefined);
   }
 
   /** Open the spool, replay it, connect, and start consuming. Idempotent. */
@@ -83,22 +82,17 @@ export class Emitter {
 
   /** Resolves when the edge's batch is durable in the spool. Rejects InvalidItemError on bad input. */
   addEdge(edge: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.edge(edge));
+    return this.inProcess.edge(edge);
   }
 
   /** A NodeDomain, NodeIP or NodeCert, told apart by shape. */
   addNode(node: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.node(node));
+    return this.inProcess.node(node);
   }
 
   /** A generic event under `subject`. */
   add(subject: string, data: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.event(subject, data));
-  }
-
-  private async offer(make: () => Item): Promise<void> {
-    const intake = this.openIntake();
-    await offerInProcess(intake, this.events, make());
+    return this.inProcess.event(subject, data);
   }
 
   private openIntake(): Intake {
@@ -119,22 +113,16 @@ export class Emitter {
 
   /** What /ready, /api/v1/stats and /metrics read: the stages' own status, in one view. */
   statusSnapshot(): EmitterStatus {
-    const { config } = this;
-    return emitterStatus(this.stages, {
-      natsEnabled: config.nats !== undefined,
-      reachability: this.reachability.status(),
-      limits: { maxItems: config.batch.maxItems, spoolMaxBytes: config.spool.maxBytes },
-      shuttingDown: this.closing !== undefined,
-    });
+    return this.status.snapshot();
   }
 
   /** The counters with the figures a host checks most (from `statusSnapshot()`). */
   get stats() {
-    return statsOf(this.events.counters.summary(), this.statusSnapshot());
+    return this.status.stats();
   }
 
   statusSource(): StatusSource {
-    return statusSourceOf(this.stages, () => this.statusSnapshot());
+    return this.status.source();
   }
 
   /** Dead letters (rejected messages and permanently refused batches), oldest first. */
