@@ -10,10 +10,12 @@ import { EmitterEvents } from './observe/events.js';
 import type { Ledger } from './observe/ledger/index.js';
 import type { StatusSource } from './observe/status.js';
 import { closeStages, delivered, shutdownStages, type Abandoned } from './shutdown.js';
-import { Spool, type DeadLetter } from './spool/spool.js';
+import type { DeadLetter } from './spool/spool.js';
 import * as stage from './stages.js';
 import { deferred } from './util/deferred.js';
 import { createLogger, type Logger } from './util/logger.js';
+
+export { EmitterNotStartedError } from './stages.js';
 
 /**
  * The emitter, the wiring root: builds the chain spool (replay) -> transport -> delivery ->
@@ -49,21 +51,16 @@ export class Emitter {
   /** Open the spool, replay it, connect, and start consuming. Idempotent. */
   start(): Promise<void> {
     if (this.closing) return Promise.reject(new IntakeClosedError());
-    this.starting ??= this.open().catch(async (error: unknown) => {
+    return (this.starting ??= this.open().catch(async (error: unknown) => {
       await closeStages(this.stages);
       this.starting = undefined; // a failed start may be retried
       throw error;
-    });
-    return this.starting;
+    }));
   }
 
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
-    const spool = (s.spool = await Spool.open(config.spool.dir, {
-      logger,
-      onReopened: () => s.delivery?.rescan(),
-    }));
-    logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+    const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
     const ctx = { config, logger, events, spool };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);
@@ -97,8 +94,7 @@ export class Emitter {
 
   private openIntake(): Intake {
     if (this.closing) throw new IntakeClosedError();
-    if (!this.stages.intake) throw new EmitterNotStartedError();
-    return this.stages.intake;
+    return stage.opened(this.stages.intake);
   }
 
   /** Seal the open batch now; resolves when it (and every earlier one) is durable. */
@@ -127,8 +123,7 @@ export class Emitter {
 
   /** Dead letters (rejected messages and permanently refused batches), oldest first. */
   deadLetters(limit?: number): Promise<DeadLetter[]> {
-    if (!this.stages.spool) throw new EmitterNotStartedError();
-    return this.stages.spool.deadLetters.list(limit);
+    return stage.opened(this.stages.spool).deadLetters.list(limit);
   }
 
   get batchLedger(): Ledger | undefined {
@@ -137,8 +132,7 @@ export class Emitter {
 
   /** Stop intake, seal, wait (bounded), then close NATS and the spool. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    return (this.closing ??= this.shutdown());
   }
 
   /** Make close() stop waiting for deliveries now (a second SIGTERM); batches stay in the spool. */
@@ -157,20 +151,9 @@ export class Emitter {
 
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
-    const { logger, hurried } = this;
-    this.abandoned = await shutdownStages(this.stages, {
-      timeoutMs: this.config.shutdownTimeoutMs,
-      hurried: hurried.promise,
-      logger,
-    });
+    const { config, logger, hurried } = this;
+    const how = { timeoutMs: config.shutdownTimeoutMs, hurried: hurried.promise, logger };
+    this.abandoned = await shutdownStages(this.stages, how);
     logger.info(this.stats, 'closed');
-  }
-}
-
-export class EmitterNotStartedError extends Error {
-  readonly code = 'NOT_STARTED';
-  constructor() {
-    super('the emitter is not started: call start() first');
-    this.name = 'EmitterNotStartedError';
   }
 }
