@@ -64,13 +64,10 @@ export class Emitter {
     const ctx = { config, logger, events, spool };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);
-    const delivery = (s.delivery = new DeliveryQueue(
-      stage.deliveryOptions(ctx, transport, () => s.intake?.recheck()),
-    ));
+    const recheckIntake = () => s.intake?.recheck();
+    const delivery = (s.delivery = new DeliveryQueue(stage.deliveryOptions(ctx, transport, recheckIntake)));
     const redelivery = new Redelivery(spool);
-    const intake = (s.intake = new Intake(
-      stage.intakeOptions(ctx, redelivery, (b) => delivery.enqueue(b.id)),
-    ));
+    const intake = (s.intake = new Intake(stage.intakeOptions(ctx, redelivery, delivery)));
     delivery.start();
     if (!config.nats) return;
     s.ingress = await Ingress.connect(stage.ingressOptions(ctx, config.nats, intake, redelivery));
@@ -141,9 +138,8 @@ export class Emitter {
   }
 
   /**
-   * False after a close that could not make everything it had accepted durable (the spool kept
-   * failing until the shutdown timeout: those messages stay unacknowledged in the stream), or when
-   * the spool directory was deleted or replaced while running.
+   * False after a close that could not make all it had accepted durable (the spool kept failing until
+   * the shutdown timeout; they stay unacked in the stream), or once the spool dir was deleted or replaced.
    */
   get closedDurably(): boolean {
     return this.abandoned === undefined && this.stages.spool?.handle.replaced === undefined;

@@ -98,7 +98,7 @@ export function deliveryOptions(
 export function intakeOptions(
   { config, logger, events, spool }: StageContext,
   seqTracker: Redelivery,
-  onDurable: IntakeOptions['onDurable'],
+  delivery: DeliveryQueue,
 ): IntakeOptions {
   return {
     spool,
@@ -111,7 +111,7 @@ export function intakeOptions(
     intervalMs: config.batch.intervalMs,
     compression: config.destination.compression,
     spoolMaxBytes: config.spool.maxBytes,
-    onDurable,
+    onDurable: (batch) => delivery.enqueue(batch.id),
     seqTracker,
   };
 }
