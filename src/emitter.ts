@@ -1,21 +1,21 @@
 import { secretsOf, type Config } from './config/index.js';
 import { DeliveryQueue } from './delivery/queue.js';
 import { createHttpTransport } from './delivery/http-transport.js';
-import { Reachability } from './delivery/reachability.js';
 import { Ingress } from './ingress/ingress.js';
 import { Redelivery } from './ingress/redelivery.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
-import { inProcessItem, offerInProcess } from './intake/in-process.js';
-import type { Item } from './model.js';
-import { emitterStatus, statsOf, statusSourceOf, type EmitterStatus } from './observe/emitter-status.js';
+import { InProcessInput } from './intake/in-process.js';
+import { EmitterStatusView, type EmitterStatus } from './observe/emitter-status.js';
 import { EmitterEvents } from './observe/events.js';
 import type { Ledger } from './observe/ledger/index.js';
 import type { StatusSource } from './observe/status.js';
 import { closeStages, delivered, shutdownStages, type Abandoned } from './shutdown.js';
-import { Spool, type DeadLetter } from './spool/spool.js';
+import type { DeadLetter } from './spool/spool.js';
 import * as stage from './stages.js';
 import { deferred } from './util/deferred.js';
 import { createLogger, type Logger } from './util/logger.js';
+
+export { EmitterNotStartedError } from './stages.js';
 
 /**
  * The emitter, the wiring root: builds the chain spool (replay) -> transport -> delivery ->
@@ -33,7 +33,8 @@ export class Emitter {
   /** typed events of everything that happens inside (metrics, ledger and views subscribe) */
   readonly events = new EmitterEvents();
   private readonly stages: stage.OpenStages = {};
-  private readonly reachability: Reachability;
+  private readonly status: EmitterStatusView;
+  private readonly inProcess = new InProcessInput(() => this.openIntake(), this.events);
   private starting?: Promise<void>;
   private closing?: Promise<void>;
   private readonly hurried = deferred();
@@ -44,37 +45,29 @@ export class Emitter {
     options: EmitterOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel, undefined, secretsOf(config));
-    this.reachability = new Reachability(this.events, config.readyMaxUnreachableMs);
+    this.status = new EmitterStatusView(this.stages, this.events, config, () => this.closing !== undefined);
   }
 
   /** Open the spool, replay it, connect, and start consuming. Idempotent. */
   start(): Promise<void> {
     if (this.closing) return Promise.reject(new IntakeClosedError());
-    this.starting ??= this.open().catch(async (error: unknown) => {
+    return (this.starting ??= this.open().catch(async (error: unknown) => {
       await closeStages(this.stages);
       this.starting = undefined; // a failed start may be retried
       throw error;
-    });
-    return this.starting;
+    }));
   }
 
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
-    const spool = (s.spool = await Spool.open(config.spool.dir, {
-      logger,
-      onReopened: () => s.delivery?.rescan(),
-    }));
-    logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+    const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
     const ctx = { config, logger, events, spool };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);
-    const delivery = (s.delivery = new DeliveryQueue(
-      stage.deliveryOptions(ctx, transport, () => s.intake?.recheck()),
-    ));
+    const recheckIntake = () => s.intake?.recheck();
+    const delivery = (s.delivery = new DeliveryQueue(stage.deliveryOptions(ctx, transport, recheckIntake)));
     const redelivery = new Redelivery(spool);
-    const intake = (s.intake = new Intake(
-      stage.intakeOptions(ctx, redelivery, (b) => delivery.enqueue(b.id)),
-    ));
+    const intake = (s.intake = new Intake(stage.intakeOptions(ctx, redelivery, delivery)));
     delivery.start();
     if (!config.nats) return;
     s.ingress = await Ingress.connect(stage.ingressOptions(ctx, config.nats, intake, redelivery));
@@ -83,28 +76,22 @@ export class Emitter {
 
   /** Resolves when the edge's batch is durable in the spool. Rejects InvalidItemError on bad input. */
   addEdge(edge: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.edge(edge));
+    return this.inProcess.edge(edge);
   }
 
   /** A NodeDomain, NodeIP or NodeCert, told apart by shape. */
   addNode(node: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.node(node));
+    return this.inProcess.node(node);
   }
 
   /** A generic event under `subject`. */
   add(subject: string, data: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.event(subject, data));
-  }
-
-  private async offer(make: () => Item): Promise<void> {
-    const intake = this.openIntake();
-    await offerInProcess(intake, this.events, make());
+    return this.inProcess.event(subject, data);
   }
 
   private openIntake(): Intake {
     if (this.closing) throw new IntakeClosedError();
-    if (!this.stages.intake) throw new EmitterNotStartedError();
-    return this.stages.intake;
+    return stage.opened(this.stages.intake);
   }
 
   /** Seal the open batch now; resolves when it (and every earlier one) is durable. */
@@ -119,28 +106,21 @@ export class Emitter {
 
   /** What /ready, /api/v1/stats and /metrics read: the stages' own status, in one view. */
   statusSnapshot(): EmitterStatus {
-    const { config } = this;
-    return emitterStatus(this.stages, {
-      natsEnabled: config.nats !== undefined,
-      reachability: this.reachability.status(),
-      limits: { maxItems: config.batch.maxItems, spoolMaxBytes: config.spool.maxBytes },
-      shuttingDown: this.closing !== undefined,
-    });
+    return this.status.snapshot();
   }
 
   /** The counters with the figures a host checks most (from `statusSnapshot()`). */
   get stats() {
-    return statsOf(this.events.counters.summary(), this.statusSnapshot());
+    return this.status.stats();
   }
 
   statusSource(): StatusSource {
-    return statusSourceOf(this.stages, () => this.statusSnapshot());
+    return this.status.source();
   }
 
   /** Dead letters (rejected messages and permanently refused batches), oldest first. */
   deadLetters(limit?: number): Promise<DeadLetter[]> {
-    if (!this.stages.spool) throw new EmitterNotStartedError();
-    return this.stages.spool.deadLetters.list(limit);
+    return stage.opened(this.stages.spool).deadLetters.list(limit);
   }
 
   get batchLedger(): Ledger | undefined {
@@ -149,8 +129,7 @@ export class Emitter {
 
   /** Stop intake, seal, wait (bounded), then close NATS and the spool. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    return (this.closing ??= this.shutdown());
   }
 
   /** Make close() stop waiting for deliveries now (a second SIGTERM); batches stay in the spool. */
@@ -159,9 +138,8 @@ export class Emitter {
   }
 
   /**
-   * False after a close that could not make everything it had accepted durable (the spool kept
-   * failing until the shutdown timeout: those messages stay unacknowledged in the stream), or when
-   * the spool directory was deleted or replaced while running.
+   * False after a close that could not make all it had accepted durable (the spool kept failing until
+   * the shutdown timeout; they stay unacked in the stream), or once the spool dir was deleted or replaced.
    */
   get closedDurably(): boolean {
     return this.abandoned === undefined && this.stages.spool?.handle.replaced === undefined;
@@ -169,20 +147,9 @@ export class Emitter {
 
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => undefined);
-    const { logger, hurried } = this;
-    this.abandoned = await shutdownStages(this.stages, {
-      timeoutMs: this.config.shutdownTimeoutMs,
-      hurried: hurried.promise,
-      logger,
-    });
+    const { config, logger, hurried } = this;
+    const how = { timeoutMs: config.shutdownTimeoutMs, hurried: hurried.promise, logger };
+    this.abandoned = await shutdownStages(this.stages, how);
     logger.info(this.stats, 'closed');
-  }
-}
-
-export class EmitterNotStartedError extends Error {
-  readonly code = 'NOT_STARTED';
-  constructor() {
-    super('the emitter is not started: call start() first');
-    this.name = 'EmitterNotStartedError';
   }
 }

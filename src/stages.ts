@@ -7,7 +7,7 @@ import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
-import type { Spool } from './spool/spool.js';
+import { Spool } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
 import { Redactor } from './util/redact.js';
 import { VERSION } from './util/version.js';
@@ -29,12 +29,33 @@ export interface OpenStages {
   ingress?: Ingress;
 }
 
+/** A stage the caller needs open; EmitterNotStartedError before start() has opened it. */
+export function opened<T>(stage: T | undefined): T {
+  if (!stage) throw new EmitterNotStartedError();
+  return stage;
+}
+
+export class EmitterNotStartedError extends Error {
+  readonly code = 'NOT_STARTED';
+  constructor() {
+    super('the emitter is not started: call start() first');
+    this.name = 'EmitterNotStartedError';
+  }
+}
+
 /** What every stage after the spool is built with. */
 export interface StageContext {
   config: Config;
   logger: Logger;
   events: EmitterEvents;
   spool: Spool;
+}
+
+/** The spool, opened; `onReopened` is told after each successful reopen of its store. */
+export async function openSpool(config: Config, logger: Logger, onReopened: () => void): Promise<Spool> {
+  const spool = await Spool.open(config.spool.dir, { logger, onReopened });
+  logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+  return spool;
 }
 
 export function transportOptions(config: Config): HttpTransportOptions {
@@ -77,7 +98,7 @@ export function deliveryOptions(
 export function intakeOptions(
   { config, logger, events, spool }: StageContext,
   seqTracker: Redelivery,
-  onDurable: IntakeOptions['onDurable'],
+  delivery: DeliveryQueue,
 ): IntakeOptions {
   return {
     spool,
@@ -90,7 +111,7 @@ export function intakeOptions(
     intervalMs: config.batch.intervalMs,
     compression: config.destination.compression,
     spoolMaxBytes: config.spool.maxBytes,
-    onDurable,
+    onDurable: (batch) => delivery.enqueue(batch.id),
     seqTracker,
   };
 }

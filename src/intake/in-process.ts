@@ -24,8 +24,33 @@ export const inProcessItem = {
     }),
 };
 
+/** The emitter's add methods: `intake` throws when adding is not possible (not started, closing). */
+export class InProcessInput {
+  constructor(
+    private readonly intake: () => Intake,
+    private readonly events: EmitterEvents,
+  ) {}
+
+  edge(edge: unknown): Promise<void> {
+    return this.offer(() => inProcessItem.edge(edge));
+  }
+
+  node(node: unknown): Promise<void> {
+    return this.offer(() => inProcessItem.node(node));
+  }
+
+  event(subject: string, data: unknown): Promise<void> {
+    return this.offer(() => inProcessItem.event(subject, data));
+  }
+
+  private async offer(make: () => Item): Promise<void> {
+    const intake = this.intake();
+    await offerInProcess(intake, this.events, make());
+  }
+}
+
 /** Waits while intake is paused, then offers the item; resolves once its batch is durable. */
-export async function offerInProcess(intake: Intake, events: EmitterEvents, item: Item): Promise<void> {
+async function offerInProcess(intake: Intake, events: EmitterEvents, item: Item): Promise<void> {
   const waiting = intake.whenAccepting();
   if (waiting) await waiting;
   const durable = intake.offer(item);

@@ -1,8 +1,10 @@
 import type { DeliveryQueue } from '../delivery/queue.js';
-import type { ReachabilityStatus } from '../delivery/reachability.js';
+import type { Config } from '../config/index.js';
+import { Reachability, type ReachabilityStatus } from '../delivery/reachability.js';
 import { noIngressStatus, type Ingress } from '../ingress/ingress.js';
 import type { Intake, PauseReason } from '../intake/intake.js';
 import type { Spool } from '../spool/spool.js';
+import type { EmitterEvents } from './events.js';
 import { machinesView } from './machines-view.js';
 import { type SpoolStatus, type StatusSnapshot, type StatusSource } from './status.js';
 
@@ -28,6 +30,40 @@ export interface StatusContext {
   /** as configured, for the stages not open yet */
   limits: { maxItems: number; spoolMaxBytes: number };
   shuttingDown: boolean;
+}
+
+type StatusConfig = Pick<Config, 'nats' | 'batch' | 'spool' | 'readyMaxUnreachableMs'>;
+
+/** One emitter's status view over its stages (as far as open), its counters and reachability. */
+export class EmitterStatusView {
+  private readonly reachability: Reachability;
+
+  constructor(
+    private readonly stages: StatusStages,
+    private readonly events: EmitterEvents,
+    private readonly config: StatusConfig,
+    private readonly shuttingDown: () => boolean,
+  ) {
+    this.reachability = new Reachability(events, config.readyMaxUnreachableMs);
+  }
+
+  snapshot(): EmitterStatus {
+    const { config } = this;
+    return emitterStatus(this.stages, {
+      natsEnabled: config.nats !== undefined,
+      reachability: this.reachability.status(),
+      limits: { maxItems: config.batch.maxItems, spoolMaxBytes: config.spool.maxBytes },
+      shuttingDown: this.shuttingDown(),
+    });
+  }
+
+  stats() {
+    return statsOf(this.events.counters.summary(), this.snapshot());
+  }
+
+  source(): StatusSource {
+    return statusSourceOf(this.stages, () => this.snapshot());
+  }
 }
 
 export function emitterStatus(stages: StatusStages, ctx: StatusContext): EmitterStatus {
