@@ -1,13 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BatchDocument } from '../../src/model.js';
 import { BatchSender, GONE_FROM_SPOOL, type WireFormat } from '../../src/delivery/batch-sender.js';
-import { createHttpTransport, type HttpTransport } from '../../src/delivery/http-transport.js';
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
 import type { Clock } from '../../src/util/clock.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { Redactor } from '../../src/util/redact.js';
-import { startSink, type Sink } from '../../harness/sink.js';
+import { useLoopbackDestination } from '../support/loopback-destination.js';
 import { tempDir } from '../../harness/workload.js';
 
 /** One attempt of the batch sender against a real loopback sink, over a real spool. */
@@ -20,33 +19,7 @@ const DOMAIN = {
   last_seen: '2026-11-30T10:05:00.000Z',
 };
 
-let sink: Sink;
-let transport: HttpTransport;
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  sink = await startSink();
-  transport = createHttpTransport({
-    url: `${sink.url}/v1/batch`,
-    authToken: TOKEN,
-    allowInsecureHttp: true,
-    connectTimeoutMs: 1000,
-    requestTimeoutMs: 2000,
-    connections: 1,
-    userAgent: 'batch-emitter/test',
-  });
-});
-
-afterAll(async () => {
-  await transport.close();
-  await sink.close();
-});
-
-afterEach(async () => {
-  sink.respondWith(undefined);
-  sink.clear();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const destination = useLoopbackDestination({ authToken: TOKEN });
 
 function doc(): BatchDocument {
   const now = new Date().toISOString();
@@ -66,7 +39,7 @@ function doc(): BatchDocument {
 async function spooled(encoding: BatchState['encoding']): Promise<{ spool: Spool; document: BatchDocument }> {
   const dir = await tempDir('batch-sender');
   const spool = await Spool.open(dir.path);
-  cleanups.push(
+  destination.cleanup(
     () => dir.remove(),
     () => spool.close(),
   );
@@ -79,7 +52,7 @@ async function spooled(encoding: BatchState['encoding']): Promise<{ spool: Spool
 function sender(spool: Spool, format: Partial<WireFormat> = {}, clock?: Clock): BatchSender {
   return new BatchSender({
     spool,
-    transport,
+    transport: destination.transport,
     redactor: new Redactor([TOKEN]),
     compression: 'gzip',
     bodyFormat: 'batch',
@@ -94,10 +67,10 @@ describe('BatchSender', () => {
     const outcome = await sender(spool).send(document.batch_id);
     expect(outcome).toMatchObject({ kind: 'success', status: 200 });
     expect(outcome.durationMs).toBeGreaterThanOrEqual(0);
-    expect(sink.requests).toHaveLength(1);
-    expect(sink.requests[0]?.headers['content-encoding']).toBe('gzip');
-    expect(sink.requests[0]?.headers['idempotency-key']).toBe(document.batch_id);
-    expect(sink.requests[0]?.body).toEqual(document);
+    expect(destination.sink.requests).toHaveLength(1);
+    expect(destination.sink.requests[0]?.headers['content-encoding']).toBe('gzip');
+    expect(destination.sink.requests[0]?.headers['idempotency-key']).toBe(document.batch_id);
+    expect(destination.sink.requests[0]?.body).toEqual(document);
   });
 
   it('measures the round trip on the injected monotonic clock', async () => {
@@ -110,7 +83,7 @@ describe('BatchSender', () => {
 
   it('times a slow destination by its answer', async () => {
     const { spool, document } = await spooled('identity');
-    sink.respondWith(async () => {
+    destination.sink.respondWith(async () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       return { status: 503 };
     });
@@ -122,20 +95,20 @@ describe('BatchSender', () => {
   it('sends a gzip-stored body uncompressed when compression is off', async () => {
     const { spool, document } = await spooled('gzip');
     await sender(spool, { compression: 'none' }).send(document.batch_id);
-    expect(sink.requests[0]?.headers['content-encoding']).toBeUndefined();
-    expect(sink.requests[0]?.body).toEqual(document);
+    expect(destination.sink.requests[0]?.headers['content-encoding']).toBeUndefined();
+    expect(destination.sink.requests[0]?.body).toEqual(document);
   });
 
   it('re-shapes the body as {"discoveries": [...]} for seed receivers', async () => {
     const { spool, document } = await spooled('identity');
     await sender(spool, { bodyFormat: 'discoveries' }).send(document.batch_id);
-    expect(sink.requests[0]?.headers['content-encoding']).toBe('gzip');
-    expect(sink.requests[0]?.body).toEqual({ discoveries: [DOMAIN, { id: 'x' }] });
+    expect(destination.sink.requests[0]?.headers['content-encoding']).toBe('gzip');
+    expect(destination.sink.requests[0]?.body).toEqual({ discoveries: [DOMAIN, { id: 'x' }] });
   });
 
   it('scrubs a token the destination echoes back before anyone keeps the outcome', async () => {
     const { spool, document } = await spooled('gzip');
-    sink.respondWith(() => ({
+    destination.sink.respondWith(() => ({
       status: 400,
       body: { error: `bad request from Bearer ${TOKEN}`, token: TOKEN },
     }));
@@ -151,6 +124,6 @@ describe('BatchSender', () => {
     const outcome = await sender(spool).send(uuidv7());
     expect(outcome).toEqual(GONE_FROM_SPOOL);
     expect(outcome.durationMs).toBeUndefined();
-    expect(sink.requests).toHaveLength(0);
+    expect(destination.sink.requests).toHaveLength(0);
   });
 });

@@ -1,5 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpTransport, type HttpTransport } from '../../src/delivery/http-transport.js';
+import { describe, expect, it } from 'vitest';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import { EmitterEvents, type EmitterEventMap } from '../../src/observe/events.js';
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
@@ -7,42 +6,17 @@ import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger, type Logger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
-import { startSink, type Sink } from '../../harness/sink.js';
+import { useLoopbackDestination } from '../support/loopback-destination.js';
 import { tempDir } from '../../harness/workload.js';
 
 /** The delivery queue over a real spool and a loopback sink: what each attempt reports and records. */
 
-let sink: Sink;
-let transport: HttpTransport;
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  sink = await startSink();
-  transport = createHttpTransport({
-    url: `${sink.url}/v1/batch`,
-    allowInsecureHttp: true,
-    connectTimeoutMs: 1000,
-    requestTimeoutMs: 2000,
-    connections: 1,
-    userAgent: 'batch-emitter/test',
-  });
-});
-
-afterAll(async () => {
-  await transport.close();
-  await sink.close();
-});
-
-afterEach(async () => {
-  sink.respondWith(undefined);
-  sink.clear();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const destination = useLoopbackDestination();
 
 async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
   const dir = await tempDir('delivery-queue');
   const spool = await Spool.open(dir.path);
-  cleanups.push(
+  destination.cleanup(
     () => dir.remove(),
     () => spool.close(),
   );
@@ -71,7 +45,7 @@ function queueOver(
 ): DeliveryQueue {
   const queue = new DeliveryQueue({
     spool,
-    transport,
+    transport: destination.transport,
     logger,
     events,
     policy: { maxAttempts, initialDelayMs: 100, multiplier: 2, maxDelayMs: 5_000, jitter: 0 },
@@ -81,7 +55,7 @@ function queueOver(
     bodyFormat: 'batch',
     redactor: new Redactor([]),
   });
-  cleanups.push(() => queue.stop());
+  destination.cleanup(() => queue.stop());
   return queue;
 }
 
@@ -94,7 +68,7 @@ function collect<K extends keyof EmitterEventMap>(events: EmitterEvents, name: K
 describe('DeliveryQueue', () => {
   it("reports each attempt with the sender's round trip and delivers once the sink accepts", async () => {
     const { spool, state } = await oneSpooledBatch();
-    sink.respondWith(async (_req, index) => {
+    destination.sink.respondWith(async (_req, index) => {
       await new Promise((resolve) => setTimeout(resolve, 120));
       return index === 0 ? { status: 503 } : { status: 200, body: { ok: true } };
     });
@@ -102,7 +76,7 @@ describe('DeliveryQueue', () => {
     const attempts = collect(events, 'attempt');
     const queue = queueOver(spool, events, 3);
     queue.start();
-    await sink.waitFor((r) => r.length >= 2, 5_000);
+    await destination.sink.waitFor((r) => r.length >= 2, 5_000);
     await queue.idle();
     expect(attempts.map((a) => [a.batchId, a.attempt, a.outcome.kind])).toEqual([
       [state.id, 1, 'retryable'],
@@ -117,7 +91,7 @@ describe('DeliveryQueue', () => {
 
   it('records a failed attempt and a parked batch as changes to the record, its fixed fields kept', async () => {
     const { spool, state } = await oneSpooledBatch();
-    sink.respondWith(() => ({ status: 503 }));
+    destination.sink.respondWith(() => ({ status: 503 }));
     const events = new EmitterEvents();
     const finished = new Promise<void>((resolve) => events.on('finished', () => resolve()));
     const queue = queueOver(spool, events, 2);
