@@ -268,10 +268,19 @@ export class SpoolHandle {
    */
   private logProblem(): Promise<string | undefined> {
     if (this.closing || this.reopening !== undefined || !this.isOpen) return Promise.resolve(undefined);
-    this.healing ??= this.healDeletedLog().finally(() => {
-      this.healing = undefined;
+    // a caller that joins a heal already running looks again afterwards (that heal's first look
+    // may predate this caller's write); the caller that starts one has its answer from it
+    if (this.healing) return this.healing.then(() => this.missingLog());
+    const own = this.healDeletedLog();
+    const healing: Promise<void> = own.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.healing = healing;
+    void healing.then(() => {
+      if (this.healing === healing) this.healing = undefined;
     });
-    return this.healing.then(() => this.missingLog());
+    return own;
   }
 
   private async missingLog(): Promise<string | undefined> {
@@ -300,8 +309,9 @@ export class SpoolHandle {
     return shrank || (await startsWithHole(path));
   }
 
-  private async healDeletedLog(): Promise<void> {
-    if ((await this.missingLog()) === undefined) return;
+  /** One look at the logs (every sealed batch pays it); only a problem found costs a heal and a second look. */
+  private async healDeletedLog(): Promise<string | undefined> {
+    if ((await this.missingLog()) === undefined) return undefined;
     this.logger?.error(
       { dir: this.dir },
       "the spool's write-ahead log was deleted or truncated under the running emitter; writing what it held to a table file",
@@ -314,6 +324,7 @@ export class SpoolHandle {
     } catch (error) {
       this.fail(this.gen, error);
     }
+    return this.missingLog();
   }
 
   private async usable(strict: boolean): Promise<void> {

@@ -1,0 +1,68 @@
+import { crc32 } from 'node:zlib';
+import * as fsp from 'node:fs/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { uuidv7 } from '../../src/util/ids.js';
+import { Spool, type BatchState } from '../../src/spool/spool.js';
+import { tempDir } from '../../harness/workload.js';
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  return { ...actual, readdir: vi.fn(actual.readdir) };
+});
+
+/**
+ * Every sealed batch is followed by a look for a deleted or truncated write-ahead log before it
+ * is acknowledged; on a healthy spool that is one look (one directory listing), not a heal's look
+ * and a second one. (What a deleted or truncated log does is in spool-handle.test.ts.)
+ */
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function record(): { state: BatchState; body: Buffer } {
+  const body = Buffer.from(JSON.stringify({ events: [{ n: Math.random() }] }));
+  const state: BatchState = {
+    v: 1,
+    id: uuidv7(),
+    createdAt: new Date().toISOString(),
+    itemCount: 1,
+    rawBytes: body.length,
+    storedBytes: body.length,
+    encoding: 'identity',
+    subjects: ['approved.x'],
+    attempts: 0,
+    crc32: crc32(body),
+  };
+  return { state, body };
+}
+
+describe('spool log check', () => {
+  it('a healthy spool lists its directory once per batch written, and a write joining a check looks again', async () => {
+    const dir = await tempDir('spool-log-check');
+    const path = `${dir.path}/spool`;
+    const spool = await Spool.open(path);
+    cleanups.push(() => dir.remove());
+    cleanups.push(() => spool.close().catch(() => undefined));
+    const listings = () => vi.mocked(fsp.readdir).mock.calls.filter(([p]) => p === path).length;
+
+    const before = listings();
+    for (let i = 0; i < 5; i++) {
+      const r = record();
+      expect(spool.handle.isSound(await spool.batches.put(r.state, r.body))).toBe(true);
+    }
+    expect(listings() - before).toBe(5);
+
+    // two writes at once: the second joins the first one's check and then looks for itself
+    const mid = listings();
+    const [a, b] = [record(), record()];
+    const written = await Promise.all([
+      spool.batches.put(a.state, a.body),
+      spool.batches.put(b.state, b.body),
+    ]);
+    for (const w of written) expect(spool.handle.isSound(w)).toBe(true);
+    expect(listings() - mid).toBeGreaterThanOrEqual(2);
+    expect(listings() - mid).toBeLessThanOrEqual(3);
+  });
+});
