@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { uuidv7 } from '../../src/util/ids.js';
-import { Spool, SpoolError, type BatchState } from '../../src/spool/spool.js';
+import { Spool, SpoolError } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
+import { spoolRecord } from '../support/spool-record.js';
 
 /**
  * Issue 12, items 1, 3, 6 and 12 at the spool: the LevelDB handle is reopened after any failed
@@ -29,23 +28,6 @@ async function openSpool(): Promise<{ spool: Spool; path: string }> {
   return { spool, path };
 }
 
-function record(): { state: BatchState; body: Buffer } {
-  const body = Buffer.from(JSON.stringify({ events: [{ n: Math.random() }] }));
-  const state: BatchState = {
-    v: 1,
-    id: uuidv7(),
-    createdAt: new Date().toISOString(),
-    itemCount: 1,
-    rawBytes: body.length,
-    storedBytes: body.length,
-    encoding: 'identity',
-    subjects: ['approved.x'],
-    attempts: 0,
-    crc32: crc32(body),
-  };
-  return { state, body };
-}
-
 function ioError(what: string): Error {
   return Object.assign(new Error(`IO error: ${what}`), { code: 'LEVEL_IO_ERROR' });
 }
@@ -61,13 +43,13 @@ async function until(pred: () => boolean, timeoutMs = 5000): Promise<void> {
 describe('spool handle', () => {
   it('a failed write reopens the handle; writes made on the failed generation are no longer sound', async () => {
     const { spool, path } = await openSpool();
-    const first = record();
+    const first = spoolRecord();
     const written = await spool.batches.put(first.state, first.body);
     expect(written.generation).toBe(1);
     expect(spool.handle.isSound(written)).toBe(true);
 
     vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(ioError('000003.log: No space left on device'));
-    const second = record();
+    const second = spoolRecord();
     await expect(spool.batches.put(second.state, second.body)).rejects.toThrow(/No space left/);
     // the first write is before the failure, but it was made on the failed handle: not trusted
     expect(spool.handle.isSound(written)).toBe(false);
@@ -88,7 +70,7 @@ describe('spool handle', () => {
 
   it('one transient error (EMFILE on a delete) does not wedge the spool: reopened and done on the fresh handle', async () => {
     const { spool } = await openSpool();
-    const a = record();
+    const a = spoolRecord();
     await spool.batches.put(a.state, a.body);
     vi.spyOn(spool.handle.db, 'batch').mockRejectedValueOnce(ioError('Too many open files'));
     await spool.batches.delete(a.state.id);
@@ -106,7 +88,7 @@ describe('spool handle', () => {
       spool.handle.generation === 1
         ? Promise.reject(ioError('compaction: No space left on device'))
         : real(...args)) as typeof db.batch);
-    const a = record();
+    const a = spoolRecord();
     await expect(spool.batches.put(a.state, a.body)).rejects.toThrow(/compaction/);
     const written = await spool.batches.put(a.state, a.body);
     expect(written.generation).toBe(2);
@@ -116,10 +98,10 @@ describe('spool handle', () => {
 
   it('a deleted directory is never trusted nor recreated: writes refused with SPOOL_REPLACED, saying why', async () => {
     const { spool, path } = await openSpool();
-    const a = record();
+    const a = spoolRecord();
     await spool.batches.put(a.state, a.body);
     await rm(path, { recursive: true, force: true });
-    const b = record();
+    const b = spoolRecord();
     const error = await spool.batches.put(b.state, b.body).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SpoolError);
     expect((error as SpoolError).code).toBe('SPOOL_REPLACED');
@@ -137,7 +119,7 @@ describe('spool handle', () => {
       code: 'SPOOL_LOCKED',
       message: `spool ${path} is already open in this process`,
     });
-    const a = record();
+    const a = spoolRecord();
     const written = await spool.batches.put(a.state, a.body);
     expect(spool.handle.isSound(written)).toBe(true);
     await spool.close();
@@ -148,12 +130,12 @@ describe('spool handle', () => {
 
   it('a deleted write-ahead log (NNNNNN.log) is replaced before the next batch is trusted: every batch survives a restart', async () => {
     const { spool, path } = await openSpool();
-    const a = record();
+    const a = spoolRecord();
     await spool.batches.put(a.state, a.body);
     const logs = readdirSync(path).filter((name) => /^\d+\.log$/.test(name));
     expect(logs).toHaveLength(1);
     for (const name of logs) rmSync(`${path}/${name}`);
-    const b = record();
+    const b = spoolRecord();
     const written = await spool.batches.put(b.state, b.body);
     expect(spool.handle.isSound(written)).toBe(true);
     expect(spool.handle.replaced).toBeUndefined();
@@ -166,15 +148,15 @@ describe('spool handle', () => {
 
   it('a truncated write-ahead log (a copytruncate rotation) is replaced before the next batch is trusted: every batch survives a restart', async () => {
     const { spool, path } = await openSpool();
-    const a = record();
+    const a = spoolRecord();
     await spool.batches.put(a.state, a.body);
     for (const name of readdirSync(path).filter((n) => /^\d+\.log$/.test(n)))
       truncateSync(`${path}/${name}`, 0);
-    const b = record();
+    const b = spoolRecord();
     const written = await spool.batches.put(b.state, b.body);
     expect(spool.handle.isSound(written)).toBe(true);
     expect(spool.handle.replaced).toBeUndefined();
-    const c = record();
+    const c = spoolRecord();
     await spool.batches.put(c.state, c.body);
     await spool.close();
     const next = await Spool.open(path);

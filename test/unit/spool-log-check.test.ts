@@ -1,9 +1,8 @@
-import { crc32 } from 'node:zlib';
 import * as fsp from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { uuidv7 } from '../../src/util/ids.js';
-import { Spool, type BatchState } from '../../src/spool/spool.js';
+import { Spool } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
+import { spoolRecord } from '../support/spool-record.js';
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
@@ -21,23 +20,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function record(): { state: BatchState; body: Buffer } {
-  const body = Buffer.from(JSON.stringify({ events: [{ n: Math.random() }] }));
-  const state: BatchState = {
-    v: 1,
-    id: uuidv7(),
-    createdAt: new Date().toISOString(),
-    itemCount: 1,
-    rawBytes: body.length,
-    storedBytes: body.length,
-    encoding: 'identity',
-    subjects: ['approved.x'],
-    attempts: 0,
-    crc32: crc32(body),
-  };
-  return { state, body };
-}
-
 describe('spool log check', () => {
   it('a healthy spool lists its directory once per batch written, and a write joining a check looks again', async () => {
     const dir = await tempDir('spool-log-check');
@@ -49,14 +31,14 @@ describe('spool log check', () => {
 
     const before = listings();
     for (let i = 0; i < 5; i++) {
-      const r = record();
+      const r = spoolRecord();
       expect(spool.handle.isSound(await spool.batches.put(r.state, r.body))).toBe(true);
     }
     expect(listings() - before).toBe(5);
 
     // two writes at once: the second joins the first one's check and then looks for itself
     const mid = listings();
-    const [a, b] = [record(), record()];
+    const [a, b] = [spoolRecord(), spoolRecord()];
     const written = await Promise.all([
       spool.batches.put(a.state, a.body),
       spool.batches.put(b.state, b.body),

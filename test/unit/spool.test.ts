@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/util/ids.js';
-import { seqRanges, Spool, type BatchState } from '../../src/spool/spool.js';
+import { seqRanges, Spool } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
+import { spoolRecord } from '../support/spool-record.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];
 afterEach(async () => {
@@ -17,22 +17,7 @@ async function freshSpool(): Promise<{ spool: Spool; path: string }> {
   return { spool: await Spool.open(`${dir.path}/spool`), path: `${dir.path}/spool` };
 }
 
-function record(body = Buffer.from('{"x":1}')): { state: BatchState; body: Buffer } {
-  const id = uuidv7();
-  const state: BatchState = {
-    v: 1,
-    id,
-    createdAt: new Date().toISOString(),
-    itemCount: 1,
-    rawBytes: body.length,
-    storedBytes: body.length,
-    encoding: 'identity',
-    subjects: ['approved.x'],
-    attempts: 0,
-    crc32: crc32(body),
-  };
-  return { state, body };
-}
+const record = (body = Buffer.from('{"x":1}')) => spoolRecord(body);
 
 describe('spool (real LevelDB)', () => {
   it('creates its directory 0700, lists oldest first, counts bytes, deletes', async () => {
