@@ -443,7 +443,8 @@ describe('HTTP server', () => {
     expect(responses.join('\n')).not.toContain('SECRET');
   });
 
-  it('close() stops listening and is idempotent', async () => {
+  /** A server of its own on a free port (debug off), with its own metrics view. */
+  async function ownServer(extra: { idleTimeoutMs?: number } = {}) {
     const metrics = createMetrics(events, () => source.snapshot(), { defaultMetrics: false });
     const s = await startServer({
       host: '127.0.0.1',
@@ -453,7 +454,13 @@ describe('HTTP server', () => {
       metrics,
       debug: false,
       logger,
+      ...extra,
     });
+    return { s, metrics };
+  }
+
+  it('close() stops listening and is idempotent', async () => {
+    const { s, metrics } = await ownServer();
     await call(s.url, '/health');
     await Promise.all([s.close(), s.close()]);
     await expect(call(s.url, '/health')).rejects.toThrow(/ECONNREFUSED/);
@@ -461,17 +468,7 @@ describe('HTTP server', () => {
   });
 
   it('closes sockets that stay silent (opened, no request) after the idle timeout', async () => {
-    const metrics = createMetrics(events, () => source.snapshot(), { defaultMetrics: false });
-    const s = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      status: source,
-      events,
-      metrics,
-      debug: false,
-      logger,
-      idleTimeoutMs: 300,
-    });
+    const { s, metrics } = await ownServer({ idleTimeoutMs: 300 });
     try {
       const openedAt = Date.now();
       const closedAfter = await Promise.all(
