@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // the README's examples: plain Node programs, run by test/integration/examples.test.ts
+    files: ['examples/**/*.{mjs,cjs}'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     // the /debug page's script runs in the browser as a classic script
     files: ['src/observe/views/assets/**/*.js'],
     languageOptions: {
