@@ -1,5 +1,5 @@
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,5 +179,41 @@ describe('examples/plugin-host.json, run by the packed reference host', () => {
     } finally {
       host.child.kill('SIGKILL');
     }
+  });
+});
+
+/** Each source a .js.map of the package names that neither exists in the package nor is embedded. */
+async function unresolvedSources(pkg: string, maps: string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const map of maps) {
+    const {
+      sources,
+      sourcesContent = [],
+      sourceRoot = '',
+    } = JSON.parse(await readFile(join(pkg, map), 'utf8')) as {
+      sources: string[];
+      sourcesContent?: Array<string | null>;
+      sourceRoot?: string;
+    };
+    for (const [i, source] of sources.entries()) {
+      if (typeof sourcesContent[i] === 'string' && sourcesContent[i].length > 0) continue;
+      const path = resolve(pkg, dirname(map), sourceRoot, source);
+      const inside = !relative(pkg, path).startsWith('..');
+      const exists = await access(path).then(
+        () => true,
+        () => false,
+      );
+      if (!inside || !exists) missing.push(`${map}: ${source}`);
+    }
+  }
+  return missing;
+}
+
+describe('the packed package', () => {
+  it('every .js.map names sources that are in the package or embedded in the map', async () => {
+    const maps = packed.files.filter((f) => f.endsWith('.js.map'));
+    expect(maps).toEqual(expect.arrayContaining(['dist/src/index.js.map', 'dist/plugins/pino.js.map']));
+    const installed = join(packed.project, 'node_modules/batch-emitter');
+    expect(await unresolvedSources(installed, maps)).toEqual([]);
   });
 });
