@@ -6,7 +6,7 @@ import { createEmitter } from '../../src/index.js';
 import { freePort } from '../../harness/nats.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
-import { embedOptions } from '../fixtures/embed-support.js';
+import { embedOptions, spawnTs } from '../fixtures/embed-support.js';
 
 /**
  * TRANSMITTER_INSPECT end to end: an emitter streams its statecharts to the package's own relay
@@ -154,6 +154,26 @@ describe('TRANSMITTER_INSPECT: the Stately inspector', () => {
       await emitter.close();
       await spool.remove();
       sink.respondWith(undefined);
+      sink.clear();
+    }
+  });
+
+  it('an unreachable inspector: delivery goes on, one warning, and the process still exits on its own', async () => {
+    const spool = await tempDir('inspect-unreachable');
+    const nobody = `ws://127.0.0.1:${await freePort()}`;
+    try {
+      const options = embedOptions(`${sink.url}/ingest`, spool.path, { inspect: nobody, logLevel: 'info' });
+      const child = spawnTs('test/fixtures/inspect-child.ts', { EMBED_OPTIONS: JSON.stringify(options) });
+      await child.saw('closed');
+      const exited = await Promise.race([
+        child.exited,
+        new Promise((r) => setTimeout(r, 20_000, 'still running')),
+      ]);
+      expect(exited).toBe(0);
+      expect(sink.requests).toHaveLength(1);
+      expect(child.output().match(/inspector unreachable/g)).toHaveLength(1);
+    } finally {
+      await spool.remove();
       sink.clear();
     }
   });
