@@ -61,7 +61,7 @@ export class Emitter {
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
     const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
-    s.inspection = stage.openStatechartInspection(config, logger);
+    s.inspection = await stage.openStatechartInspection(config, logger);
     const ctx = { config, logger, events, spool, inspect: s.inspection?.inspect };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);

@@ -6,7 +6,7 @@ import type { Ingress, IngressOptions } from './ingress/ingress.js';
 import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
-import { openInspection, type Inspection, type InspectionObserver } from './observe/inspect/index.js';
+import type { Inspection, InspectionObserver } from './observe/inspect/index.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
 import { Spool } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
@@ -63,9 +63,16 @@ export async function openSpool(config: Config, logger: Logger, onReopened: () =
   return spool;
 }
 
-/** The Stately inspector link (TRANSMITTER_INSPECT), or none: it only connects in the background. */
-export function openStatechartInspection(config: Config, logger: Logger): Inspection | undefined {
+/**
+ * The Stately inspector link (TRANSMITTER_INSPECT), or none; it connects in the background. Its
+ * modules load only when it is configured: an emitter without it never pays for them.
+ */
+export async function openStatechartInspection(
+  config: Config,
+  logger: Logger,
+): Promise<Inspection | undefined> {
   if (config.inspectUrl === undefined) return undefined;
+  const { openInspection } = await import('./observe/inspect/index.js');
   logger.info({ url: config.inspectUrl }, 'streaming the statecharts to a Stately inspector');
   return openInspection(config.inspectUrl, logger, secretsOf(config));
 }
