@@ -61,7 +61,8 @@ export class Emitter {
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
     const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
-    const ctx = { config, logger, events, spool };
+    s.inspection = await stage.openStatechartInspection(config, logger);
+    const ctx = { config, logger, events, spool, inspect: s.inspection?.inspect };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);
     const recheckIntake = () => s.intake?.recheck();

@@ -6,6 +6,7 @@ import type { Ingress, IngressOptions } from './ingress/ingress.js';
 import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
+import type { Inspection, InspectionObserver } from './observe/inspect/index.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
 import { Spool } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
@@ -27,6 +28,8 @@ export interface OpenStages {
   delivery?: DeliveryQueue;
   intake?: Intake;
   ingress?: Ingress;
+  /** the stream of statechart inspection events, when TRANSMITTER_INSPECT is set */
+  inspection?: Inspection;
 }
 
 /** A stage the caller needs open; EmitterNotStartedError before start() has opened it. */
@@ -49,6 +52,8 @@ export interface StageContext {
   logger: Logger;
   events: EmitterEvents;
   spool: Spool;
+  /** the actors' inspection observer, when TRANSMITTER_INSPECT is set */
+  inspect?: InspectionObserver;
 }
 
 /** The spool, opened; `onReopened` is told after each successful reopen of its store. */
@@ -56,6 +61,20 @@ export async function openSpool(config: Config, logger: Logger, onReopened: () =
   const spool = await Spool.open(config.spool.dir, { logger, onReopened });
   logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
   return spool;
+}
+
+/**
+ * The Stately inspector link (TRANSMITTER_INSPECT), or none; it connects in the background. Its
+ * modules load only when it is configured: an emitter without it never pays for them.
+ */
+export async function openStatechartInspection(
+  config: Config,
+  logger: Logger,
+): Promise<Inspection | undefined> {
+  if (config.inspectUrl === undefined) return undefined;
+  const { openInspection } = await import('./observe/inspect/index.js');
+  logger.info({ url: config.inspectUrl }, 'streaming the statecharts to a Stately inspector');
+  return openInspection(config.inspectUrl, logger, secretsOf(config));
 }
 
 export function transportOptions(config: Config): HttpTransportOptions {
@@ -76,7 +95,7 @@ export function transportOptions(config: Config): HttpTransportOptions {
 }
 
 export function deliveryOptions(
-  { config, logger, events, spool }: StageContext,
+  { config, logger, events, spool, inspect }: StageContext,
   transport: HttpTransport,
   onSpoolShrunk: () => void,
 ): DeliveryQueueOptions {
@@ -91,12 +110,13 @@ export function deliveryOptions(
     compression: config.destination.compression,
     bodyFormat: config.destination.bodyFormat,
     redactor: new Redactor(secretsOf(config)),
+    inspect,
     onSpoolShrunk,
   };
 }
 
 export function intakeOptions(
-  { config, logger, events, spool }: StageContext,
+  { config, logger, events, spool, inspect }: StageContext,
   seqTracker: Redelivery,
   delivery: DeliveryQueue,
 ): IntakeOptions {
@@ -113,6 +133,7 @@ export function intakeOptions(
     spoolMaxBytes: config.spool.maxBytes,
     onDurable: (batch) => delivery.enqueue(batch.id),
     seqTracker,
+    inspect,
   };
 }
 

@@ -15,9 +15,10 @@ Usage:
   batch-emitter run --help     the TRANSMITTER_* variables run reads: default and meaning
   batch-emitter --help         this text
   batch-emitter --version      the version
-  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]]
+  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]] [--out DIR]
                                the buffer, delivery, breaker and limiter statecharts from their definitions:
-                               Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable
+                               Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable;
+                               --out DIR writes one <machine>.mmd each, every file a diagram of its own
 
 Operator commands (the emitter must be stopped: LevelDB allows one process per spool):
   batch-emitter dlq list [--json]                      dead letters: id, kind, at, status, items, subjects, reason

@@ -129,6 +129,10 @@ export function httpsUrl() {
   return same(z.url({ protocol: /^https?$/, error: 'expected an https:// (or http://) URL' }));
 }
 
+export function wsUrl() {
+  return same(z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL' }));
+}
+
 export function postgresUrl() {
   const error = 'expected postgresql://user@host:port/db';
   return same(z.string({ error }).regex(/^postgres(ql)?:\/\//, { error }));

@@ -266,6 +266,12 @@ export const OPTIONS = {
     default: 'false',
     doc: 'serve `/debug` and `/debug/machines`',
   },
+  TRANSMITTER_INSPECT: {
+    option: 'inspect',
+    kind: kind.wsUrl(),
+    secret: (c) => urlSecrets(c.inspectUrl),
+    doc: 'a Stately inspector (`ws://` or `wss://`) to stream the buffer, delivery, breaker and limiter statecharts to, without item bodies (see "Statecharts"); unset = off',
+  },
   TRANSMITTER_LOG_LEVEL: {
     option: 'logLevel',
     kind: kind.choice(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

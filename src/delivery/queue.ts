@@ -7,6 +7,7 @@ import {
 } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import type { EmitterEvents } from '../observe/events.js';
+import type { InspectionObserver } from '../observe/inspect/index.js';
 import type { DestinationRejecting } from '../observe/status.js';
 import type { BatchState, Spool } from '../spool/spool.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -41,6 +42,7 @@ function createGate(options: DeliveryQueueOptions): Gate {
       maxResetTimeoutMs: Math.max(policy.maxDelayMs, circuit.resetTimeoutMs),
     },
     concurrency: options.concurrency,
+    inspect: options.inspect,
     onCircuitChange: (e) => {
       logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
       events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
@@ -64,6 +66,8 @@ export interface DeliveryQueueOptions extends WireFormat {
   rejectingAfter?: number;
   /** waits are measured on `monoMs`; `wallMs` only stamps records (default: the system clocks) */
   clock?: Clock;
+  /** streams the delivery, breaker and limiter statecharts to a Stately inspector */
+  inspect?: InspectionObserver;
   onSpoolShrunk?(): void;
 }
 
@@ -308,6 +312,7 @@ export class DeliveryQueue {
         limiter: this.gate.permits,
         policy,
       },
+      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     });
     actor.on('sending', (e) => events.emit('sending', { batchId: e.batchId, attempt: e.attempt }));
     actor.on('attempt', (e) => void this.onAttempt(record, e));

@@ -6,6 +6,7 @@ import { encodeBody } from '../spool/batch-codec.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import { uuidv7 } from '../util/ids.js';
 import type { EmitterEvents } from '../observe/events.js';
+import type { InspectionObserver } from '../observe/inspect/index.js';
 import type { Logger } from '../util/logger.js';
 import type { Item } from '../model.js';
 import type { BatchState, Spool, Written } from '../spool/spool.js';
@@ -43,6 +44,8 @@ export interface IntakeOptions {
   onDurable(state: BatchState): void;
   /** keeps the stream sequences of sealed batches for redeliveries (default: none are indexed) */
   seqTracker?: SeqTracker;
+  /** streams the buffer statechart to a Stately inspector (TRANSMITTER_INSPECT) */
+  inspect?: InspectionObserver;
 }
 
 /** The stream sequences of one sealed batch, as the tracker keeps them. */
@@ -141,6 +144,7 @@ export class Intake {
     this.seqTracker = options.seqTracker ?? UNINDEXED;
     this.buffer = createActor(bufferMachine, {
       input: { intervalMs: options.intervalMs },
+      ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     this.buffer.on('seal', (event) => this.seal(event));
     this.buffer.start();

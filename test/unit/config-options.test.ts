@@ -59,6 +59,7 @@ const SAMPLES: Record<string, unknown> = {
   probeId: 'probe-9',
   runId: 'run-9',
   logLevel: 'warn',
+  inspect: 'wss://inspector.example.com:8443/',
 };
 
 /** Options that are only valid with their pair (mTLS cert and key). */
@@ -125,6 +126,7 @@ describe('the option table', () => {
     ['TRANSMITTER_NATS_STREAM', 'natsStream', 'a b'],
     ['TRANSMITTER_DESTINATION_URL', 'destinationUrl', 'ftp://x'],
     ['TRANSMITTER_DATABASE_URL', 'databaseUrl', 'mysql://u:hunter2@db'],
+    ['TRANSMITTER_INSPECT', 'inspect', 'http://u:hunter2@inspector'],
   ])('%s and %s are refused in the same words', (variable, option, value) => {
     const fromEnv = refusal(() => loadConfig({ ...requiredEnv, [variable]: asText(value) }, now));
     const fromOptions = refusal(() => resolveConfig({ ...required, [option]: value }, now));
@@ -155,6 +157,7 @@ describe('the option table', () => {
         'TRANSMITTER_DATABASE_URL',
         'TRANSMITTER_DESTINATION_URL',
         'TRANSMITTER_HEADERS',
+        'TRANSMITTER_INSPECT',
         'TRANSMITTER_NATS_PASSWORD',
         'TRANSMITTER_NATS_TOKEN',
       ].sort(),

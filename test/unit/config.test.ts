@@ -30,6 +30,7 @@ describe('config', () => {
     expect(c.destination).toMatchObject({ compression: 'gzip', concurrency: 2, allowInsecureHttp: false });
     expect(c.runId).toBe('run-20260102T030405Z');
     expect(c.databaseUrl).toBeUndefined();
+    expect(c.inspectUrl).toBeUndefined();
   });
 
   it('accepts fractional seconds, comma lists and none', () => {
@@ -54,6 +55,8 @@ describe('config', () => {
     ['TRANSMITTER_NATS_URL', 'http://x', /nats:\/\//],
     ['TRANSMITTER_DESTINATION_URL', 'not a url', /https:\/\//],
     ['TRANSMITTER_HEADERS', '{oops', /JSON object/],
+    ['TRANSMITTER_INSPECT', 'http://127.0.0.1:8080', /ws:\/\/ or wss:\/\//],
+    ['TRANSMITTER_INSPECT', 'localhost:8080', /ws:\/\/ or wss:\/\//],
   ])('%s=%s is refused with a line naming it', (name, value, expected) => {
     const error = errorOf({ ...base, [name]: value });
     expect(error.variable).toBe(name);
@@ -121,6 +124,15 @@ describe('config', () => {
     };
     expect(secretsOf(loadConfig(env)).sort()).toEqual(['k3y/secret', 'url-pass']);
     expect(secretsOfEnv(env).sort()).toEqual(['k3y/secret', 'url-pass']);
+  });
+
+  it('TRANSMITTER_INSPECT: a ws:// or wss:// URL, off when unset; its password and credential query values are secrets', () => {
+    expect(loadConfig({ ...base, TRANSMITTER_INSPECT: 'ws://127.0.0.1:8080' }).inspectUrl).toBe(
+      'ws://127.0.0.1:8080',
+    );
+    const env = { ...base, TRANSMITTER_INSPECT: 'wss://me:insp-pass@inspect.example.com/?token=insp-tok' };
+    expect(secretsOf(loadConfig(env)).sort()).toEqual(['insp-pass', 'insp-tok']);
+    expect(secretsOfEnv(env).sort()).toEqual(['insp-pass', 'insp-tok']);
   });
 
   it.each([
