@@ -1,6 +1,6 @@
 import { secretsOf, type Config } from './config/index.js';
 import { DeliveryQueue } from './delivery/queue.js';
-import { createHttpTransport } from './delivery/http-transport.js';
+import { checkTransportOptions, createHttpTransport } from './delivery/http-transport.js';
 import { Ingress } from './ingress/ingress.js';
 import { Redelivery } from './ingress/redelivery.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
@@ -58,8 +58,17 @@ export class Emitter {
     }));
   }
 
+  /**
+   * What the configuration alone can refuse (the destination URL, its TLS files, the headers),
+   * refused before anything is opened. Throws TransportConfigError. start() runs it first.
+   */
+  checkConfig(): void {
+    checkTransportOptions(stage.transportOptions(this.config));
+  }
+
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
+    this.checkConfig();
     const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
     const ctx = { config, logger, events, spool };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));

@@ -98,6 +98,8 @@ async function run(): Promise<number> {
   let emitter: Emitter;
   try {
     emitter = new Emitter(loadConfig());
+    // every refusal of the configuration comes before the HTTP server and the spool are opened
+    emitter.checkConfig();
   } catch (error) {
     const { line, code } = startupFailure(error);
     process.stderr.write(`${line}\n`);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, secretsOfEnv } from '../config/index.js';
+import { ConfigError, refuseUnknownVariables, secretsOfEnv } from '../config/index.js';
 import { Redactor } from '../util/redact.js';
 import { Spool, SpoolError } from '../spool/spool.js';
 
@@ -37,6 +37,7 @@ const SpoolDirSchema = z
  * so the commands work without a destination URL. Throws ConfigError on a bad value.
  */
 function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  refuseUnknownVariables(env);
   const name = 'TRANSMITTER_SPOOL_DIR';
   const raw = env[name] === '' || env[name] === undefined ? './spool' : env[name];
   const parsed = SpoolDirSchema.safeParse(raw);
