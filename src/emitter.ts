@@ -70,6 +70,7 @@ export class Emitter {
     const { config, logger, events, stages: s } = this;
     this.checkConfig();
     const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
+    await stage.bindDestination(spool, config, logger);
     const ctx = { config, logger, events, spool };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);

@@ -2,7 +2,8 @@ import { configOf } from './assemble.js';
 import { closestName } from './closest.js';
 import { ConfigError } from './error.js';
 import { OPTIONS, VARIABLES, type VariableName } from './options.js';
-import { readValues, type Source } from './read.js';
+import { readOne, readValues, type Source } from './read.js';
+import type { Values } from './options.js';
 import type { Config } from './types.js';
 
 /**
@@ -47,4 +48,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, now = new Date(
   refuseUnknownVariables(env);
   const source = environmentSource(env);
   return configOf(readValues(source, now), source.nameOf);
+}
+
+/** One variable, read and checked as loadConfig reads it, for a command that needs only it. */
+export function loadVariable<K extends VariableName>(
+  variable: K,
+  env: NodeJS.ProcessEnv,
+  now = new Date(),
+): Values[K] {
+  refuseUnknownVariables(env);
+  return readOne(variable, environmentSource(env), now) as Values[K];
 }

@@ -22,7 +22,7 @@ export function readValues(source: Source, now: Date): Values {
   return values as Values;
 }
 
-function readOne(variable: VariableName, source: Source, now: Date): unknown {
+export function readOne(variable: VariableName, source: Source, now: Date): unknown {
   const spec: OptionSpec = OPTIONS[variable];
   const name = source.nameOf(variable);
   const given = source.given(variable);
