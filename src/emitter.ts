@@ -7,6 +7,7 @@ import { Intake, IntakeClosedError } from './intake/intake.js';
 import { InProcessInput } from './intake/in-process.js';
 import { EmitterStatusView, type EmitterStatus } from './observe/emitter-status.js';
 import { EmitterEvents } from './observe/events.js';
+import { closeSummary } from './observe/log-summary.js';
 import type { Ledger } from './observe/ledger/index.js';
 import type { StatusSource } from './observe/status.js';
 import { closeStages, delivered, shutdownStages, type Abandoned } from './shutdown.js';
@@ -160,6 +161,6 @@ export class Emitter {
     const { config, logger, hurried } = this;
     const how = { timeoutMs: config.shutdownTimeoutMs, hurried: hurried.promise, logger };
     this.abandoned = await shutdownStages(this.stages, how);
-    logger.info(this.stats, 'closed');
+    logger.info(closeSummary(this.events.counters, this.statusSnapshot()), 'closed');
   }
 }

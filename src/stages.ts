@@ -6,6 +6,7 @@ import type { Ingress, IngressOptions } from './ingress/ingress.js';
 import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
+import { spoolSummary } from './observe/log-summary.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
 import { destinationKey, Spool, SpoolDestinationError } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
@@ -54,7 +55,7 @@ export interface StageContext {
 /** The spool, opened; `onReopened` is told after each successful reopen of its store. */
 export async function openSpool(config: Config, logger: Logger, onReopened: () => void): Promise<Spool> {
   const spool = await Spool.open(config.spool.dir, { logger, onReopened });
-  logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+  logger.info({ dir: config.spool.dir, ...spoolSummary(spool.status()) }, 'spool open');
   return spool;
 }
 
