@@ -6,6 +6,7 @@ import { startServer } from '../observe/server.js';
 import { createMetrics } from '../observe/metrics.js';
 import { Redactor } from '../util/redact.js';
 import { TransportConfigError } from '../delivery/http-transport.js';
+import { SpoolDestinationError } from '../spool/destination.js';
 import { VERSION } from '../util/version.js';
 
 const HELP = `batch-emitter ${VERSION}
@@ -39,6 +40,8 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        batches set aside as unreadable (never sent): list,
                                                        one with what was kept of it, or delete them (without
                                                        --yes only a dry run)
+  batch-emitter spool retarget [--yes]                 bind the spool to TRANSMITTER_DESTINATION_URL (its batches
+                                                       go there at the next start); without --yes only a dry run
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
@@ -63,6 +66,8 @@ function startupFailure(error: unknown, redactor = new Redactor([])): { line: st
   const message = redactor.scrub((error as Error).message);
   if (error instanceof ConfigError || error instanceof TransportConfigError)
     return { line: `batch-emitter: invalid configuration: ${message}`, code: EXIT_CONFIG };
+  if (error instanceof SpoolDestinationError)
+    return { line: `batch-emitter: refusing to start: ${message}`, code: EXIT_CONFIG };
   return { line: `batch-emitter: cannot start: ${message}`, code: 1 };
 }
 
@@ -99,6 +104,8 @@ async function run(): Promise<number> {
   let emitter: Emitter;
   try {
     emitter = new Emitter(loadConfig());
+    // every refusal of the configuration comes before the HTTP server and the spool are opened
+    emitter.checkConfig();
   } catch (error) {
     const { line, code } = startupFailure(error);
     process.stderr.write(`${line}\n`);

@@ -332,7 +332,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (Date.now() - droppedLoggedMs < 10_000) return;
     droppedLoggedMs = Date.now();
     logger.warn(
-      { maxConnections: server.maxConnections, droppedTotal: dropped },
+      { maxConnections: server.maxConnections, connections_dropped_total: dropped },
       'http server at its connection limit: new connections are closed',
     );
   });
