@@ -89,6 +89,16 @@ export class Emitter {
     return this.inProcess.event(subject, data);
   }
 
+  /**
+   * undefined while adds are taken at once; while intake is paused (seals pending, spool full or
+   * failing), a promise that resolves when they are taken again. A producer that awaits it before
+   * each add holds at most the open batch and the batches being sealed in memory, not a queue of
+   * waiting adds.
+   */
+  whenAccepting(): Promise<void> | undefined {
+    return this.openIntake().whenAccepting();
+  }
+
   private openIntake(): Intake {
     if (this.closing) throw new IntakeClosedError();
     return stage.opened(this.stages.intake);
