@@ -80,14 +80,15 @@ export class LogFeed {
     this.track(this.emitter.add(`${this.subjectPrefix}.unparsed`, { line: text }));
   }
 
-  private add({ value }: ParsedLine): void {
+  private add({ value, text }: ParsedLine): void {
     if (!isObject(value)) {
       // a JSON line that is not an object (pino writes objects): kept as pino-abstract-transport does
       this.track(this.emitter.add(`${this.subjectPrefix}.unknown`, { data: value, time: Date.now() }));
       return;
     }
     const subject = `${this.subjectPrefix}.${levelLabel(value.level, this.labels)}`;
-    this.track(this.emitter.add(subject, value));
+    // the line's own text goes into the batch: it is not serialised again
+    this.track(this.emitter.add(subject, value, text));
   }
 
   /** Count a line against its batch's durable promise (one per batch, shared by its lines). */

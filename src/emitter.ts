@@ -84,9 +84,12 @@ export class Emitter {
     return this.inProcess.node(node);
   }
 
-  /** A generic event under `subject`. */
-  add(subject: string, data: unknown): Promise<void> {
-    return this.inProcess.event(subject, data);
+  /**
+   * A generic event under `subject`. With `text`, the JSON text `data` was parsed from, the batch
+   * carries that text as it is instead of serialising `data` again (a pino transport has both).
+   */
+  add(subject: string, data: unknown, text?: string): Promise<void> {
+    return this.inProcess.event(subject, data, text);
   }
 
   /**
