@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atProcessEnd } from '../../harness/cleanup.js';
+import { waitForAckPending } from '../../harness/consumer.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { installInto, packInto } from '../../harness/packed-package.js';
 import { startSink, type Sink } from '../../harness/sink.js';
@@ -86,7 +85,7 @@ describe('SIGTERM to the started process of each service command', () => {
         await first.ready;
         await publishAll(nats.url, messages);
         publishedSoFar += messages.length;
-        await waitForAckPending(durable, publishedSoFar);
+        await waitForAckPending(nats.url, durable, publishedSoFar);
         expect(sink.requests).toHaveLength(0);
 
         const signalledAt = performance.now();
@@ -173,26 +172,5 @@ function killQuietly(pid: number): void {
     process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
-  }
-}
-
-/** Resolves once the emitter holds `count` messages unacknowledged (pulled, not yet spooled). */
-async function waitForAckPending(durable: string, count: number, timeoutMs = 30_000): Promise<void> {
-  const nc = await connect({ servers: nats.url });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const until = performance.now() + timeoutMs;
-    let pending = -1;
-    while (performance.now() < until) {
-      pending = await jsm.consumers
-        .info('APPROVED', durable)
-        .then((info) => info.num_ack_pending)
-        .catch(() => -1);
-      if (pending === count) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`consumer ${durable}: ${pending} ack pending after ${timeoutMs} ms, expected ${count}`);
-  } finally {
-    await nc.close();
   }
 }
