@@ -27,6 +27,12 @@ export interface RetryTiming {
 
 const RETRY: RetryTiming = { firstMs: 1000, maxMs: 30_000 };
 const HANDSHAKE_TIMEOUT_MS = 5000;
+/**
+ * The largest message taken from the inspector; a larger one closes the link (1009). The link reads
+ * none of them, but the package's relay passes every client's events to the others (and its last
+ * 200 to each new one): other programs' inspection events, which are not small, must still fit.
+ */
+const MAX_INBOUND_BYTES = 1024 * 1024;
 const CLOSE_GRACE_MS = 1000;
 
 export class InspectorLink implements Adapter {
@@ -91,7 +97,12 @@ export class InspectorLink implements Adapter {
   }
 
   private connect(): void {
-    const socket = new WebSocket(this.url, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    const socket = new WebSocket(this.url, {
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      // what the inspector sends is dropped unread: it must not fill the heap (nor inflate to do so)
+      maxPayload: MAX_INBOUND_BYTES,
+      perMessageDeflate: false,
+    });
     this.socket = socket;
     socket.on('open', () => this.opened(socket));
     socket.on('error', (error) => this.failed(error.message));
