@@ -15,7 +15,10 @@ export class Redactor {
     // also as it reads inside JSON text (a quote or backslash in a secret is escaped there);
     // longest first, so a secret containing another is replaced whole
     const escaped = given.map((s) => JSON.stringify(s).slice(1, -1));
-    this.secrets = [...new Set([...given, ...escaped])].sort((a, b) => b.length - a.length);
+    // and as a URL spells it: a query value is decoded into the list, but a log line quoting the
+    // URL, or a receiver echoing its request line, shows `k3y%2Fsecret`, not `k3y/secret`
+    const encoded = given.map((s) => encodeURIComponent(s));
+    this.secrets = [...new Set([...given, ...escaped, ...encoded])].sort((a, b) => b.length - a.length);
   }
 
   scrub(text: string): string {

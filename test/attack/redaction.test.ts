@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
+import { resolveConfig } from '../../src/config/embedded.js';
+import { secretsOf } from '../../src/config/secrets.js';
 import { createEmitter } from '../../src/index.js';
 import { createLogger } from '../../src/util/logger.js';
 import { embedOptions } from '../fixtures/embed-support.js';
@@ -36,13 +38,14 @@ describe('attack: percent-encoded secrets in URLs', () => {
     const { port } = wss.address() as { port: number };
     sink.respondWith((req) => ({ status: 400, body: `no such route: ${req.url}` }));
     const lines: string[] = [];
-    const emitter = createEmitter(
-      embedOptions(`${sink.url}/ingest?api_key=${DEST_SECRET}`, spool.path, {
-        inspect: `ws://127.0.0.1:${port}/?token=${INSPECT_SECRET}`,
-        compression: 'none',
-      }),
-      { logger: createLogger('info', { write: (line: string) => void lines.push(line) }) },
-    );
+    const options = embedOptions(`${sink.url}/ingest?api_key=${DEST_SECRET}`, spool.path, {
+      inspect: `ws://127.0.0.1:${port}/?token=${INSPECT_SECRET}`,
+      compression: 'none',
+    });
+    // the emitter's own logger (as the service has it): redacting secretsOf(config)
+    const secrets = secretsOf(resolveConfig(options));
+    const write = (line: string) => void lines.push(line);
+    const emitter = createEmitter(options, { logger: createLogger('info', { write }, secrets) });
     try {
       await emitter.start();
       const added = emitter.add('approved.finding', { n: 1 });
