@@ -1,5 +1,6 @@
 import { runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
+import { usageFrom, wantsHelp } from './usage.js';
 import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
 import { Emitter } from '../emitter.js';
 import { startServer } from '../observe/server.js';
@@ -163,10 +164,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (wantsHelp(argv.slice(1))) {
+    const usage = command === 'run' ? `${RUN_HELP}${variablesHelp()}` : usageFrom(HELP, command);
+    if (usage !== undefined) {
+      process.stdout.write(usage);
+      return 0;
+    }
+  }
   if (command === 'run') {
-    if (argv[1] !== '--help' && argv[1] !== '-h') return run();
-    process.stdout.write(`${RUN_HELP}${variablesHelp()}`);
-    return 0;
+    if (argv.length === 1) return run();
+    process.stderr.write(
+      `batch-emitter: run takes no arguments, not ${argv[1]}; see batch-emitter run --help\n`,
+    );
+    return EXIT_CONFIG;
   }
   if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));
