@@ -46,8 +46,9 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
 TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
-TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
-A bad value exits with code 2 and a line naming it.
+TRANSMITTER_SPOOL_DIR (default ./spool; spool retarget also TRANSMITTER_DESTINATION_URL); they
+exit 1 when the spool is missing or in use. A bad value, or an unknown TRANSMITTER_* variable,
+exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0;
 exit 1 when the spool kept failing until the shutdown timeout or its directory was replaced
 (what could not be written stays unacknowledged in JetStream).
