@@ -2,6 +2,7 @@ import { secretsOf, type Config } from './config/index.js';
 import { DeliveryQueue } from './delivery/queue.js';
 import { checkTransportOptions, createHttpTransport } from './delivery/http-transport.js';
 import { Ingress } from './ingress/ingress.js';
+import { checkNatsFiles } from './ingress/nats-files.js';
 import { Redelivery } from './ingress/redelivery.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
 import { InProcessInput } from './intake/in-process.js';
@@ -60,11 +61,13 @@ export class Emitter {
   }
 
   /**
-   * What the configuration alone can refuse (the destination URL, its TLS files, the headers),
-   * refused before anything is opened. Throws TransportConfigError. start() runs it first.
+   * What the configuration alone can refuse (the destination URL, its TLS files, the headers, the
+   * NATS credentials and CA files), refused before anything is opened. Throws TransportConfigError
+   * or ConfigError. start() runs it first.
    */
   checkConfig(): void {
     checkTransportOptions(stage.transportOptions(this.config));
+    if (this.config.nats) checkNatsFiles(this.config.nats);
   }
 
   private async open(): Promise<void> {

@@ -1,5 +1,6 @@
 import { runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
+import { usageFrom, wantsHelp } from './usage.js';
 import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
 import { Emitter } from '../emitter.js';
 import { startServer } from '../observe/server.js';
@@ -46,8 +47,9 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
 TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
-TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
-A bad value exits with code 2 and a line naming it.
+TRANSMITTER_SPOOL_DIR (default ./spool; spool retarget also TRANSMITTER_DESTINATION_URL); they
+exit 1 when the spool is missing or in use. A bad value, or an unknown TRANSMITTER_* variable,
+exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0;
 exit 1 when the spool kept failing until the shutdown timeout or its directory was replaced
 (what could not be written stays unacknowledged in JetStream).
@@ -164,10 +166,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (wantsHelp(argv.slice(1))) {
+    const usage = command === 'run' ? `${RUN_HELP}${variablesHelp()}` : usageFrom(HELP, command);
+    if (usage !== undefined) {
+      process.stdout.write(usage);
+      return 0;
+    }
+  }
   if (command === 'run') {
-    if (argv[1] !== '--help' && argv[1] !== '-h') return run();
-    process.stdout.write(`${RUN_HELP}${variablesHelp()}`);
-    return 0;
+    if (argv.length === 1) return run();
+    process.stderr.write(
+      `batch-emitter: run takes no arguments, not ${argv[1]}; see batch-emitter run --help\n`,
+    );
+    return EXIT_CONFIG;
   }
   if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));

@@ -9,19 +9,14 @@ import type { z } from 'zod';
 
 type Issue = Parameters<z.core.$ZodErrorMap>[0];
 
+const article = (word: string) => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`);
+
 /** `a number`, `an array`, `null`: what a value is, never what it holds. */
 export function kindOf(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  const type = typeof value;
-  return type === 'object' || type === 'undefined'
-    ? type === 'object'
-      ? 'an object'
-      : 'missing'
-    : `a ${type}`;
+  if (value === undefined) return 'missing';
+  return article(Array.isArray(value) ? 'array' : typeof value);
 }
-
-const article = (word: string) => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`);
 
 function bound(issue: Issue & { code: 'too_small' | 'too_big' }, side: 'at least' | 'at most'): string {
   const limit = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);

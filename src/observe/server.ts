@@ -238,6 +238,9 @@ function send(req: IncomingMessage, res: ServerResponse, reply: Reply, redactor:
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+const DEBUG_OFF_HINT =
+  'the debug view is off: set TRANSMITTER_DEBUG=true to serve /debug and /debug/machines';
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { status, metrics, logger } = opts;
   const redactor = new Redactor(opts.redact ?? []);
@@ -294,6 +297,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return json(400, { error: 'bad request' });
     }
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (!route && !opts.debug && (path === '/debug' || path.startsWith('/debug/')))
+      return json(404, { error: 'not found', hint: DEBUG_OFF_HINT });
     if (!route) return json(404, { error: 'not found' });
     return route(req);
   }

@@ -45,6 +45,11 @@ describe('configuration checked before start-up', () => {
       /^cannot read CA certificate \(TRANSMITTER_CA_CERT\) \/nonexistent\/ca\.pem: ENOENT$/,
     ],
     [
+      'a NATS credentials file that does not exist',
+      { TRANSMITTER_NATS_URL: 'nats://127.0.0.1:9', TRANSMITTER_NATS_CREDS: '/nonexistent/user.creds' },
+      /^TRANSMITTER_NATS_CREDS: cannot read \/nonexistent\/user\.creds: ENOENT$/,
+    ],
+    [
       'a header value that is not a string',
       { TRANSMITTER_HEADERS: '{"a": 1}' },
       /^TRANSMITTER_HEADERS: values must be strings; "a" is a number$/,
