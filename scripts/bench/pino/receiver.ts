@@ -65,6 +65,11 @@ export class CountingReceiver {
     this.lastNewAt = 0;
   }
 
+  /** whether line `n` has arrived since the last reset */
+  has(n: number): boolean {
+    return this.seen[n] === 1;
+  }
+
   /** Connection refused from now on (open connections are cut). */
   async down(): Promise<void> {
     await new Promise<void>((resolve) => {

@@ -13,13 +13,21 @@ import { mergePart } from '../results.js';
 import { QUICK, S } from '../settings.js';
 import { contenders, versionOf } from './contenders.js';
 import { CountingReceiver } from './receiver.js';
-import { burst, killHalfway, OUTAGE, receiverDown, type Burst, type Loss } from './scenarios.js';
+import {
+  burst,
+  killHalfway,
+  OUTAGE,
+  receiverDown,
+  type Burst,
+  type KillLoss,
+  type Loss,
+} from './scenarios.js';
 import { pinoTable } from './table.js';
 
 export interface PinoResult {
   name: string;
   bursts: Burst[];
-  kill: Loss;
+  kill: KillLoss;
   outage: Loss;
 }
 
@@ -74,7 +82,11 @@ export async function runPino(): Promise<void> {
         );
       }
       const kill = await killHalfway(ctx, c, lines);
-      say(`${c.name}: SIGKILL halfway + restart: ${fmt(kill.lost)} of ${fmt(kill.logged)} lost`);
+      const ofDurable =
+        kill.durableAtKill === undefined
+          ? ''
+          : `; of the ${fmt(kill.durableAtKill)} durable at the kill, ${fmt(kill.durableLost ?? NaN)} lost`;
+      say(`${c.name}: SIGKILL halfway + restart: ${fmt(kill.lost)} of ${fmt(kill.logged)} lost${ofDurable}`);
       const outage = await receiverDown(ctx, c);
       say(`${c.name}: receiver down ${OUTAGE.downForS} s: ${fmt(outage.lost)} of ${fmt(outage.logged)} lost`);
       results.push({ name: c.name, bursts, kill, outage });

@@ -13,6 +13,7 @@ import { sleep, tempDir } from '../context.js';
 import type { Contender } from './contenders.js';
 import { startHost, type HostFigures, type HostSpec } from './host-process.js';
 import type { CountingReceiver } from './receiver.js';
+import { spooledLines } from './spooled.js';
 
 /** the receiver has had nothing new for this long after the host exited: what will come has come */
 const QUIET_MS = 5000;
@@ -33,6 +34,13 @@ export interface Loss {
   logged: number;
   lost: number;
   duplicates: number;
+}
+
+export interface KillLoss extends Loss {
+  /** lines the transport had made durable by the kill: at the receiver, or in its spool */
+  durableAtKill?: number;
+  /** of those, never delivered after the restart (the promise: zero) */
+  durableLost?: number;
 }
 
 interface Ctx {
@@ -81,7 +89,7 @@ export async function burst(ctx: Ctx, c: Contender, lines: number): Promise<Burs
   };
 }
 
-export async function killHalfway(ctx: Ctx, c: Contender, lines: number): Promise<Loss> {
+export async function killHalfway(ctx: Ctx, c: Contender, lines: number): Promise<KillLoss> {
   const { receiver } = ctx;
   receiver.reset(lines);
   const spoolDir = tempDir(tmpdir(), 'batch-emitter-bench-pino-');
@@ -91,11 +99,23 @@ export async function killHalfway(ctx: Ctx, c: Contender, lines: number): Promis
   await Promise.race([first.halted, first.exited]);
   first.child.kill('SIGKILL');
   await first.exited;
-  ctx.note(`  ${c.name}: killed after ${half} lines (${receiver.distinct} at the receiver); restarting`);
+  // durable by the kill: delivered already, or in the spool (read while no process holds it)
+  const durable = new Set<number>();
+  for (let n = 0; n < half; n++) if (receiver.has(n)) durable.add(n);
+  if (c.spools) for (const n of await spooledLines(spoolDir)) durable.add(n);
+  ctx.note(
+    `  ${c.name}: killed after ${half} lines (${receiver.distinct} at the receiver, ${durable.size} durable); restarting`,
+  );
   await runHost(ctx, { contender: c, options, from: half, lines: lines - half });
   await settle(receiver, lines);
   await drain(ctx, c, spoolDir, lines);
-  return { logged: lines, lost: lines - receiver.distinct, duplicates: receiver.duplicates };
+  const durableLost = [...durable].filter((n) => !receiver.has(n)).length;
+  return {
+    logged: lines,
+    lost: lines - receiver.distinct,
+    duplicates: receiver.duplicates,
+    ...(c.spools ? { durableAtKill: durable.size, durableLost } : {}),
+  };
 }
 
 export async function receiverDown(ctx: Ctx, c: Contender): Promise<Loss> {

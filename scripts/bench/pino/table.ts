@@ -14,6 +14,17 @@ function range(bursts: Burst[], pick: (b: Burst) => number, digits = 0): string 
 
 const seconds = (ms: number) => ms / 1000;
 
+/** lost (and, for a spool, lost of what was durable at the kill), and lines delivered twice */
+function killCell(r: PinoResult): string {
+  const k = r.kill;
+  const durable =
+    k.durableAtKill === undefined
+      ? ''
+      : ` (of ${fmt(k.durableAtKill)} in the spool or delivered: ${fmt(k.durableLost ?? NaN)})`;
+  const twice = k.duplicates > 0 ? `; ${fmt(k.duplicates)} twice` : '';
+  return `${fmt(k.lost)}${durable}${twice}`;
+}
+
 function row(r: PinoResult, lines: number): string {
   const b = r.bursts;
   const complete = b.filter((x) => x.deliveredByExit === lines);
@@ -26,7 +37,7 @@ function row(r: PinoResult, lines: number): string {
     `${range(b, (x) => x.deliveredByExit)} / ${range(b, (x) => x.deliveredAfterRestart)}`,
     complete.length > 0 ? range(complete, (x) => x.deliveredInS, 1) : 'never',
     range(b, (x) => x.deliveredByExit / x.deliveredInS),
-    `${fmt(r.kill.lost)}`,
+    killCell(r),
     `${fmt(r.outage.lost)}`,
   ];
   return `| ${cells.join(' | ')} |`;
