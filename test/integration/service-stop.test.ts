@@ -1,10 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atProcessEnd } from '../../harness/cleanup.js';
 import { waitForAckPending } from '../../harness/consumer.js';
+import { DEPLOY, dockerfileStages, execForm, unitSettings } from '../../harness/deploy-files.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { installInto, packInto } from '../../harness/packed-package.js';
 import { startSink, type Sink } from '../../harness/sink.js';
@@ -41,29 +43,53 @@ afterAll(async () => {
   await work?.remove();
 });
 
-const commands: Array<{ name: string; cwd: () => string; argv: string[] }> = [
-  { name: 'npm start (checkout)', cwd: () => REPO, argv: ['npm', 'start'] },
+/** The image's ENTRYPOINT + CMD with its /app (where it installs the packed package) mapped here. */
+function dockerEntry(): string[] {
+  const runtime = dockerfileStages(join(DEPLOY, 'Dockerfile')).at(-1)!;
+  const of = (name: string) => execForm(runtime.findLast((i) => i.name === name)!.args);
+  return [...of('ENTRYPOINT'), ...of('CMD')].map((a) => a.replace(/^\/app(?=\/)/, project));
+}
+
+/** The systemd unit's ExecStart with its /opt/batch-emitter (the install prefix) mapped here. */
+function unitExecStart(path = join(DEPLOY, 'systemd/batch-emitter.service')): string[] {
+  const [execStart] = unitSettings(path).get('ExecStart') ?? [];
+  return execStart!.split(/\s+/).map((a) => a.replace(/^\/opt\/batch-emitter(?=\/)/, project));
+}
+
+const hasTini = spawnSync('tini', ['--version']).status === 0;
+
+const commands: Array<{ name: string; cwd: () => string; argv: () => string[]; skip?: boolean }> = [
+  { name: 'npm start (checkout)', cwd: () => REPO, argv: () => ['npm', 'start'] },
   {
     name: 'node dist/src/bin.js run (installed package)',
     cwd: () => join(project, 'node_modules/batch-emitter'),
-    argv: [process.execPath, 'dist/src/bin.js', 'run'],
+    argv: () => [process.execPath, 'dist/src/bin.js', 'run'],
   },
   {
     name: 'node_modules/.bin/batch-emitter run (installed package)',
     cwd: () => project,
-    argv: ['node_modules/.bin/batch-emitter', 'run'],
+    argv: () => ['node_modules/.bin/batch-emitter', 'run'],
   },
   {
     name: "npx -c 'exec batch-emitter run' (installed package)",
     cwd: () => project,
-    argv: ['npx', '-c', 'exec batch-emitter run'],
+    argv: () => ['npx', '-c', 'exec batch-emitter run'],
+  },
+  { name: 'the systemd unit ExecStart', cwd: () => project, argv: unitExecStart },
+  {
+    name: "the Docker image's ENTRYPOINT + CMD (tini)",
+    cwd: () => project,
+    argv: dockerEntry,
+    skip: !hasTini,
   },
 ];
 
 describe('SIGTERM to the started process of each service command', () => {
-  it.each(commands)(
+  it.for(commands)(
     '$name: drains, exits 0 within the shutdown timeout, leaves no process, frees the spool',
-    async ({ name, cwd, argv }) => {
+    { timeout: 240_000 },
+    async ({ name, cwd, argv, skip }, context) => {
+      if (skip) context.skip('tini is not installed');
       const spool = join(work.path, `spool-${randomUUID()}`);
       const durable = `svc${randomUUID().slice(0, 8)}`;
       const env = testEnv({
@@ -80,9 +106,10 @@ describe('SIGTERM to the started process of each service command', () => {
         },
       });
       const messages = sampleMessages(40, durable);
-      const first = startService(argv, cwd(), env);
+      const first = startService(argv(), cwd(), env);
+      let second: Service | undefined;
       try {
-        await first.ready;
+        await bounded(first, first.ready, 60_000, 'reach "running"');
         await publishAll(nats.url, messages);
         publishedSoFar += messages.length;
         await waitForAckPending(nats.url, durable, publishedSoFar);
@@ -90,24 +117,38 @@ describe('SIGTERM to the started process of each service command', () => {
 
         const signalledAt = performance.now();
         first.child.kill('SIGTERM');
-        expect(await first.exited, first.output()).toBe(0);
+        expect(await bounded(first, first.exited, 60_000, 'exit'), first.output()).toBe(0);
         expect(performance.now() - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_S * 1000);
         expect(allDelivered(messages)(sink.requests), first.output()).toBe(true);
         expect(first.output()).toContain('"signal":"SIGTERM"');
         expect(processesMarked(first.mark), name).toEqual([]);
 
         // the spool lock went with the process: the same spool opens again
-        const second = startService(argv, cwd(), env);
-        await second.ready;
+        second = startService(argv(), cwd(), env);
+        await bounded(second, second.ready, 60_000, 'start again on the same spool');
         second.child.kill('SIGTERM');
-        expect(await second.exited, second.output()).toBe(0);
+        expect(await bounded(second, second.exited, 60_000, 'exit'), second.output()).toBe(0);
         expect(processesMarked(second.mark)).toEqual([]);
       } finally {
-        first.child.kill('SIGKILL');
+        const left = [first, second].flatMap((service) => (service ? processesMarked(service.mark) : []));
+        for (const p of left) killQuietly(Number.parseInt(p, 10));
         sink.clear();
       }
     },
-    120_000,
+  );
+});
+
+describe('deploy/systemd/batch-emitter.service', () => {
+  it.skipIf(spawnSync('systemd-analyze', ['--version']).status !== 0)(
+    'passes systemd-analyze verify, its ExecStart pointed at the installed package',
+    async () => {
+      const unit = join(work.path, 'batch-emitter.service');
+      const text = await readFile(join(DEPLOY, 'systemd/batch-emitter.service'), 'utf8');
+      await writeFile(unit, text.replaceAll('/opt/batch-emitter/', `${project}/`));
+      const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+      expect(verify.stderr + verify.stdout).toBe('');
+      expect(verify.status).toBe(0);
+    },
   );
 });
 
@@ -150,6 +191,18 @@ function startService(argv: string[], cwd: string, env: Record<string, string>):
     throw new Error(`${argv.join(' ')} exited ${code} before running:\n${out}`);
   });
   return { child, mark, output: () => out, ready: Promise.race([ready, failedToStart]), exited };
+}
+
+/** The promise, or a failure naming the step and showing the process's output so far. */
+function bounded<T>(service: Service, promise: Promise<T>, ms: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`did not ${step} within ${ms} ms; output:\n${service.output()}`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Live processes (pid and command line) whose environment carries the marker. */
