@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
+import { createEmitter } from '../../src/index.js';
 import { Spool } from '../../src/spool/spool.js';
 import { embedOptions, spawnTs } from '../fixtures/embed-support.js';
 
@@ -18,6 +20,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await sink?.close();
 });
+
+const sleep = (ms: number) => new Promise<'slept'>((r) => setTimeout(() => r('slept'), ms));
 
 /** The items in the spool's batches (what a next start would deliver). */
 async function spooledItems(dir: string): Promise<number> {
@@ -85,6 +89,62 @@ describe('attack: the pino transport at the host exit', () => {
         `${lines - spooled} of ${lines} lines were not spooled, exit ${String(code)}; the transport said nothing`,
       ).toMatch(/log lines not accepted/);
     } finally {
+      await spool.remove();
+    }
+  }, 120_000);
+
+  // Regression (passes): an embedded host whose adds wait on a full spool (spoolMaxBytes reached,
+  // endpoint down) is not left hanging by close(): every waiting add settles, none resolves
+  // without its item in the spool, and close() returns.
+  it('embedded: adds waiting on a full spool settle when the host closes; close() returns', async () => {
+    const spool = await tempDir('attack-pino-embedded-full');
+    const emitter = createEmitter(
+      embedOptions(`${sink.url}/logs`, spool.path, {
+        batchSize: 200,
+        spoolMaxBytes: 1024 * 1024,
+        shutdownTimeoutS: 1,
+      }),
+    );
+    try {
+      await emitter.start();
+      const settled: Array<'durable' | 'rejected'> = [];
+      const adds: Promise<void>[] = [];
+      let full = false;
+      for (let n = 0; n < 200_000 && !full; n++) {
+        const data = { n, noise: randomBytes(300).toString('base64') };
+        adds.push(
+          emitter.add('approved.finding', data).then(
+            () => void settled.push('durable'),
+            () => void settled.push('rejected'),
+          ),
+        );
+        const paused = emitter.whenAccepting();
+        // seals pending resume within moments; a full spool (endpoint down) never does
+        if (paused) await Promise.race([paused, sleep(3000)]);
+        full = emitter.stats.spool.bytes >= 1024 * 1024 && emitter.whenAccepting() !== undefined;
+      }
+      expect(emitter.whenAccepting(), 'the spool never filled').toBeDefined();
+      const waiting = Array.from({ length: 50 }, (_, i) =>
+        emitter.add('approved.finding', { n: `w${i}` }).then(
+          () => 'durable' as const,
+          () => 'rejected' as const,
+        ),
+      );
+      const closing = Date.now();
+      await emitter.close();
+      expect(Date.now() - closing).toBeLessThan(30_000);
+      const outcomes = await Promise.race([
+        Promise.all(waiting),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+      ]);
+      expect(outcomes).not.toBe('hung');
+      await Promise.race([Promise.all(adds), sleep(10_000)]);
+      expect(settled.length).toBe(adds.length);
+      // whatever resolved is in the spool (close may take waiting adds into its last batch)
+      const durable = [...settled, ...(outcomes as string[])].filter((s) => s === 'durable').length;
+      expect(await spooledItems(spool.path)).toBeGreaterThanOrEqual(durable);
+    } finally {
+      await emitter.close();
       await spool.remove();
     }
   }, 120_000);
