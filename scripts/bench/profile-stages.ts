@@ -4,7 +4,8 @@
  *
  * The innermost frame of the repo's own code (src/, machines/) names the stage by its folder;
  * two files are stages of their own: src/ingress/jetstream-ack.ts (acks) and
- * src/delivery/http-transport.ts (transport). Library frames below it count for that stage, except
+ * src/delivery/http-transport.ts (transport). Shared code (src/model.ts, src/util/) counts for the
+ * stage that called it; src/observe/ is "other". Library frames below it count for that stage, except
  * three that are stages themselves wherever they are called from: zlib (gzip), undici (transport)
  * and the NATS client's publish (acks; the emitter publishes nothing else at full speed). A stack
  * with no own frame goes by its innermost library: the NATS client (its socket reading and
@@ -47,11 +48,12 @@ function ownStage(url: string): Stage | undefined {
   if (folder === 'intake') return 'intake';
   if (folder === 'spool') return 'spool';
   if (folder === 'delivery') return file?.startsWith('/http-transport') ? 'transport' : 'sender';
-  return 'other';
+  if (folder === 'observe') return 'other';
+  return undefined; // src/model.ts, src/util/, ...: the caller's stage
 }
 
 const NATS = '@nats-io/';
-const NATS_SEND = /^(publish|_publish|flushPending|sendCommand|_doFlush|flush|write|send|enqueue)/;
+const NATS_SEND = /^(publish|_publish|flushPending|sendCommand|_doFlush|flush|write|send|_send|enqueue)$/;
 
 /** A library frame that is a stage wherever it runs. */
 function libraryStage(frame: Frame): Stage | undefined {
