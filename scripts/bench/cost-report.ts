@@ -26,6 +26,16 @@ export interface CostFigures {
   stagesUs?: Record<string, number>;
 }
 
+/**
+ * The threads besides the main one, by Node 20's start order: a delayed-task thread and V8's four
+ * platform workers (GC helpers, background compiles) start with the process; libuv's pool (gzip,
+ * LevelDB's calls, fs) and LevelDB's compaction thread start later, when first used.
+ */
+function offMainThread(threads: number[]): { v8Workers: number; pool: number } {
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return { v8Workers: sum(threads.slice(1, 6)), pool: sum(threads.slice(6)) };
+}
+
 export function costFigures(
   raw: Record<AckMode, RawResult>,
   disk: E2EResult,
@@ -33,10 +43,12 @@ export function costFigures(
   profile?: ProfileSummary,
 ): CostFigures {
   const base = raw.batch;
+  const { v8Workers, pool } = offMainThread(disk.threadsCpuSPerM);
   const stagesUs = profile
     ? Object.fromEntries([
         ...profile.stages.map((s) => [s.stage, (disk.mainThreadCpuSPerM * s.pct) / 100]),
-        ['other threads', disk.cpuSPerM - disk.mainThreadCpuSPerM],
+        ['V8 helper threads (GC)', v8Workers],
+        ['libuv pool + LevelDB thread (gzip, spool writes)', pool],
       ])
     : undefined;
   return {
