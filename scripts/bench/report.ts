@@ -170,7 +170,7 @@ export function fullRunRows(r: FullRun): Row[] {
     ...e2eRows(r),
     ...latencyRows(r),
     ...outageRows(r),
-    { measure: 'peak RSS over all runs', value: `${fmt(peak)} MB`, target: '< 200 MB', ok: peak < 200 },
+    { measure: 'peak RSS over all runs', value: `${fmt(peak)} MB`, target: '< 150 MB', ok: peak < 150 },
   ];
 }
 
