@@ -432,7 +432,7 @@ function batchRecord(batch: SealedBatch<unknown>, body: Buffer, encoding: 'gzip'
     id: batch.id,
     createdAt: batch.createdAt,
     itemCount: batch.itemCount,
-    rawBytes: Buffer.byteLength(batch.body),
+    rawBytes: batch.body.length,
     storedBytes: body.length,
     encoding,
     subjects: batch.subjects,
