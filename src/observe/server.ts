@@ -134,7 +134,7 @@ type Route = (req: IncomingMessage) => Promise<Reply> | Reply;
 function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<string, Route> {
   const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
   return {
-    '/debug': (req) => {
+    '/debug': async (req) => {
       // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
@@ -142,7 +142,7 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       }
       return {
         status: 200,
-        text: debugPageHtml(VERSION),
+        text: await debugPageHtml(VERSION),
         contentType: 'text/html; charset=utf-8',
         headers: page,
       };

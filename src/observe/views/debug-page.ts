@@ -4,8 +4,8 @@ import type { StateGraph } from './statechart.js';
 import { escapeXml, graphToSvg } from './svg.js';
 
 /**
- * The GET /debug page: the four statecharts as inline SVG (drawn server-side from the real
- * definitions, no library, works offline) with the live states highlighted, refreshed by a small
+ * The GET /debug page: the four statecharts as inline SVG (laid out by elkjs and drawn
+ * server-side from the real definitions, works offline) with the live states highlighted, refreshed by a small
  * script that polls `debug/machines?view=live` every second. The script and the stylesheet are
  * files of their own (./assets), served as separate routes (`/debug/app.js`, `/debug/app.css`),
  * so the page runs under a Content-Security-Policy that allows only 'self'. The page holds no
@@ -74,16 +74,25 @@ function section({ name, title, heading }: MachineEntry, svg: string): string {
   );
 }
 
-let page: string | undefined;
+const pages = new Map<string, Promise<string>>();
 
 /** The page (computed once: it depends only on the machine definitions and the version). */
-export function debugPageHtml(version: string): string {
-  if (page !== undefined) return page;
+export function debugPageHtml(version: string): Promise<string> {
+  let page = pages.get(version);
+  if (page === undefined) {
+    page = renderPage(version);
+    pages.set(version, page);
+  }
+  return page;
+}
+
+async function renderPage(version: string): Promise<string> {
   const graphs = machineGraphs();
-  const sections = MACHINES.map((entry) =>
-    section(entry, graphToSvg(graphs[entry.name] as StateGraph, { title: entry.title })),
-  ).join('\n');
-  page = `<!doctype html>
+  const svgs = await Promise.all(
+    MACHINES.map((entry) => graphToSvg(graphs[entry.name] as StateGraph, { title: entry.title })),
+  );
+  const sections = MACHINES.map((entry, i) => section(entry, svgs[i] as string)).join('\n');
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -103,7 +112,6 @@ ${sections}
 </body>
 </html>
 `;
-  return page;
 }
 
 const assets = new Map<string, string>();
