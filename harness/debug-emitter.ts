@@ -9,9 +9,9 @@ import { startSink, type Sink } from './sink.js';
 
 /**
  * A real emitter (no NATS: items come through `add`) with its HTTP server and TRANSMITTER_DEBUG on,
- * delivering to a loopback sink that answers 503 until `recover()`: the /debug page then shows
- * batches backing off, the breaker open and a history of failed attempts. For the Chromium page
- * test and `scripts/debug-screenshots.ts`.
+ * delivering to a loopback sink that answers 200, or 503 from `outage()` until `recover()`: the
+ * /debug page then shows batches backing off, the breaker open and a history of attempts. For the
+ * Chromium page test and `scripts/debug-screenshots.ts`.
  */
 export interface DebugEmitter {
   readonly url: string;
@@ -19,6 +19,8 @@ export interface DebugEmitter {
   readonly emitter: Emitter;
   /** add `count` items, in batches of `batchSize` */
   add(count: number): Promise<void>;
+  /** the sink answers 503 from now on */
+  outage(): void;
   /** the sink answers 200 from now on */
   recover(): void;
   close(): Promise<void>;
@@ -26,7 +28,6 @@ export interface DebugEmitter {
 
 export async function startDebugEmitter(opts: { batchSize?: number } = {}): Promise<DebugEmitter> {
   const sink = await startSink();
-  sink.respondWith(() => ({ status: 503, body: { error: 'down for maintenance' } }));
   const dir = await mkdtemp(join(tmpdir(), 'debug-emitter-'));
   const emitter = new Emitter(
     resolveConfig({
@@ -77,6 +78,7 @@ export async function startDebugEmitter(opts: { batchSize?: number } = {}): Prom
         await emitter.add(`approved.debug.${n % 3}`, { id: `item-${n}`, n });
       }
     },
+    outage: () => sink.respondWith(() => ({ status: 503, body: { error: 'down for maintenance' } })),
     recover: () => sink.respondWith(undefined),
     async close() {
       emitter.hurry();

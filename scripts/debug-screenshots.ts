@@ -1,7 +1,7 @@
 /**
- * A screenshot of /debug in Chromium (1400 px wide) for the README: a real emitter with debug on,
- * after a 503 outage that opened the breaker and kept batches backing off, moments after the
- * destination recovered (so the attempts show failures, then successes).
+ * A screenshot of /debug in Chromium (1400 px wide) for the README: a real emitter with debug on
+ * that delivered a few batches, then met a 503 outage: the breaker open, batches backing off
+ * (the attempts show the successes, then the failures).
  *
  *   npx tsx scripts/debug-screenshots.ts [name]   # writes docs/<name>.png (default debug-after)
  */
@@ -18,10 +18,10 @@ const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
   await emitter.add(12);
+  await wait(1500);
+  emitter.outage();
+  await emitter.add(12);
   await wait(4000);
-  emitter.recover();
-  await emitter.add(4);
-  await wait(1200);
   await page.goto(`${emitter.url}/debug`);
   await page.waitForSelector('#status:not(.stale)');
   await wait(1200);

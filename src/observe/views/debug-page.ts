@@ -62,17 +62,32 @@ function section({ name, title, heading }: MachineEntry, svg: string): string {
       return `<dt>${escapeXml(label)}</dt><dd><span id="${id}">–</span>${meter}</dd>`;
     })
     .join('');
-  const table =
-    name === 'delivery'
-      ? '<table id="deliveries"><thead><tr><th>batch</th><th>state</th><th>attempt</th><th>next retry</th></tr></thead>' +
-        '<tbody><tr><td colspan="4">none</td></tr></tbody></table>'
-      : '';
+  const extra = EXTRA[name] ?? '';
   return (
     `<section class="machine" id="machine-${name}"><h2>${escapeXml(heading)}</h2>` +
     `<p class="what">${escapeXml(title)}</p>` +
-    `<dl class="facts">${facts}</dl>${table}<div class="chart">${svg}</div></section>`
+    `<div class="body"><div class="side"><dl class="facts">${facts}</dl>${extra}</div>` +
+    `<div class="chart">${svg}</div></div></section>`
   );
 }
+
+/**
+ * Per machine: what the script fills in beside the facts. Deliveries: the live batches with a
+ * timeline of their attempts, and the last that finished; breaker: the origin's last minutes.
+ */
+const EXTRA: Record<string, string> = {
+  delivery:
+    '<table id="deliveries"><thead><tr><th>batch</th><th>state</th><th>attempt</th><th>next retry</th><th>attempts (oldest first)</th></tr></thead>' +
+    '<tbody><tr><td colspan="5">none</td></tr></tbody></table>' +
+    '<h3>Finished lately</h3><table id="finished"><thead><tr><th>batch</th><th>result</th><th>attempts</th></tr></thead>' +
+    '<tbody><tr><td colspan="3">none</td></tr></tbody></table>',
+  breaker:
+    '<h3>The origin, last minutes <small id="origin-peak"></small></h3><div id="origin-strip" class="strip"></div>' +
+    '<p class="legend"><span class="key success">success</span> <span class="key retryable">retryable</span> ' +
+    '<span class="key split">split (413)</span> <span class="key permanent">refused</span> · breaker: ' +
+    '<span class="key band-closed">closed</span> <span class="key band-open">open</span> ' +
+    '<span class="key band-halfOpen">half open</span> <span class="key band-paused">paused</span></p>',
+};
 
 const pages = new Map<string, Promise<string>>();
 
