@@ -42,6 +42,8 @@ export async function startDebugEmitter(opts: { batchSize?: number } = {}): Prom
       TRANSMITTER_RETRY_INITIAL_DELAY_S: '0.2',
       TRANSMITTER_RETRY_MAX_DELAY_S: '2',
       TRANSMITTER_CIRCUIT_RESET_TIMEOUT_S: '1',
+      // no batch runs out of attempts while a test or a screenshot looks at the outage
+      TRANSMITTER_RETRY_MAX_ATTEMPTS: '50',
       TRANSMITTER_LOG_LEVEL: 'silent',
     }),
   );

@@ -68,7 +68,7 @@ describe('/debug in Chromium (1400x1800)', () => {
     expect(problems).toEqual([]);
   });
 
-  it('each card fits the window width and draws its statechart at full size', async () => {
+  it('each card fits the window (width and height) and draws its statechart at full size', async () => {
     const cards = (await page.evaluate(CARDS)) as Array<Record<string, number> & { id: string }>;
     expect(cards.map((c) => c.id)).toEqual([
       'machine-buffer',
@@ -78,6 +78,8 @@ describe('/debug in Chromium (1400x1800)', () => {
     ]);
     for (const card of cards) {
       expect(card.cardRight, card.id).toBeLessThanOrEqual(1400);
+      // (the deliveries' card grows with the batches listed: 12 here)
+      expect(card.height, card.id).toBeLessThanOrEqual(1800);
       expect(card.overflowX, card.id).toBeLessThanOrEqual(0);
       expect(card.svgLeft, card.id).toBeGreaterThanOrEqual(0);
       expect(card.svgRight, card.id).toBeGreaterThanOrEqual(0);

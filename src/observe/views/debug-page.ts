@@ -97,6 +97,8 @@ export function debugPageHtml(version: string): Promise<string> {
   if (page === undefined) {
     page = renderPage(version);
     pages.set(version, page);
+    // a failed layout is not kept: the next request tries again
+    page.catch(() => pages.delete(version));
   }
   return page;
 }

@@ -285,6 +285,7 @@ export function layoutGraph(graph: StateGraph): Promise<GraphLayout> {
   if (!layout) {
     layout = computeLayout(graph);
     cache.set(graph, layout);
+    layout.catch(() => cache.delete(graph));
   }
   return layout;
 }

@@ -104,6 +104,7 @@ function cards() {
     return {
       id: card.id,
       cardRight: c.right,
+      height: c.height,
       overflowX: card.scrollWidth - card.clientWidth,
       svgLeft: s.left - c.left,
       svgRight: c.right - s.right,
