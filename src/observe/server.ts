@@ -8,6 +8,7 @@ import { VERSION } from '../util/version.js';
 import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
+import { AttemptHistory } from './attempt-history.js';
 import { Redactor, safeJson } from '../util/redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
 
@@ -131,10 +132,14 @@ function newer(a: LastError | undefined, b: StatusSnapshot['lastError']): Status
 type Route = (req: IncomingMessage) => Promise<Reply> | Reply;
 
 /** The /debug routes: the page, its script and stylesheet, and the JSON machine view. */
-function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<string, Route> {
+function debugRoutes(
+  status: StatusSource,
+  timeline: DebugTimeline,
+  history: AttemptHistory,
+): Record<string, Route> {
   const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
   return {
-    '/debug': (req) => {
+    '/debug': async (req) => {
       // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
@@ -142,7 +147,7 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       }
       return {
         status: 200,
-        text: debugPageHtml(VERSION),
+        text: await debugPageHtml(VERSION),
         contentType: 'text/html; charset=utf-8',
         headers: page,
       };
@@ -163,13 +168,15 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       if (!status.machines) return json(404, { error: 'no machine view available' });
       const view = status.machines();
       const record = view !== null && typeof view === 'object' ? (view as Record<string, unknown>) : { view };
-      const times = debugTimes(record.live as Parameters<typeof debugTimes>[0], timeline.snapshot());
+      const live = record.live as Parameters<typeof debugTimes>[0];
+      const times = debugTimes(live, timeline.snapshot());
+      const recent = history.snapshot((live?.deliveries?.listed ?? []).map((d) => d.batchId));
       // ?view=live (what the page polls every second): without the unchanging definitions
       if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('view') === 'live') {
         const { definitions: _definitions, ...rest } = record;
-        return json(200, { ...rest, times });
+        return json(200, { ...rest, times, history: recent });
       }
-      return json(200, { ...record, graphs: machineGraphs(), times });
+      return json(200, { ...record, graphs: machineGraphs(), times, history: recent });
     },
   };
 }
@@ -278,9 +285,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       contentType: metrics.contentType,
     }),
   };
-  // only while debug is on: wall-clock times (next retry, breaker reopen) for the /debug view
+  // only while debug is on: wall-clock times (next retry, breaker reopen) and the recent attempts
+  // for the /debug view
   const timeline = opts.debug ? new DebugTimeline(opts.events) : undefined;
-  if (timeline) Object.assign(routes, debugRoutes(status, timeline));
+  const history = opts.debug ? new AttemptHistory(opts.events) : undefined;
+  if (timeline && history) Object.assign(routes, debugRoutes(status, timeline, history));
 
   async function handle(req: IncomingMessage): Promise<Reply> {
     const method = req.method ?? 'GET';
@@ -349,6 +358,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing ??= new Promise<void>((resolve) => {
         if (ownStats) stats.close();
         timeline?.close();
+        history?.close();
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1000).unref();
