@@ -10,6 +10,9 @@ import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
 import { Redactor, safeJson } from '../util/redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
+import { TraceQueryError, traceQueryOfParams, type TraceQuery } from './trace/query.js';
+import { TraceUnavailableError } from './trace/live.js';
+import { traceText } from './trace/text.js';
 
 export type { BreakerStatus, JetStreamPending, SpoolStatus, StatusSnapshot, StatusSource } from './status.js';
 
@@ -138,7 +141,9 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
-        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
+        return json(200, {
+          endpoints: ['/debug', '/debug/machines', '/debug/trace', '/debug/app.js', '/debug/app.css'],
+        });
       }
       return {
         status: 200,
@@ -159,6 +164,7 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       contentType: 'text/css; charset=utf-8',
       headers: page,
     }),
+    '/debug/trace': (req) => traceReply(status, new URL(req.url ?? '/', 'http://localhost').searchParams),
     '/debug/machines': (req) => {
       if (!status.machines) return json(404, { error: 'no machine view available' });
       const view = status.machines();
@@ -172,6 +178,30 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       return json(200, { ...record, graphs: machineGraphs(), times });
     },
   };
+}
+
+/**
+ * GET /debug/trace?batch=<id> | seq=<n> [&subject=<s>] [&format=text]: the story of one batch or
+ * message as JSON (what `batch-emitter trace --json` prints), or as the printed text.
+ */
+async function traceReply(status: StatusSource, params: URLSearchParams): Promise<Reply> {
+  if (!status.trace) return json(404, { error: 'no trace available' });
+  let query: TraceQuery;
+  try {
+    query = traceQueryOfParams(params);
+  } catch (error) {
+    if (error instanceof TraceQueryError) return json(400, { error: error.message });
+    throw error;
+  }
+  try {
+    const story = await status.trace(query);
+    if (params.get('format') === 'text')
+      return { status: 200, text: `${traceText(story)}\n`, contentType: 'text/plain; charset=utf-8' };
+    return json(200, story);
+  } catch (error) {
+    if (error instanceof TraceUnavailableError) return json(503, { error: error.message });
+    throw error;
+  }
 }
 
 /** The GET /api/v1/stats body: the status, the readiness verdict and the collected totals. */

@@ -267,6 +267,9 @@ class DownLedger extends QueuedLedger {
   async list(): Promise<LedgerRecord[]> {
     return [];
   }
+  async findBySeq(): Promise<undefined> {
+    return undefined;
+  }
   async counts(): Promise<Record<string, number>> {
     return {};
   }

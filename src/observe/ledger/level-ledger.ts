@@ -1,6 +1,14 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { Level } from 'level';
-import { FINAL_STATUSES, applyUpdate, idFloorOfMs, type LedgerRecord, type LedgerUpdate } from './ledger.js';
+import {
+  FINAL_STATUSES,
+  applyUpdate,
+  holdsSeq,
+  idFloorOfMs,
+  type LedgerRecord,
+  type LedgerUpdate,
+  type ListOptions,
+} from './ledger.js';
 import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
@@ -105,17 +113,28 @@ export class LevelLedger extends QueuedLedger {
     return text === undefined ? undefined : decode(text);
   }
 
-  async list(opts: { status?: string; limit?: number } = {}): Promise<LedgerRecord[]> {
+  async list(opts: ListOptions = {}): Promise<LedgerRecord[]> {
     const limit = opts.limit ?? 100;
     const out: LedgerRecord[] = [];
     if (limit <= 0) return out;
-    for await (const [, text] of this.db.iterator({ reverse: true })) {
+    // ids are UUIDv7: created at or after `since` means an id at or above that millisecond's floor
+    const range = opts.since === undefined ? {} : { gte: idFloorOfMs(opts.since) };
+    for await (const [, text] of this.db.iterator({ reverse: true, ...range })) {
       const record = decode(text);
       if (!record || (opts.status !== undefined && record.status !== opts.status)) continue;
       out.push(record);
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /** A scan, newest first (the ledger is bounded by maxRecords): for `trace`, not the hot path. */
+  async findBySeq(seq: number): Promise<LedgerRecord | undefined> {
+    for await (const text of this.db.values({ reverse: true })) {
+      const record = decode(text);
+      if (record && holdsSeq(record, seq)) return record;
+    }
+    return undefined;
   }
 
   counts(): Promise<Record<string, number>> {
