@@ -1,4 +1,5 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import {
   FINAL_STATUSES,
@@ -31,6 +32,15 @@ export interface LevelLedgerOptions extends QueueOptions {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The ledger's LevelDB is held by another process (a running emitter). */
+export class LedgerLockedError extends Error {
+  readonly code = 'LEDGER_LOCKED';
+  constructor(readonly dir: string) {
+    super(`ledger ${dir} is in use by a running emitter`);
+    this.name = 'LedgerLockedError';
+  }
+}
 const DELETE_CHUNK = 1000;
 
 function decode(text: string): LedgerRecord | undefined {
@@ -70,6 +80,27 @@ export class LevelLedger extends QueuedLedger {
     ledger.pruneTimer.unref();
     void ledger.prune();
     return ledger;
+  }
+
+  /**
+   * Open an existing ledger to read it (`batch-emitter ledger`, `trace`): never creates it, never
+   * prunes. LedgerLockedError while a running emitter holds it; undefined when there is none.
+   */
+  static async openToRead(dir: string, options: LevelLedgerOptions): Promise<LevelLedger | undefined> {
+    const exists = await stat(join(dir, 'CURRENT')).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!exists) return undefined;
+    const db = new Level<string, string>(dir, { valueEncoding: 'utf8', createIfMissing: false });
+    try {
+      await db.open();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir);
+      throw error;
+    }
+    return new LevelLedger(dir, db, options);
   }
 
   /** Run database work one piece at a time (writes, pruning and the count scan never interleave). */
