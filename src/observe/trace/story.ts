@@ -148,9 +148,23 @@ async function batchStory(sources: TraceSources, id: string, depth: number): Pro
     end: endOf({ state, record, letter, quarantinedReason: quarantined?.reason }),
   };
   if (story.end.kind === 'split' && depth < MAX_SPLIT_DEPTH) {
-    story.parts = await Promise.all(story.end.parts.map((part) => batchStory(sources, part, depth + 1)));
+    const parts = await Promise.all(story.end.parts.map((part) => batchStory(sources, part, depth + 1)));
+    story.parts = parts.map((part) => receivedAsParent(part, story));
   }
   return story;
+}
+
+/** A split's half holds items received with its parent: it was not sealed, the parent was. */
+function receivedAsParent(part: BatchStory, parent: BatchStory): BatchStory {
+  if (part.trigger !== undefined) return part;
+  const { receivedFrom, receivedTo, ...rest } = part;
+  const from = parent.receivedFrom ?? receivedFrom;
+  const to = parent.receivedTo ?? receivedTo;
+  return {
+    ...(from === undefined ? {} : { receivedFrom: from }),
+    ...(to === undefined ? {} : { receivedTo: to }),
+    ...rest,
+  };
 }
 
 /** What is known of a batch from its spool record (live or dead-lettered) and its ledger record. */

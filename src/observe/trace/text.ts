@@ -45,11 +45,13 @@ function batchLines(b: BatchStory, indent: string): string[] {
   if (b.receivedTo !== undefined)
     add('received', b.receivedFrom ? `${b.receivedFrom} .. ${b.receivedTo}` : `by ${b.receivedTo}`);
   if (size.length > 0) add('holds', size.join('; '));
+  const sealed = b.trigger
+    ? `by ${b.trigger}`
+    : b.parentId
+      ? 'as a half of its parent, split after a 413'
+      : 'trigger not recorded';
   if (b.trigger !== undefined || b.spooledAt !== undefined)
-    add(
-      'sealed',
-      `${b.trigger ? `by ${b.trigger}` : 'trigger not recorded'}; spooled at ${b.spooledAt ?? '?'}`,
-    );
+    add('sealed', `${sealed}; spooled at ${b.spooledAt ?? '?'}`);
   add('key', `idempotency-key ${b.idempotencyKey}`);
   if (b.attempts.length === 0) add('attempts', 'none recorded');
   for (const a of b.attempts) add(`attempt ${a.n}`, attemptText(a));
