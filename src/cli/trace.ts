@@ -10,6 +10,7 @@ import { traceStory, type TraceStory } from '../observe/trace/story.js';
 import { traceText } from '../observe/trace/text.js';
 import { Spool, SpoolError } from '../spool/spool.js';
 import { CommandError, EXIT_OK, out, parseArgs, spoolDirFromEnv } from './common.js';
+import { consumerFactsFromEnv } from './consumer-facts.js';
 import { openLedgerToRead, type LedgerSourceOptions } from './ledger-source.js';
 
 /**
@@ -33,7 +34,9 @@ the stream" with the consumer's counts.
 Read from the spool (TRANSMITTER_SPOOL_DIR), its dead letters and quarantine, and the ledger
 (TRANSMITTER_DATABASE_URL, else <spool>/ledger). While an emitter holds the spool, the trace is
 asked of that emitter: GET /debug/trace (it needs TRANSMITTER_DEBUG=true) at
-TRANSMITTER_SERVER_HOST:TRANSMITTER_SERVER_PORT, or at --url.
+TRANSMITTER_SERVER_HOST:TRANSMITTER_SERVER_PORT, or at --url. For a message in no batch, the
+consumer's counts are asked of NATS: by the running emitter, or, when it is stopped, with the
+service's own configuration (the TRANSMITTER_* variables it runs with).
 
   --json     the story as JSON (the same document /debug/trace serves)
   --url U    ask the emitter at U (e.g. http://127.0.0.1:8020) instead of reading the spool
@@ -91,7 +94,11 @@ async function traceStopped(
 ): Promise<Told> {
   const source = await openLedgerToRead(env, { ...options, lockedOk: true });
   try {
-    const story = await traceStory({ spool, ...(source ? { ledger: source.ledger } : {}) }, query);
+    const consumer = consumerFactsFromEnv(env);
+    const story = await traceStory(
+      { spool, ...(source ? { ledger: source.ledger } : {}), ...(consumer ? { consumer } : {}) },
+      query,
+    );
     return {
       story,
       from: `the stopped spool ${spool.dir}${source ? ` and the ledger (${source.where})` : ' (no ledger)'}`,

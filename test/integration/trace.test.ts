@@ -161,4 +161,72 @@ describe('batch-emitter trace', () => {
       await spool.remove();
     }
   }, 120_000);
+
+  it('tells a parked batch from the stopped spool, and a message still in the stream with the consumer counts', async () => {
+    const own = await startNats();
+    const spool = await tempDir('trace-parked');
+    const port = await freePort();
+    const env = testEnv({
+      natsUrl: own.url,
+      sinkUrl: `${sink.url}/ingest`,
+      spoolDir: spool.path,
+      extra: {
+        TRANSMITTER_NATS_DURABLE: 'trace-parked',
+        TRANSMITTER_SERVER_PORT: String(port),
+        TRANSMITTER_DEBUG: 'true',
+        TRANSMITTER_RETRY_MAX_ATTEMPTS: '2',
+        TRANSMITTER_SHUTDOWN_TIMEOUT_S: '1',
+      },
+    });
+    await sink.down();
+    const proc = spawnEmitter(env);
+    try {
+      await proc.ready;
+      await publishAll(own.url, sampleMessages(3, 'parked'));
+      // both attempts refused (the sink is down): the batch is parked; the emitter tells it live
+      let story: TraceStory | undefined;
+      for (let tries = 0; tries < 150 && story?.batch?.end.kind !== 'parked'; tries++) {
+        if (tries > 0) await new Promise((r) => setTimeout(r, 100));
+        story = (await (await fetch(`http://127.0.0.1:${port}/debug/trace?seq=2`)).json()) as TraceStory;
+      }
+      expect(story?.batch?.end.kind).toBe('parked');
+      expect(await proc.stop()).toBe(0);
+
+      // two more messages arrive while it is stopped: they stay in the stream
+      await publishAll(own.url, sampleMessages(2, 'later'));
+      const parked = await runCli(env, ['trace', '2', '--json']);
+      expect(parked.stderr).toBe('');
+      const told = storyOf(parked.stdout);
+      expect(told.event).toMatchObject({ seq: 2, foundIn: 'sequence index' });
+      expect(told.batch).toMatchObject({ trigger: 'interval', items: 3, seqs: [[1, 3]] });
+      // two attempts, then parked; each sweep of the parked batch tries it once more (as attempt 2)
+      const [first, second, ...swept] = told.batch?.attempts ?? [];
+      expect(first).toMatchObject({ n: 1, kind: 'retryable', reason: 'ECONNREFUSED' });
+      expect(second).toMatchObject({ n: 2, kind: 'retryable', reason: 'ECONNREFUSED' });
+      for (const a of swept) expect(a).toMatchObject({ n: 2, kind: 'retryable', reason: 'ECONNREFUSED' });
+      expect(told.batch?.end).toMatchObject({ kind: 'parked', lastError: 'ECONNREFUSED' });
+      expect(Date.parse((told.batch?.end as { nextTryAt: string }).nextTryAt)).toBeGreaterThan(0);
+
+      const waiting = await runCli(env, ['trace', '5', '--json']);
+      expect(storyOf(waiting.stdout).notSeen).toEqual({
+        note: 'not seen: still in the stream (not yet taken into a durable batch)',
+        consumer: { pending: 2, ackPending: 0, ackFloor: 3 },
+      });
+      const printed = await runCli(env, ['trace', '5']);
+      expect(printed.stdout).toContain(
+        'not seen: still in the stream (not yet taken into a durable batch) (consumer: 2 pending, 0 awaiting ack, ack floor 3)',
+      );
+      const parkedText = await runCli(env, ['trace', '2']);
+      expect(parkedText.stdout).toMatch(/attempt 2 .*ECONNREFUSED/);
+      if (swept.length > 0) expect(parkedText.stdout).toMatch(/swept +\S+ +retryable \(ECONNREFUSED\)/);
+      expect(parkedText.stdout).toMatch(
+        /end +parked in the spool \(attempts spent\), last error ECONNREFUSED/,
+      );
+    } finally {
+      if (proc.child.exitCode === null) await proc.stop();
+      await sink.up();
+      await own.stop();
+      await spool.remove();
+    }
+  }, 120_000);
 });

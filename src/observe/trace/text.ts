@@ -54,7 +54,10 @@ function batchLines(b: BatchStory, indent: string): string[] {
     add('sealed', `${sealed}; spooled at ${b.spooledAt ?? '?'}`);
   add('key', `idempotency-key ${b.idempotencyKey}`);
   if (b.attempts.length === 0) add('attempts', 'none recorded');
-  for (const a of b.attempts) add(`attempt ${a.n}`, attemptText(a));
+  // a parked batch is tried once per sweep under the same attempt number: say so
+  b.attempts.forEach((a, i) =>
+    add(i > 0 && a.n <= (b.attempts[i - 1]?.n ?? 0) ? 'swept' : `attempt ${a.n}`, attemptText(a)),
+  );
   add('end', endText(b.end));
   for (const part of b.parts ?? []) lines.push(...batchLines(part, `${indent}    `));
   return lines;
