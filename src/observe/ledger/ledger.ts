@@ -99,6 +99,34 @@ export interface LedgerTrace {
   attempts?: AttemptFact[];
 }
 
+/**
+ * The trace with its fields in the order they are written here (PostgreSQL's JSONB reorders an
+ * object's keys), so both ledgers show the same document.
+ */
+export function canonicalTrace(trace: LedgerTrace): LedgerTrace {
+  const { trigger, openedAt, seqs, subjects, parentId, parts, attempts } = trace;
+  return dropUndefined({
+    trigger,
+    openedAt,
+    seqs,
+    subjects,
+    parentId,
+    parts,
+    attempts: attempts?.map((a) =>
+      dropUndefined({
+        n: a.n,
+        at: a.at,
+        durationMs: a.durationMs,
+        kind: a.kind,
+        status: a.status,
+        reason: a.reason,
+        breaker: a.breaker && { atStart: a.breaker.atStart, after: a.breaker.after },
+        nextRetryAt: a.nextRetryAt,
+      }),
+    ),
+  });
+}
+
 /** Attempts kept per batch: a batch parked through a long outage gets one per sweep. */
 export const MAX_ATTEMPT_FACTS = 50;
 

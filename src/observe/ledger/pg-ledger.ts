@@ -1,6 +1,7 @@
 import pg from 'pg';
 import {
   MAX_ATTEMPT_FACTS,
+  canonicalTrace,
   createdAtOfId,
   holdsSeq,
   type LedgerRecord,
@@ -157,7 +158,7 @@ type Row = Omit<LedgerRecord, 'created_at' | 'sent_at' | 'completed_at' | 'trace
 function fromRow({ trace, ...row }: Row): LedgerRecord {
   return {
     ...row,
-    ...(trace ? { trace } : {}),
+    ...(trace ? { trace: canonicalTrace(trace) } : {}),
     created_at: row.created_at?.toISOString() ?? new Date(0).toISOString(),
     sent_at: row.sent_at?.toISOString() ?? null,
     completed_at: row.completed_at?.toISOString() ?? null,
