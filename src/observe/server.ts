@@ -5,7 +5,7 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from './metrics.js';
 import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from '../util/version.js';
-import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
+import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml, debugTraceJs } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
 import { Redactor, safeJson } from '../util/redact.js';
@@ -142,7 +142,14 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
         return json(200, {
-          endpoints: ['/debug', '/debug/machines', '/debug/trace', '/debug/app.js', '/debug/app.css'],
+          endpoints: [
+            '/debug',
+            '/debug/machines',
+            '/debug/trace',
+            '/debug/app.js',
+            '/debug/trace.js',
+            '/debug/app.css',
+          ],
         });
       }
       return {
@@ -155,6 +162,12 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
     '/debug/app.js': () => ({
       status: 200,
       text: debugAppJs(),
+      contentType: 'text/javascript; charset=utf-8',
+      headers: page,
+    }),
+    '/debug/trace.js': () => ({
+      status: 200,
+      text: debugTraceJs(),
       contentType: 'text/javascript; charset=utf-8',
       headers: page,
     }),
