@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { startSink, type Sink, type SinkRequest } from '../../harness/sink.js';
@@ -31,7 +34,44 @@ function itemsOf(req: SinkRequest): number {
   return Object.values(body ?? {}).reduce<number>((n, v) => n + (Array.isArray(v) ? v.length : 0), 0);
 }
 
+const run = promisify(execFile);
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+
 const keyOf = (req: SinkRequest) => String(req.headers['idempotency-key']);
+
+/**
+ * The DOM of `url` after its scripts ran, from headless Chromium (undefined, with a warning,
+ * where it is not installed: CI installs it).
+ */
+async function renderedDom(url: string): Promise<string | undefined> {
+  if (!existsSync(CHROMIUM)) {
+    console.warn(`trace: no ${CHROMIUM}; the /debug search box is not checked in a browser`);
+    return undefined;
+  }
+  const profile = await tempDir('trace-chromium');
+  try {
+    const { stdout } = await run(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        `--user-data-dir=${profile.path}`,
+        '--virtual-time-budget=10000',
+        '--dump-dom',
+        url,
+      ],
+      { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return stdout;
+  } finally {
+    await profile.remove();
+  }
+}
 
 /** The story without where it was read (the running emitter or the stopped spool). */
 function storyOf(stdout: string): TraceStory {
@@ -137,6 +177,15 @@ describe('batch-emitter trace', () => {
       const bad = await fetch(`http://127.0.0.1:${port}/debug/trace?seq=x`);
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: string }).error).toContain('not a stream sequence');
+
+      // the /debug page's search box, in a real browser: #trace=<id> shows the same printed story
+      const page = await renderedDom(`http://127.0.0.1:${port}/debug#trace=${batchId}`);
+      if (page !== undefined) {
+        const shown = /<pre id="trace-out"[^>]*>([\s\S]*?)<\/pre>/.exec(page)?.[1] ?? '';
+        expect(shown).toContain(`batch ${batchId}`);
+        expect(shown).toContain('split (413) into');
+        expect(shown.match(/end +delivered \(HTTP 200\)/g)).toHaveLength(2);
+      }
 
       expect(await proc.stop()).toBe(0);
 
