@@ -16,6 +16,9 @@ import { QueuedLedger, type QueueOptions } from './queue.js';
  * `transmitter.batches` table of the transmitter service, column for column. `status` also takes
  * 'split' (a parent replaced by two halves after a 413), which fits its VARCHAR(20); the only
  * addition is an index on status, which changes nothing for other readers or writers of the table.
+ * The trace facts (seal trigger, stream sequences, each attempt) go to a table of their own beside
+ * it, `batch_traces` (id, trace JSONB, seq_first, seq_last), written by the same statement, so the
+ * `batches` table stays column for column.
  *
  * Each flush is one statement: the queued updates (one per batch) as a JSON array, upserted with
  * INSERT ... ON CONFLICT (id) DO UPDATE. A field an update does not carry keeps its stored value;
