@@ -128,7 +128,7 @@ export function canonicalTrace(trace: LedgerTrace): LedgerTrace {
 }
 
 /** Attempts kept per batch: a batch parked through a long outage gets one per sweep. */
-export const MAX_ATTEMPT_FACTS = 50;
+export const MAX_ATTEMPT_FACTS = 20;
 
 /**
  * A change to one record. Fields left undefined are unchanged; a record that does not exist yet
