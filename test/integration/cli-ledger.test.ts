@@ -212,7 +212,7 @@ async function expectQueries(env: NodeJS.ProcessEnv): Promise<Record<string, str
     [6, 7],
     [9, 9],
   ]);
-  // 1 + 54 attempts written in two rounds: the newest 50 kept, oldest first
+  // 1 + MAX + 4 attempts written in two rounds: the newest MAX kept, oldest first
   expect(shown.trace.attempts.map((a) => a.n)).toEqual(
     Array.from({ length: MAX_ATTEMPT_FACTS }, (_, i) => i + 6),
   );
