@@ -1,4 +1,7 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LevelLedger } from '../../src/observe/ledger/index.js';
 import { tempDir } from '../../harness/workload.js';
 import { Spool } from '../../src/spool/spool.js';
 import { uuidv7 } from '../../src/util/ids.js';
@@ -97,6 +100,32 @@ describe('trace story', () => {
     expect(
       (await traceStory({ spool }, { seq: 42, subject: 'approved.good' })).event?.deadLetter,
     ).toBeUndefined();
+  });
+
+  it('a delivered batch gone from the spool and the index is found through the ledger by its sequence', async () => {
+    const dir = await tempDir('trace-ledger');
+    const ledger = await LevelLedger.open(join(dir.path, 'ledger'), { logger: pino({ level: 'silent' }) });
+    try {
+      const id = uuidv7();
+      ledger.record({
+        id,
+        status: 'success',
+        itemCount: 3,
+        httpStatus: 200,
+        retryCount: 1,
+        completedAt: Date.parse('2026-01-03T00:00:00.000Z'),
+        trace: { trigger: 'bytes', seqs: [[20, 22]], subjects: ['approved.ip'] },
+      });
+      await ledger.flush();
+      const story = await traceStory({ spool, ledger }, { seq: 21, subject: 'approved.ip' });
+      expect(story.event).toMatchObject({ foundIn: 'ledger', batchId: id });
+      expect(story.event?.subjectMismatch).toBeUndefined();
+      expect(story.batch).toMatchObject({ trigger: 'bytes', items: 3, seqs: [[20, 22]] });
+      expect(story.batch?.end).toEqual({ kind: 'delivered', at: '2026-01-03T00:00:00.000Z', status: 200 });
+    } finally {
+      await ledger.close();
+      await dir.remove();
+    }
   });
 
   it('not seen: what the consumer says decides between "still in the stream" and "acknowledged"', async () => {
