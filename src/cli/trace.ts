@@ -38,7 +38,7 @@ TRANSMITTER_SERVER_HOST:TRANSMITTER_SERVER_PORT, or at --url. For a message in n
 consumer's counts are asked of NATS: by the running emitter, or, when it is stopped, with the
 service's own configuration (the TRANSMITTER_* variables it runs with).
 
-  --json     the story as JSON (the same document /debug/trace serves)
+  --json     the story as JSON (the document /debug/trace serves, with readFrom: where it was read)
   --url U    ask the emitter at U (e.g. http://127.0.0.1:8020) instead of reading the spool
 `;
 
