@@ -429,13 +429,13 @@ export class Intake {
   }
 }
 
-/** The spool's record of a sealed batch, before its first delivery attempt. */
 /** Why and since when a batch was open: kept in its record for `batch-emitter trace`. */
 interface SealFacts {
   trigger: SealTrigger;
   openedAtMs?: number;
 }
 
+/** The spool's record of a sealed batch, before its first delivery attempt. */
 function batchRecord(
   batch: SealedBatch<unknown>,
   body: Buffer,

@@ -18,7 +18,7 @@ export type { BreakerStatus, JetStreamPending, SpoolStatus, StatusSnapshot, Stat
 
 /**
  * The operator's HTTP server (node:http, no framework): health, readiness, stats, Prometheus
- * metrics and, when debug is on, the live statecharts. Read-only: no endpoint changes state.
+ * metrics and, when debug is on, the live statecharts and traces. Read-only: no endpoint changes state.
  * Only GET and HEAD are served (anything else: 405), unknown paths are 404. Every body passes a
  * redactor, so configured secrets and URL credentials never leave the process.
  */
