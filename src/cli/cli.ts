@@ -1,4 +1,4 @@
-import { runOperatorCommand } from './operator.js';
+import { isOperatorCommand, runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
 import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
 import { Emitter } from '../emitter.js';
@@ -40,6 +40,23 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        one with what was kept of it, or delete them (without
                                                        --yes only a dry run)
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
+
+Tracing and the ledger:
+  batch-emitter trace <batch-id | stream-seq | --subject S --seq N> [--json] [--url U]
+                                                       the story of one batch or message: received, sealed
+                                                       (trigger), spooled, each attempt (status, duration,
+                                                       breaker), and the end: delivered, split, dead-lettered,
+                                                       parked, quarantined or still in the stream. Reads a
+                                                       stopped spool directly; while an emitter holds it, asks
+                                                       its GET /debug/trace (TRANSMITTER_DEBUG=true) at
+                                                       TRANSMITTER_SERVER_HOST:PORT, or at --url
+  batch-emitter ledger list [--status S] [--since T] [--limit N] [--json]
+                                                       ledger records, newest first: id, status, items, bytes,
+                                                       http, attempts, created_at, sent_at, completed_at, error;
+                                                       --since an ISO time or a span (15m, 2h, 7d); limit 100
+  batch-emitter ledger show <batch-id>                 one record as JSON with its trace facts
+  The ledger is the one the service uses: PostgreSQL with TRANSMITTER_DATABASE_URL, else the
+  LevelDB <TRANSMITTER_SPOOL_DIR>/ledger (which, like the spool, needs the emitter stopped).
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
 TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
@@ -162,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${RUN_HELP}${variablesHelp()}`);
     return 0;
   }
-  if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
+  if (isOperatorCommand(command)) return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));
   process.stderr.write(
     `batch-emitter: unknown command ${JSON.stringify(command)}; see batch-emitter --help\n`,

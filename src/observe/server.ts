@@ -5,18 +5,21 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from './metrics.js';
 import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from '../util/version.js';
-import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
+import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml, debugTraceJs } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
 import { AttemptHistory } from './attempt-history.js';
 import { Redactor, safeJson } from '../util/redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
+import { TraceQueryError, traceQueryOfParams, type TraceQuery } from './trace/query.js';
+import { TraceUnavailableError } from './trace/live.js';
+import { traceText } from './trace/text.js';
 
 export type { BreakerStatus, JetStreamPending, SpoolStatus, StatusSnapshot, StatusSource } from './status.js';
 
 /**
  * The operator's HTTP server (node:http, no framework): health, readiness, stats, Prometheus
- * metrics and, when debug is on, the live statecharts. Read-only: no endpoint changes state.
+ * metrics and, when debug is on, the live statecharts and traces. Read-only: no endpoint changes state.
  * Only GET and HEAD are served (anything else: 405), unknown paths are 404. Every body passes a
  * redactor, so configured secrets and URL credentials never leave the process.
  */
@@ -143,7 +146,16 @@ function debugRoutes(
       // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
-        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
+        return json(200, {
+          endpoints: [
+            '/debug',
+            '/debug/machines',
+            '/debug/trace',
+            '/debug/app.js',
+            '/debug/trace.js',
+            '/debug/app.css',
+          ],
+        });
       }
       return {
         status: 200,
@@ -158,12 +170,19 @@ function debugRoutes(
       contentType: 'text/javascript; charset=utf-8',
       headers: page,
     }),
+    '/debug/trace.js': () => ({
+      status: 200,
+      text: debugTraceJs(),
+      contentType: 'text/javascript; charset=utf-8',
+      headers: page,
+    }),
     '/debug/app.css': () => ({
       status: 200,
       text: debugAppCss(),
       contentType: 'text/css; charset=utf-8',
       headers: page,
     }),
+    '/debug/trace': (req) => traceReply(status, new URL(req.url ?? '/', 'http://localhost').searchParams),
     '/debug/machines': (req) => {
       if (!status.machines) return json(404, { error: 'no machine view available' });
       const view = status.machines();
@@ -179,6 +198,30 @@ function debugRoutes(
       return json(200, { ...record, graphs: machineGraphs(), times, history: recent });
     },
   };
+}
+
+/**
+ * GET /debug/trace?batch=<id> | seq=<n> [&subject=<s>] [&format=text]: the story of one batch or
+ * message as JSON (what `batch-emitter trace --json` prints), or as the printed text.
+ */
+async function traceReply(status: StatusSource, params: URLSearchParams): Promise<Reply> {
+  if (!status.trace) return json(404, { error: 'no trace available' });
+  let query: TraceQuery;
+  try {
+    query = traceQueryOfParams(params);
+  } catch (error) {
+    if (error instanceof TraceQueryError) return json(400, { error: error.message });
+    throw error;
+  }
+  try {
+    const story = await status.trace(query);
+    if (params.get('format') === 'text')
+      return { status: 200, text: `${traceText(story)}\n`, contentType: 'text/plain; charset=utf-8' };
+    return json(200, story);
+  } catch (error) {
+    if (error instanceof TraceUnavailableError) return json(503, { error: error.message });
+    throw error;
+  }
 }
 
 /** The GET /api/v1/stats body: the status, the readiness verdict and the collected totals. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MACHINES, machineGraphs, type MachineEntry } from './machines.js';
 import type { StateGraph } from './statechart.js';
 import { escapeXml, graphToSvg } from './svg.js';
+import { TRACE_SCRIPT, traceSearchHtml } from './trace-search.js';
 
 /**
  * The GET /debug page: the four statecharts as inline SVG (laid out by elkjs and drawn
@@ -118,10 +119,12 @@ async function renderPage(version: string): Promise<string> {
 <title>batch-emitter statecharts</title>
 <link rel="stylesheet" href="debug/app.css">
 <script src="debug/app.js" defer></script>
+<script src="${TRACE_SCRIPT}" defer></script>
 </head>
 <body>
 <header><h1>batch-emitter <small>${escapeXml(version)}</small> statecharts</h1>
 <p id="status" class="stale">waiting for the first update…</p></header>
+${traceSearchHtml()}
 <main>
 ${sections}
 </main>
@@ -146,6 +149,11 @@ function asset(name: string): string {
 /** The page's script (assets/debug-app.js, a browser script linted as such), served as /debug/app.js. */
 export function debugAppJs(): string {
   return asset('debug-app.js');
+}
+
+/** The trace search's script (assets/debug-trace.js), served as /debug/trace.js. */
+export function debugTraceJs(): string {
+  return asset('debug-trace.js');
 }
 
 /** The page's stylesheet (assets/debug-app.css), served as /debug/app.css. */
