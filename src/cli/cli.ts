@@ -33,7 +33,8 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        delete dead letters; without --yes only a dry run
   batch-emitter spool list [--json]                    spooled batches: id, createdAt, items, bytes, attempts,
                                                        parked, notBefore, lastError
-  batch-emitter spool stats [--json]                   totals: batches, bytes, oldest, dead letters, quarantined
+  batch-emitter spool stats [--json]                   destination, totals: batches, bytes, oldest, dead letters,
+                                                       quarantined
   batch-emitter spool verify                           decode every record, print each problem, change nothing;
                                                        exit 0 when clean, 3 when any record does not decode
   batch-emitter spool quarantine list [--json] | show <id> | purge <id> | --all [--yes]
