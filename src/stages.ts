@@ -7,8 +7,9 @@ import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
 import type { Inspection, InspectionObserver } from './observe/inspect/index.js';
+import { spoolSummary } from './observe/log-summary.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
-import { Spool } from './spool/spool.js';
+import { destinationKey, Spool, SpoolDestinationError } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
 import { Redactor } from './util/redact.js';
 import { VERSION } from './util/version.js';
@@ -59,7 +60,7 @@ export interface StageContext {
 /** The spool, opened; `onReopened` is told after each successful reopen of its store. */
 export async function openSpool(config: Config, logger: Logger, onReopened: () => void): Promise<Spool> {
   const spool = await Spool.open(config.spool.dir, { logger, onReopened });
-  logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+  logger.info({ dir: config.spool.dir, ...spoolSummary(spool.status()) }, 'spool open');
   return spool;
 }
 
@@ -75,6 +76,34 @@ export async function openStatechartInspection(
   const { openInspection } = await import('./observe/inspect/index.js');
   logger.info({ url: config.inspectUrl }, 'streaming the statecharts to a Stately inspector');
   return openInspection(config.inspectUrl, logger, secretsOf(config));
+}
+
+/**
+ * The spool holds batches accepted for one destination: bind a new spool (or one an older version
+ * wrote, which recorded none) to the configured destination; refuse another destination while the
+ * spool holds anything (SpoolDestinationError). An empty spool follows the configuration.
+ */
+export async function bindDestination(spool: Spool, config: Config, logger: Logger): Promise<void> {
+  const configured = destinationKey(config.destination.url);
+  const recorded = await spool.destination.recorded();
+  if (recorded === configured) return;
+  const { batches, deadLetters, quarantined } = spool.status();
+  const holds = { batches, deadLetters, quarantined };
+  const empty = batches + deadLetters + quarantined === 0;
+  if (recorded !== undefined && !empty) throw new SpoolDestinationError(spool.dir, recorded, configured);
+  await spool.destination.record(config.destination.url);
+  const where = { dir: spool.dir, destination: configured };
+  if (recorded !== undefined) {
+    logger.warn({ ...where, previous: recorded }, 'spool was empty: bound to the configured destination');
+  } else if (!empty) {
+    logger.warn(
+      { ...where, ...holds },
+      'spool recorded no destination (written by an older version): adopted the configured one, ' +
+        'where its batches go',
+    );
+  } else {
+    logger.info(where, 'spool bound to its destination');
+  }
 }
 
 export function transportOptions(config: Config): HttpTransportOptions {

@@ -176,8 +176,8 @@ export class Intake {
         count: this.builder.size,
         bytes: this.openBytes,
         maxItems: this.options.maxItems,
-        // the /debug/machines field's name: the bytes all items of one batch may take
-        maxItemBytes: this.bodyBudgetBytes,
+        // the bytes all items of one batch may take (the body less its envelope)
+        maxBatchBytes: this.bodyBudgetBytes,
         intervalMs: this.options.intervalMs,
       },
     };

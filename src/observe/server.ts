@@ -288,6 +288,9 @@ function send(req: IncomingMessage, res: ServerResponse, reply: Reply, redactor:
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+const DEBUG_OFF_HINT =
+  'the debug view is off: set TRANSMITTER_DEBUG=true to serve /debug and /debug/machines';
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { status, metrics, logger } = opts;
   const redactor = new Redactor(opts.redact ?? []);
@@ -346,6 +349,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return json(400, { error: 'bad request' });
     }
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (!route && !opts.debug && (path === '/debug' || path.startsWith('/debug/')))
+      return json(404, { error: 'not found', hint: DEBUG_OFF_HINT });
     if (!route) return json(404, { error: 'not found' });
     return route(req);
   }
@@ -384,7 +389,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (Date.now() - droppedLoggedMs < 10_000) return;
     droppedLoggedMs = Date.now();
     logger.warn(
-      { maxConnections: server.maxConnections, droppedTotal: dropped },
+      { maxConnections: server.maxConnections, connections_dropped_total: dropped },
       'http server at its connection limit: new connections are closed',
     );
   });

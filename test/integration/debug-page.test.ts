@@ -102,7 +102,7 @@ beforeAll(async () => {
       ...machinesView({
         buffer: {
           value: actors.buffer.getSnapshot().value,
-          context: { count: 3, bytes: 300, maxItems: 100, maxItemBytes: 4096, intervalMs: 60_000 },
+          context: { count: 3, bytes: 300, maxItems: 100, maxBatchBytes: 4096, intervalMs: 60_000 },
         },
         deliveries: actors.deliveries.map(summariseDelivery),
         breaker: actors.gate.breaker.getSnapshot(),
@@ -203,7 +203,7 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
       count: 3,
       bytes: 300,
       maxItems: 100,
-      maxItemBytes: 4096,
+      maxBatchBytes: 4096,
       intervalMs: 60_000,
     });
     expect(view.live.deliveries.active).toBe(3);

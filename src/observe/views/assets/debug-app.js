@@ -129,10 +129,10 @@
     }
     put('buffer-state', paths(b.state).join(' / '));
     put('buffer-count', b.count + ' / ' + (b.maxItems === undefined ? '?' : b.maxItems));
-    put('buffer-bytes', bytes(b.bytes) + ' / ' + bytes(b.maxItemBytes));
+    put('buffer-bytes', bytes(b.bytes) + ' / ' + bytes(b.maxBatchBytes));
     put('buffer-interval', seconds(b.intervalMs));
     meter('buffer-count-meter', b.count, b.maxItems);
-    meter('buffer-bytes-meter', b.bytes, b.maxItemBytes);
+    meter('buffer-bytes-meter', b.bytes, b.maxBatchBytes);
     mark('buffer', [b.state]);
   }
   function renderDeliveries(d, times, history) {
