@@ -12,8 +12,14 @@ export default tseslint.config(
     },
   },
   {
-    // the /debug page's script runs in the browser as a classic script
-    files: ['src/observe/views/assets/**/*.js'],
+    // the README's examples: plain Node programs, run by test/integration/examples.test.ts
+    files: ['examples/**/*.{mjs,cjs}'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // the /debug page's script runs in the browser as a classic script (and so do the page checks
+    // the Chromium test evaluates there)
+    files: ['src/observe/views/assets/**/*.js', 'test/support/browser/**/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: { document: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },

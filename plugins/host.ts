@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
+import { ownWords } from '../src/config/issues.js';
 import type { EmitterLifecycle, PluginDescriptor } from './plugin.js';
 
 /**
@@ -125,7 +126,7 @@ function firstStopSignal(logger: Logger): Promise<NodeJS.Signals> {
 
 export async function runHost(configPath: string): Promise<number> {
   const raw = JSON.parse(await readFile(configPath, 'utf8')) as unknown;
-  const parsed = HostConfigSchema.safeParse(raw);
+  const parsed = HostConfigSchema.safeParse(raw, { error: ownWords });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`${configPath}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
@@ -151,7 +152,7 @@ export async function runHost(configPath: string): Promise<number> {
   try {
     for (const [i, entry] of hostConfig.plugins.entries()) {
       const descriptor = await loadDescriptor(entry.module, baseDir);
-      const checked = descriptor.configSchema.safeParse(entry.config);
+      const checked = descriptor.configSchema.safeParse(entry.config, { error: ownWords });
       if (!checked.success) {
         const issue = checked.error.issues[0];
         const where =

@@ -1,12 +1,14 @@
 import { secretsOf, type Config } from './config/index.js';
 import { DeliveryQueue } from './delivery/queue.js';
-import { createHttpTransport } from './delivery/http-transport.js';
+import { checkTransportOptions, createHttpTransport } from './delivery/http-transport.js';
 import { Ingress } from './ingress/ingress.js';
+import { checkNatsFiles } from './ingress/nats-files.js';
 import { Redelivery } from './ingress/redelivery.js';
 import { Intake, IntakeClosedError } from './intake/intake.js';
 import { InProcessInput } from './intake/in-process.js';
 import { EmitterStatusView, type EmitterStatus } from './observe/emitter-status.js';
 import { EmitterEvents } from './observe/events.js';
+import { closeSummary } from './observe/log-summary.js';
 import type { Ledger } from './observe/ledger/index.js';
 import type { StatusSource } from './observe/status.js';
 import { closeStages, delivered, shutdownStages, type Abandoned } from './shutdown.js';
@@ -58,10 +60,23 @@ export class Emitter {
     }));
   }
 
+  /**
+   * What the configuration alone can refuse (the destination URL, its TLS files, the headers, the
+   * NATS credentials and CA files), refused before anything is opened. Throws TransportConfigError
+   * or ConfigError. start() runs it first.
+   */
+  checkConfig(): void {
+    checkTransportOptions(stage.transportOptions(this.config));
+    if (this.config.nats) checkNatsFiles(this.config.nats);
+  }
+
   private async open(): Promise<void> {
     const { config, logger, events, stages: s } = this;
+    this.checkConfig();
     const spool = (s.spool = await stage.openSpool(config, logger, () => s.delivery?.rescan()));
-    const ctx = { config, logger, events, spool };
+    await stage.bindDestination(spool, config, logger);
+    s.inspection = await stage.openStatechartInspection(config, logger);
+    const ctx = { config, logger, events, spool, inspect: s.inspection?.inspect };
     const transport = (s.transport = createHttpTransport(stage.transportOptions(config)));
     s.ledger = await stage.openBatchLedger(ctx);
     const recheckIntake = () => s.intake?.recheck();
@@ -150,6 +165,6 @@ export class Emitter {
     const { config, logger, hurried } = this;
     const how = { timeoutMs: config.shutdownTimeoutMs, hurried: hurried.promise, logger };
     this.abandoned = await shutdownStages(this.stages, how);
-    logger.info(this.stats, 'closed');
+    logger.info(closeSummary(this.events.counters, this.statusSnapshot()), 'closed');
   }
 }

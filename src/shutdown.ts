@@ -75,4 +75,5 @@ export async function closeStages(stages: OpenStages): Promise<void> {
   await stages.ledger?.ledger.close();
   await stages.transport?.close().catch(() => undefined);
   await stages.spool?.close().catch(() => undefined);
+  await stages.inspection?.stop();
 }

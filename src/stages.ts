@@ -6,8 +6,10 @@ import type { Ingress, IngressOptions } from './ingress/ingress.js';
 import type { Redelivery } from './ingress/redelivery.js';
 import type { Intake, IntakeOptions } from './intake/intake.js';
 import type { EmitterEvents } from './observe/events.js';
+import type { Inspection, InspectionObserver } from './observe/inspect/index.js';
+import { spoolSummary } from './observe/log-summary.js';
 import { attachLedger, openLedger, type Ledger } from './observe/ledger/index.js';
-import { Spool } from './spool/spool.js';
+import { destinationKey, Spool, SpoolDestinationError } from './spool/spool.js';
 import type { Logger } from './util/logger.js';
 import { Redactor } from './util/redact.js';
 import { VERSION } from './util/version.js';
@@ -27,6 +29,8 @@ export interface OpenStages {
   delivery?: DeliveryQueue;
   intake?: Intake;
   ingress?: Ingress;
+  /** the stream of statechart inspection events, when TRANSMITTER_INSPECT is set */
+  inspection?: Inspection;
 }
 
 /** A stage the caller needs open; EmitterNotStartedError before start() has opened it. */
@@ -49,13 +53,57 @@ export interface StageContext {
   logger: Logger;
   events: EmitterEvents;
   spool: Spool;
+  /** the actors' inspection observer, when TRANSMITTER_INSPECT is set */
+  inspect?: InspectionObserver;
 }
 
 /** The spool, opened; `onReopened` is told after each successful reopen of its store. */
 export async function openSpool(config: Config, logger: Logger, onReopened: () => void): Promise<Spool> {
   const spool = await Spool.open(config.spool.dir, { logger, onReopened });
-  logger.info({ dir: config.spool.dir, ...spool.status() }, 'spool open');
+  logger.info({ dir: config.spool.dir, ...spoolSummary(spool.status()) }, 'spool open');
   return spool;
+}
+
+/**
+ * The Stately inspector link (TRANSMITTER_INSPECT), or none; it connects in the background. Its
+ * modules load only when it is configured: an emitter without it never pays for them.
+ */
+export async function openStatechartInspection(
+  config: Config,
+  logger: Logger,
+): Promise<Inspection | undefined> {
+  if (config.inspectUrl === undefined) return undefined;
+  const { openInspection } = await import('./observe/inspect/index.js');
+  logger.info({ url: config.inspectUrl }, 'streaming the statecharts to a Stately inspector');
+  return openInspection(config.inspectUrl, logger, secretsOf(config));
+}
+
+/**
+ * The spool holds batches accepted for one destination: bind a new spool (or one an older version
+ * wrote, which recorded none) to the configured destination; refuse another destination while the
+ * spool holds anything (SpoolDestinationError). An empty spool follows the configuration.
+ */
+export async function bindDestination(spool: Spool, config: Config, logger: Logger): Promise<void> {
+  const configured = destinationKey(config.destination.url);
+  const recorded = await spool.destination.recorded();
+  if (recorded === configured) return;
+  const { batches, deadLetters, quarantined } = spool.status();
+  const holds = { batches, deadLetters, quarantined };
+  const empty = batches + deadLetters + quarantined === 0;
+  if (recorded !== undefined && !empty) throw new SpoolDestinationError(spool.dir, recorded, configured);
+  await spool.destination.record(config.destination.url);
+  const where = { dir: spool.dir, destination: configured };
+  if (recorded !== undefined) {
+    logger.warn({ ...where, previous: recorded }, 'spool was empty: bound to the configured destination');
+  } else if (!empty) {
+    logger.warn(
+      { ...where, ...holds },
+      'spool recorded no destination (written by an older version): adopted the configured one, ' +
+        'where its batches go',
+    );
+  } else {
+    logger.info(where, 'spool bound to its destination');
+  }
 }
 
 export function transportOptions(config: Config): HttpTransportOptions {
@@ -76,7 +124,7 @@ export function transportOptions(config: Config): HttpTransportOptions {
 }
 
 export function deliveryOptions(
-  { config, logger, events, spool }: StageContext,
+  { config, logger, events, spool, inspect }: StageContext,
   transport: HttpTransport,
   onSpoolShrunk: () => void,
 ): DeliveryQueueOptions {
@@ -91,12 +139,13 @@ export function deliveryOptions(
     compression: config.destination.compression,
     bodyFormat: config.destination.bodyFormat,
     redactor: new Redactor(secretsOf(config)),
+    inspect,
     onSpoolShrunk,
   };
 }
 
 export function intakeOptions(
-  { config, logger, events, spool }: StageContext,
+  { config, logger, events, spool, inspect }: StageContext,
   seqTracker: Redelivery,
   delivery: DeliveryQueue,
 ): IntakeOptions {
@@ -113,6 +162,7 @@ export function intakeOptions(
     spoolMaxBytes: config.spool.maxBytes,
     onDurable: (batch) => delivery.enqueue(batch.id),
     seqTracker,
+    inspect,
   };
 }
 

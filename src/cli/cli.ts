@@ -1,11 +1,13 @@
-import { runOperatorCommand } from './operator.js';
+import { isOperatorCommand, runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
+import { usageFrom, wantsHelp } from './usage.js';
 import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
 import { Emitter } from '../emitter.js';
 import { startServer } from '../observe/server.js';
 import { createMetrics } from '../observe/metrics.js';
 import { Redactor } from '../util/redact.js';
 import { TransportConfigError } from '../delivery/http-transport.js';
+import { SpoolDestinationError } from '../spool/destination.js';
 import { VERSION } from '../util/version.js';
 
 const HELP = `batch-emitter ${VERSION}
@@ -15,9 +17,10 @@ Usage:
   batch-emitter run --help     the TRANSMITTER_* variables run reads: default and meaning
   batch-emitter --help         this text
   batch-emitter --version      the version
-  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]]
+  batch-emitter machines [--format mermaid|json] [--machine buffer|delivery|breaker|limiter[,...]] [--out DIR]
                                the buffer, delivery, breaker and limiter statecharts from their definitions:
-                               Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable
+                               Mermaid stateDiagram-v2 (default) or JSON graphs; needs no variable;
+                               --out DIR writes one <machine>.mmd each, every file a diagram of its own
 
 Operator commands (the emitter must be stopped: LevelDB allows one process per spool):
   batch-emitter dlq list [--json]                      dead letters: id, kind, at, status, items, subjects, reason
@@ -31,19 +34,40 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        delete dead letters; without --yes only a dry run
   batch-emitter spool list [--json]                    spooled batches: id, createdAt, items, bytes, attempts,
                                                        parked, notBefore, lastError
-  batch-emitter spool stats [--json]                   totals: batches, bytes, oldest, dead letters, quarantined
+  batch-emitter spool stats [--json]                   destination, totals: batches, bytes, oldest, dead letters,
+                                                       quarantined
   batch-emitter spool verify                           decode every record, print each problem, change nothing;
                                                        exit 0 when clean, 3 when any record does not decode
   batch-emitter spool quarantine list [--json] | show <id> | purge <id> | --all [--yes]
                                                        batches set aside as unreadable (never sent): list,
                                                        one with what was kept of it, or delete them (without
                                                        --yes only a dry run)
+  batch-emitter spool retarget [--yes]                 bind the spool to TRANSMITTER_DESTINATION_URL (its batches
+                                                       go there at the next start); without --yes only a dry run
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
+
+Tracing and the ledger:
+  batch-emitter trace <batch-id | stream-seq | --subject S --seq N> [--json] [--url U]
+                                                       the story of one batch or message: received, sealed
+                                                       (trigger), spooled, each attempt (status, duration,
+                                                       breaker), and the end: delivered, split, dead-lettered,
+                                                       parked, quarantined or still in the stream. Reads a
+                                                       stopped spool directly; while an emitter holds it, asks
+                                                       its GET /debug/trace (TRANSMITTER_DEBUG=true) at
+                                                       TRANSMITTER_SERVER_HOST:PORT, or at --url
+  batch-emitter ledger list [--status S] [--since T] [--limit N] [--json]
+                                                       ledger records, newest first: id, status, items, bytes,
+                                                       http, attempts, created_at, sent_at, completed_at, error;
+                                                       --since an ISO time or a span (15m, 2h, 7d); limit 100
+  batch-emitter ledger show <batch-id>                 one record as JSON with its trace facts
+  The ledger is the one the service uses: PostgreSQL with TRANSMITTER_DATABASE_URL, else the
+  LevelDB <TRANSMITTER_SPOOL_DIR>/ledger (which, like the spool, needs the emitter stopped).
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
 TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
-TRANSMITTER_SPOOL_DIR (default ./spool); they exit 1 when the spool is missing or in use.
-A bad value exits with code 2 and a line naming it.
+TRANSMITTER_SPOOL_DIR (default ./spool; spool retarget also TRANSMITTER_DESTINATION_URL); they
+exit 1 when the spool is missing or in use. A bad value, or an unknown TRANSMITTER_* variable,
+exits with code 2 and a line naming it.
 SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded), exit 0;
 exit 1 when the spool kept failing until the shutdown timeout or its directory was replaced
 (what could not be written stays unacknowledged in JetStream).
@@ -62,6 +86,8 @@ function startupFailure(error: unknown, redactor = new Redactor([])): { line: st
   const message = redactor.scrub((error as Error).message);
   if (error instanceof ConfigError || error instanceof TransportConfigError)
     return { line: `batch-emitter: invalid configuration: ${message}`, code: EXIT_CONFIG };
+  if (error instanceof SpoolDestinationError)
+    return { line: `batch-emitter: refusing to start: ${message}`, code: EXIT_CONFIG };
   return { line: `batch-emitter: cannot start: ${message}`, code: 1 };
 }
 
@@ -98,6 +124,8 @@ async function run(): Promise<number> {
   let emitter: Emitter;
   try {
     emitter = new Emitter(loadConfig());
+    // every refusal of the configuration comes before the HTTP server and the spool are opened
+    emitter.checkConfig();
   } catch (error) {
     const { line, code } = startupFailure(error);
     process.stderr.write(`${line}\n`);
@@ -156,12 +184,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (command === 'run') {
-    if (argv[1] !== '--help' && argv[1] !== '-h') return run();
-    process.stdout.write(`${RUN_HELP}${variablesHelp()}`);
-    return 0;
+  if (wantsHelp(argv.slice(1))) {
+    const usage = command === 'run' ? `${RUN_HELP}${variablesHelp()}` : usageFrom(HELP, command);
+    if (usage !== undefined) {
+      process.stdout.write(usage);
+      return 0;
+    }
   }
-  if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
+  if (command === 'run') {
+    if (argv.length === 1) return run();
+    process.stderr.write(
+      `batch-emitter: run takes no arguments, not ${argv[1]}; see batch-emitter run --help\n`,
+    );
+    return EXIT_CONFIG;
+  }
+  if (isOperatorCommand(command)) return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));
   process.stderr.write(
     `batch-emitter: unknown command ${JSON.stringify(command)}; see batch-emitter --help\n`,

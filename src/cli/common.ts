@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, secretsOfEnv } from '../config/index.js';
+import { ConfigError, refuseUnknownVariables, secretsOfEnv } from '../config/index.js';
 import { Redactor } from '../util/redact.js';
 import { Spool, SpoolError } from '../spool/spool.js';
 
@@ -36,7 +36,8 @@ const SpoolDirSchema = z
  * TRANSMITTER_SPOOL_DIR (default ./spool), validated like the service does; nothing else is read,
  * so the commands work without a destination URL. Throws ConfigError on a bad value.
  */
-function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  refuseUnknownVariables(env);
   const name = 'TRANSMITTER_SPOOL_DIR';
   const raw = env[name] === '' || env[name] === undefined ? './spool' : env[name];
   const parsed = SpoolDirSchema.safeParse(raw);
@@ -73,7 +74,8 @@ export async function withSpool<T>(dir: string, fn: (spool: Spool) => Promise<T>
 
 /** A subcommand whose arguments are checked: what it does on the open spool, with its exit code. */
 export type Prepared = (spool: Spool) => Promise<number>;
-export type Subcommands = Record<string, (args: string[]) => Prepared>;
+/** A subcommand's preparation: its arguments, and the environment for the few that read more than the spool dir. */
+export type Subcommands = Record<string, (args: string[], env: NodeJS.ProcessEnv) => Prepared>;
 
 /**
  * Run the subcommand `args[0]` of `command` on the spool of TRANSMITTER_SPOOL_DIR. Its arguments
@@ -94,7 +96,7 @@ export async function runOnSpool(
         : `unknown ${command} command ${JSON.stringify(sub)}; see batch-emitter --help`,
     );
   }
-  const run = prepare(rest);
+  const run = prepare(rest, env);
   return withSpool(spoolDirFromEnv(env), run);
 }
 

@@ -1,8 +1,10 @@
+import { loadVariable } from '../config/index.js';
 import { decodeBody } from '../spool/batch-codec.js';
-import type { BatchState } from '../spool/spool.js';
+import { destinationKey, type BatchState } from '../spool/spool.js';
 import {
   CommandError,
   EXIT_CORRUPT,
+  EXIT_FAILED,
   EXIT_OK,
   iso,
   out,
@@ -66,11 +68,13 @@ function stats(args: string[]): Prepared {
   if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
   return async (spool) => {
     const s = await spool.stats();
+    const destination = (await spool.destination.recorded()) ?? null;
     if (flags.has('--json')) {
-      out(JSON.stringify({ dir: spool.dir, ...s }, null, 2));
+      out(JSON.stringify({ dir: spool.dir, destination, ...s }, null, 2));
     } else {
       out(
         `dir: ${spool.dir}`,
+        `destination: ${destination ?? '- (none recorded yet)'}`,
         `batches: ${s.batches}`,
         `bytes: ${s.bytes}`,
         `oldestCreatedAt: ${s.oldestCreatedAt ?? '-'}`,
@@ -161,21 +165,55 @@ function quarantinePurge(args: string[]): Prepared {
   };
 }
 
+const RETARGET_USAGE = 'batch-emitter spool retarget [--yes]';
+
+/**
+ * Rebind the spool to TRANSMITTER_DESTINATION_URL: its batches (and dead letters replayed later)
+ * go there at the next start. Without --yes only says what it would do, and exits 1.
+ */
+function retarget(args: string[], env: NodeJS.ProcessEnv): Prepared {
+  const { positional, flags } = parseArgs(args, { flags: ['--yes'] }, RETARGET_USAGE);
+  if (positional.length > 0)
+    throw new CommandError(`unexpected argument ${positional[0]}; usage: ${RETARGET_USAGE}`);
+  const configured = destinationKey(loadVariable('TRANSMITTER_DESTINATION_URL', env));
+  return async (spool) => {
+    const recorded = (await spool.destination.recorded()) ?? 'no recorded destination';
+    const { batches, deadLetters } = spool.status();
+    const holds = `${batches} batch(es), ${deadLetters} dead letter(s)`;
+    if (recorded === configured) {
+      out(`spool ${spool.dir} is already bound to ${configured} (${holds})`);
+      return EXIT_OK;
+    }
+    if (!flags.has('--yes')) {
+      out(
+        `would rebind spool ${spool.dir} from ${recorded} to ${configured}; ${holds} would go there`,
+        'dry run: nothing changed; add --yes to rebind',
+      );
+      return EXIT_FAILED;
+    }
+    await spool.destination.record(configured);
+    out(
+      `spool ${spool.dir} rebound from ${recorded} to ${configured}; its ${holds} go there at the next start`,
+    );
+    return EXIT_OK;
+  };
+}
+
 const QUARANTINE: Subcommands = {
   list: quarantineList,
   show: quarantineShow,
   purge: quarantinePurge,
 };
 
-function quarantine(args: string[]): Prepared {
+function quarantine(args: string[], env: NodeJS.ProcessEnv): Prepared {
   const [sub, ...rest] = args;
   const prepare = sub === undefined ? undefined : QUARANTINE[sub];
   if (!prepare)
     throw new CommandError('spool quarantine needs list, show or purge; see batch-emitter --help');
-  return prepare(rest);
+  return prepare(rest, env);
 }
 
-const SUBCOMMANDS: Subcommands = { list, stats, verify, quarantine };
+const SUBCOMMANDS: Subcommands = { list, stats, verify, quarantine, retarget };
 
 export function spoolCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return runOnSpool('spool', SUBCOMMANDS, args, env);

@@ -128,5 +128,6 @@ function toConfig(v: Values): Config {
     runId: v.TRANSMITTER_RUN_ID,
     logLevel: v.TRANSMITTER_LOG_LEVEL,
     debug: v.TRANSMITTER_DEBUG,
+    inspectUrl: v.TRANSMITTER_INSPECT,
   };
 }

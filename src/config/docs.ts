@@ -24,13 +24,18 @@ function optionCell(spec: OptionSpec): string {
   return spec.required?.embeddedOnly ? `\`${spec.option}\` (required)` : `\`${spec.option}\``;
 }
 
+/** The documented meaning, with how the value is written when its kind says it. */
+function meaningOf(spec: OptionSpec): string {
+  return spec.kind.form === undefined ? spec.doc : `${spec.doc} (${spec.kind.form})`;
+}
+
 function rowOf(variable: VariableName): Row {
   const spec: OptionSpec = OPTIONS[variable];
   return {
     variable: `\`${variable}\``,
     option: optionCell(spec),
     default: shownDefault(spec),
-    meaning: spec.doc,
+    meaning: meaningOf(spec),
   };
 }
 
@@ -73,7 +78,7 @@ export function variablesHelp(): string {
     const spec: OptionSpec = OPTIONS[variable];
     const shown = plain(shownDefault(spec));
     const head = `  ${variable} (${shown === 'required' ? shown : `default: ${shown}`})`;
-    return [head, ...wrap(plain(spec.doc), '      ')].join('\n');
+    return [head, ...wrap(plain(meaningOf(spec)), '      ')].join('\n');
   });
   return `${entries.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { configOf } from './assemble.js';
+import { closestName } from './closest.js';
 import { ConfigError } from './error.js';
 import { loadConfig } from './load.js';
 import { OPTIONS, VARIABLES, type Options, type VariableName } from './options.js';
@@ -64,8 +65,13 @@ function embeddedSource(options: Record<string, unknown>): Source {
 function refuseUnknown(options: object): void {
   const known = new Set(OPTION_OF.values());
   const unknown = Object.keys(options).filter((key) => !known.has(key));
-  if (unknown.length === 0) return;
-  throw new ConfigError('options', `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
+  const [first] = unknown;
+  if (first === undefined) return;
+  const nearest = closestName(first, [...known]);
+  throw new ConfigError(
+    'options',
+    `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (did you mean ${nearest}?)`,
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { kindOf } from './issues.js';
 
 /**
  * The kinds of option value, each as two zod schemas that share one range check and one wording:
@@ -11,8 +12,10 @@ export interface Kind<V extends z.ZodType = z.ZodType> {
   readonly value: V;
   /** the same value from its environment string, checked by `value` once decoded */
   readonly text: z.ZodType<z.output<V>, string>;
-  /** when set, every refusal is this message alone: the value may hold secrets, even in part */
-  readonly opaque?: string;
+  /** the kind's refusals are whole sentences that never show the value (it may hold secrets) */
+  readonly ownSentences?: true;
+  /** how the value is written, when the meaning does not say it (the README table appends it) */
+  readonly form?: string;
 }
 
 /** A kind whose environment string is already its value. */
@@ -78,12 +81,19 @@ export function positiveNumber(): Kind<z.ZodNumber> {
   };
 }
 
+/** The words a boolean variable accepts, in any case. */
+export const BOOLEAN_WORDS = { true: ['true', '1', 'yes'], false: ['false', '0', 'no'] } as const;
+
 export function bool(): Kind<z.ZodBoolean> {
-  const error = 'expected true or false';
+  const error = 'expected true or false (also 1 or 0, yes or no, in any case)';
+  const words: readonly string[] = [...BOOLEAN_WORDS.true, ...BOOLEAN_WORDS.false];
   const text = z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error })
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-  return { value: z.boolean({ error }), text };
+    .string()
+    .transform((v) => v.toLowerCase())
+    .refine((v) => words.includes(v), { error })
+    .transform((v) => (BOOLEAN_WORDS.true as readonly string[]).includes(v));
+  const form = '`true`/`false`, `1`/`0` or `yes`/`no`, in any case';
+  return { value: z.boolean({ error: 'expected true or false' }), text, form };
 }
 
 /** One of a few words; the message lists them. */
@@ -122,11 +132,16 @@ export function natsUrls() {
 }
 
 export function subjects() {
-  return list(z.string().regex(/^[^\s]+$/), 'expected subject[,subject...]');
+  const error = 'expected subject[,subject...]';
+  return list(z.string({ error }).regex(/^[^\s]+$/, { error }), error);
 }
 
 export function httpsUrl() {
   return same(z.url({ protocol: /^https?$/, error: 'expected an https:// (or http://) URL' }));
+}
+
+export function wsUrl() {
+  return same(z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL' }));
 }
 
 export function postgresUrl() {
@@ -134,21 +149,26 @@ export function postgresUrl() {
   return same(z.string({ error }).regex(/^postgres(ql)?:\/\//, { error }));
 }
 
-const NOT_HEADERS = 'not a JSON object of strings (value not shown: it may hold secrets)';
+const NOT_JSON = 'not a JSON object of strings (value not shown: it may hold secrets)';
+const NOT_OBJECT = (input: unknown) => `must be a JSON object of strings; got ${kindOf(input)}`;
 
 /** Extra HTTP headers: a JSON object of strings in the environment, an object embedded. */
 export function headers() {
-  const value = z.record(z.string(), z.string(), { error: NOT_HEADERS });
+  const valueError = (issue: { path?: PropertyKey[]; input?: unknown }) =>
+    `values must be strings; ${JSON.stringify(String(issue.path?.[0] ?? ''))} is ${kindOf(issue.input)}`;
+  const value = z.record(z.string(), z.string({ error: valueError }), {
+    error: (issue) => NOT_OBJECT(issue.input),
+  });
   const text = z
     .string()
     .transform((v, ctx) => {
       try {
         return JSON.parse(v) as unknown;
       } catch {
-        ctx.addIssue({ code: 'custom', message: NOT_HEADERS });
+        ctx.addIssue({ code: 'custom', message: NOT_JSON });
         return z.NEVER;
       }
     })
     .pipe(value);
-  return { value, text, opaque: NOT_HEADERS };
+  return { value, text, ownSentences: true as const };
 }

@@ -1,6 +1,9 @@
 import { configOf } from './assemble.js';
-import { OPTIONS, type VariableName } from './options.js';
-import { readValues, type Source } from './read.js';
+import { closestName } from './closest.js';
+import { ConfigError } from './error.js';
+import { OPTIONS, VARIABLES, type VariableName } from './options.js';
+import { readOne, readValues, type Source } from './read.js';
+import type { Values } from './options.js';
 import type { Config } from './types.js';
 
 /**
@@ -22,8 +25,37 @@ function environmentSource(env: NodeJS.ProcessEnv): Source {
   };
 }
 
+/**
+ * A TRANSMITTER_* variable that is no option is a mistake (a typo silently leaves the default in
+ * force): refused, naming it and the nearest known variable.
+ */
+export function refuseUnknownVariables(env: NodeJS.ProcessEnv): void {
+  const unknown = Object.keys(env)
+    .filter((key) => key.startsWith('TRANSMITTER_') && !(key in OPTIONS))
+    .sort();
+  const [first, ...more] = unknown;
+  if (first === undefined) return;
+  const also = more.length > 0 ? `; also unknown: ${more.join(', ')}` : '';
+  throw new ConfigError(
+    first,
+    `is not a known variable; did you mean ${closestName(first, VARIABLES)}? ` +
+      `(batch-emitter run --help lists them)${also}`,
+  );
+}
+
 /** Parse the environment. Throws ConfigError (never echoing a secret value). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, now = new Date()): Config {
+  refuseUnknownVariables(env);
   const source = environmentSource(env);
   return configOf(readValues(source, now), source.nameOf);
+}
+
+/** One variable, read and checked as loadConfig reads it, for a command that needs only it. */
+export function loadVariable<K extends VariableName>(
+  variable: K,
+  env: NodeJS.ProcessEnv,
+  now = new Date(),
+): Values[K] {
+  refuseUnknownVariables(env);
+  return readOne(variable, environmentSource(env), now) as Values[K];
 }

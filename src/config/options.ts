@@ -264,7 +264,13 @@ export const OPTIONS = {
   TRANSMITTER_DEBUG: {
     kind: kind.bool(),
     default: 'false',
-    doc: 'serve `/debug` and `/debug/machines`',
+    doc: 'serve `/debug`, `/debug/machines` and `/debug/trace`',
+  },
+  TRANSMITTER_INSPECT: {
+    option: 'inspect',
+    kind: kind.wsUrl(),
+    secret: (c) => urlSecrets(c.inspectUrl),
+    doc: 'a Stately inspector (`ws://` or `wss://`) to stream the buffer, delivery, breaker and limiter statecharts to, without item bodies (see "Statecharts"); unset = off',
   },
   TRANSMITTER_LOG_LEVEL: {
     option: 'logLevel',

@@ -1,4 +1,5 @@
 import { ConfigError } from './error.js';
+import { ownWords } from './issues.js';
 import { OPTIONS, VARIABLES, type OptionSpec, type Values, type VariableName } from './options.js';
 
 /**
@@ -21,7 +22,7 @@ export function readValues(source: Source, now: Date): Values {
   return values as Values;
 }
 
-function readOne(variable: VariableName, source: Source, now: Date): unknown {
+export function readOne(variable: VariableName, source: Source, now: Date): unknown {
   const spec: OptionSpec = OPTIONS[variable];
   const name = source.nameOf(variable);
   const given = source.given(variable);
@@ -40,10 +41,14 @@ function defaultOf(spec: OptionSpec, form: Source['form'], now: Date): string | 
 }
 
 function parse(spec: OptionSpec, name: string, given: unknown, form: Source['form']): unknown {
-  const result = (form === 'text' ? spec.kind.text : spec.kind.value).safeParse(given);
+  const schema = form === 'text' ? spec.kind.text : spec.kind.value;
+  const result = schema.safeParse(given, { error: ownWords });
   if (result.success) return result.data;
-  const expected = result.error.issues[0]?.message ?? 'invalid value';
-  throw new ConfigError(name, spec.kind.opaque ?? `${describeValue(spec, given)}; ${expected}`);
+  const expected = result.error.issues[0]?.message ?? 'not valid';
+  throw new ConfigError(
+    name,
+    spec.kind.ownSentences ? expected : `${describeValue(spec, given)}; ${expected}`,
+  );
 }
 
 /** The value as a refusal shows it: never a secret, never the credentials of a URL, never long. */

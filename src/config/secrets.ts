@@ -49,5 +49,6 @@ export function secretsOfEnv(env: NodeJS.ProcessEnv = process.env): string[] {
       token: valid('TRANSMITTER_NATS_TOKEN') ?? fromUrl?.token,
     },
     databaseUrl: valid('TRANSMITTER_DATABASE_URL'),
+    inspectUrl: valid('TRANSMITTER_INSPECT'),
   });
 }

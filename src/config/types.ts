@@ -50,6 +50,8 @@ export interface Config {
   logLevel: string;
   /** serve /debug and /debug/machines */
   debug: boolean;
+  /** a Stately inspector's WebSocket URL the statecharts stream to; undefined = off */
+  inspectUrl?: string;
 }
 
 /** The parts of a configuration that hold secret values. */
@@ -57,4 +59,5 @@ export interface SecretSettings {
   destination: { url?: string; authToken?: string; headers: Record<string, string> };
   nats?: { password?: string; token?: string };
   databaseUrl?: string;
+  inspectUrl?: string;
 }

@@ -7,6 +7,7 @@ import {
 } from '../../machines/breaker.js';
 import { limiterMachine, type LimiterEvent, type LimiterInput } from '../../machines/limiter.js';
 import type { Outcome } from '../../machines/outcome.js';
+import type { InspectionObserver } from '../observe/inspect/index.js';
 import { breakerStatus, type BreakerStatus } from '../observe/status.js';
 
 /**
@@ -49,6 +50,8 @@ export interface GateOptions {
   onCircuitChange?(change: CircuitChange): void;
   /** the clock of the breaker's waits (tests: XState's SimulatedClock) */
   clock?: Clock;
+  /** streams the breaker and limiter statecharts to a Stately inspector */
+  inspect?: InspectionObserver;
 }
 
 export class Gate {
@@ -59,9 +62,12 @@ export class Gate {
   private circuit: BreakerStateName = 'closed';
 
   constructor(private readonly options: GateOptions) {
-    const clock = options.clock ? { clock: options.clock } : {};
-    this.breaker = createActor(breakerMachine, { input: options.breaker, ...clock });
-    this.limiter = createActor(limiterMachine, { input: limiterInputOf(options.concurrency), ...clock });
+    const shared = {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    };
+    this.breaker = createActor(breakerMachine, { input: options.breaker, ...shared });
+    this.limiter = createActor(limiterMachine, { input: limiterInputOf(options.concurrency), ...shared });
     this.breaker.subscribe((snapshot) => this.follow(snapshot.value as BreakerStateName));
     this.permits = createActor(
       fromCallback<LimiterEvent>(({ receive }) => receive((event) => this.route(event))),

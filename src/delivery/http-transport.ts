@@ -299,13 +299,26 @@ function deadlineError(ms: number): Error {
   return e;
 }
 
-export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+/** Every check of the options (the URL, the TLS files, the headers), with what they yield. */
+function checked(opts: HttpTransportOptions) {
   const url = parseDestination(opts);
-  const tls = url.protocol === 'https:' ? loadTls(opts) : {};
-  const staticHeaders = buildStaticHeaders(opts);
-  const connectTimeoutMs = positive('connectTimeoutMs', opts.connectTimeoutMs);
-  const requestTimeoutMs = positive('requestTimeoutMs', opts.requestTimeoutMs);
-  const connections = Math.max(1, Math.floor(positive('connections', opts.connections)));
+  return {
+    url,
+    tls: url.protocol === 'https:' ? loadTls(opts) : {},
+    staticHeaders: buildStaticHeaders(opts),
+    connectTimeoutMs: positive('connectTimeoutMs', opts.connectTimeoutMs),
+    requestTimeoutMs: positive('requestTimeoutMs', opts.requestTimeoutMs),
+    connections: Math.max(1, Math.floor(positive('connections', opts.connections))),
+  };
+}
+
+/** What createHttpTransport would refuse, refused without opening anything (a check before start-up). */
+export function checkTransportOptions(opts: HttpTransportOptions): void {
+  checked(opts);
+}
+
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+  const { url, tls, staticHeaders, connectTimeoutMs, requestTimeoutMs, connections } = checked(opts);
   const origin = url.origin;
   const path = `${url.pathname || '/'}${url.search}`;
   // Overall bound for one attempt: connect + the request/response exchange.

@@ -7,6 +7,7 @@ import {
 } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import type { EmitterEvents } from '../observe/events.js';
+import type { InspectionObserver } from '../observe/inspect/index.js';
 import type { DestinationRejecting } from '../observe/status.js';
 import type { BatchState, Spool } from '../spool/spool.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -41,6 +42,7 @@ function createGate(options: DeliveryQueueOptions): Gate {
       maxResetTimeoutMs: Math.max(policy.maxDelayMs, circuit.resetTimeoutMs),
     },
     concurrency: options.concurrency,
+    inspect: options.inspect,
     onCircuitChange: (e) => {
       logger.warn({ origin: e.origin, from: e.from, to: e.to }, `breaker ${e.to}`);
       events.emit('breaker', { origin: e.origin, from: e.from, to: e.to });
@@ -64,6 +66,8 @@ export interface DeliveryQueueOptions extends WireFormat {
   rejectingAfter?: number;
   /** waits are measured on `monoMs`; `wallMs` only stamps records (default: the system clocks) */
   clock?: Clock;
+  /** streams the delivery, breaker and limiter statecharts to a Stately inspector */
+  inspect?: InspectionObserver;
   onSpoolShrunk?(): void;
 }
 
@@ -95,6 +99,8 @@ export class DeliveryQueue {
   private readonly active = new Map<string, DeliveryActor>();
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
+  /** the breaker's state when each running attempt started (for the attempt event) */
+  private readonly breakerAtStart = new Map<string, string>();
   /** ids taken from the queue whose actor is being created */
   private readonly launching = new Set<string>();
   private needsScan = false;
@@ -308,8 +314,12 @@ export class DeliveryQueue {
         limiter: this.gate.permits,
         policy,
       },
+      ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     });
-    actor.on('sending', (e) => events.emit('sending', { batchId: e.batchId, attempt: e.attempt }));
+    actor.on('sending', (e) => {
+      this.breakerAtStart.set(e.batchId, this.gate.state);
+      events.emit('sending', { batchId: e.batchId, attempt: e.attempt });
+    });
     actor.on('attempt', (e) => void this.onAttempt(record, e));
     return actor;
   }
@@ -317,7 +327,17 @@ export class DeliveryQueue {
   private async onAttempt(record: BatchState, report: AttemptReport): Promise<void> {
     const { attempt, outcome, nextDelayMs } = report;
     const durationMs = outcome.durationMs ?? 0;
-    this.options.events.emit('attempt', { batchId: record.id, attempt, outcome, durationMs, nextDelayMs });
+    const after = this.gate.state;
+    const breaker = { atStart: this.breakerAtStart.get(record.id) ?? after, after };
+    this.breakerAtStart.delete(record.id);
+    this.options.events.emit('attempt', {
+      batchId: record.id,
+      attempt,
+      outcome,
+      durationMs,
+      nextDelayMs,
+      breaker,
+    });
     this.refusals.note(outcome);
     await this.results.recordAttempt(record, report);
   }
@@ -330,6 +350,7 @@ export class DeliveryQueue {
 
   private release(id: string): void {
     this.active.delete(id);
+    this.breakerAtStart.delete(id);
     this.pump();
   }
 }

@@ -37,7 +37,12 @@ export async function closeBounded(
   if (closed) return undefined;
   const abandoned = await intake.abandonWrites();
   how.logger.error(
-    { ...abandoned, timeoutMs: how.timeoutMs, spool: how.spoolReplaced() ?? 'writes failing' },
+    {
+      batches_abandoned: abandoned.batches,
+      items_abandoned: abandoned.items,
+      timeoutMs: how.timeoutMs,
+      spool: how.spoolReplaced() ?? 'writes failing',
+    },
     'close: batches could not be written to the spool before the shutdown timeout; their messages ' +
       'stay unacknowledged in JetStream (in-process adds were rejected)',
   );

@@ -15,7 +15,7 @@ import {
 
 export interface BufferSnapshotLike {
   value: unknown;
-  context: { count: number; bytes: number; maxItems?: number; maxItemBytes?: number; intervalMs?: number };
+  context: { count: number; bytes: number; maxItems?: number; maxBatchBytes?: number; intervalMs?: number };
 }
 
 export interface DeliveryLike {
@@ -58,7 +58,7 @@ export function machinesView(live: LiveMachines = {}) {
             count: b.context.count,
             bytes: b.context.bytes,
             maxItems: b.context.maxItems,
-            maxItemBytes: b.context.maxItemBytes,
+            maxBatchBytes: b.context.maxBatchBytes,
             intervalMs: b.context.intervalMs,
           }
         : null,

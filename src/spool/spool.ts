@@ -4,6 +4,7 @@ import type { Logger } from '../util/logger.js';
 import type { BatchState } from './batch-state.js';
 import { Batches, type QuarantineEntry } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
+import { SpoolDestination } from './destination.js';
 import { SpoolError, SpoolHandle } from './handle.js';
 import { Quarantine } from './quarantine.js';
 import { SeqIndex } from './seq-index.js';
@@ -23,6 +24,7 @@ export type { QuarantineEntry, SpooledBatch } from './batches.js';
 export type { DeadLetter, StoredDeadLetter } from './dead-letters.js';
 export type { QuarantinedBatch } from './quarantine.js';
 export { seqRanges } from './seq-index.js';
+export { destinationKey, SpoolDestinationError } from './destination.js';
 
 /** What the spool holds, as /api/v1/stats and `batch-emitter spool stats` show it. */
 export interface SpoolStats {
@@ -79,6 +81,8 @@ export class Spool {
   readonly quarantine: Quarantine;
   readonly batches: Batches;
   readonly deadLetters: DeadLetters;
+  /** the destination its batches were accepted for */
+  readonly destination: SpoolDestination;
   private readonly stores: Stores;
 
   private constructor(
@@ -91,6 +95,7 @@ export class Spool {
     this.quarantine = new Quarantine(handle, this.stores, this.usage);
     this.batches = new Batches(handle, this.stores, this.usage, this.seqIndex, this.quarantine);
     this.deadLetters = new DeadLetters(handle, this.stores, this.usage, this.batches);
+    this.destination = new SpoolDestination(handle, this.stores);
   }
 
   /**

@@ -25,7 +25,8 @@ export class Redactor {
   }
 }
 
-const MAX_DEPTH = 40;
+/** A guard for the stack, far above any real structure served (cycles are caught by `ancestors`). */
+const MAX_DEPTH = 200;
 
 function isActorRef(value: object): value is { id?: unknown; sessionId: string } {
   const v = value as { sessionId?: unknown; send?: unknown };
@@ -34,13 +35,16 @@ function isActorRef(value: object): value is { id?: unknown; sessionId: string }
 
 /**
  * A JSON-safe copy: functions dropped, cycles and XState actor refs replaced by markers, Maps,
- * Sets, Dates, Errors and bigints turned into plain values, `toJSON()` honoured.
+ * Sets, Dates, Errors and bigints turned into plain values, `toJSON()` honoured once per value
+ * as JSON.stringify does (XState's transitions return a copy of themselves, toJSON included:
+ * calling it on the result again never ends).
  */
 export function toPlain(
   value: unknown,
   scrub: (text: string) => string = (t) => t,
   ancestors: object[] = [],
   depth = 0,
+  fromToJSON = false,
 ): unknown {
   if (value === null) return null;
   switch (typeof value) {
@@ -64,9 +68,9 @@ export function toPlain(
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? null : obj.toISOString();
   if (obj instanceof Error) return { name: obj.name, message: scrub(obj.message) };
   const toJSON = (obj as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') {
+  if (typeof toJSON === 'function' && !fromToJSON) {
     const converted: unknown = toJSON.call(obj);
-    if (converted !== obj) return toPlain(converted, scrub, ancestors, depth + 1);
+    if (converted !== obj) return toPlain(converted, scrub, ancestors, depth, true);
   }
   const next = [...ancestors, obj];
   if (Array.isArray(obj)) return obj.map((v) => toPlain(v, scrub, next, depth + 1) ?? null);

@@ -310,15 +310,22 @@ describe('security defaults (issue 7)', () => {
 
   it('a malformed TRANSMITTER_HEADERS is refused (exit 2) with what is wrong, never its value', async () => {
     const spool = await tempDir('headers-bad');
-    for (const bad of [`{"x-api-key": "${API_KEY}"`, `{"x-api-key": ["${API_KEY}"]}`, `["${API_KEY}"]`]) {
+    const refusals = [
+      [`{"x-api-key": "${API_KEY}"`, 'not a JSON object of strings (value not shown: it may hold secrets)'],
+      [`{"x-api-key": ["${API_KEY}"]}`, 'values must be strings; "x-api-key" is an array'],
+      [`["${API_KEY}"]`, 'must be a JSON object of strings; got an array'],
+    ];
+    for (const [bad, why] of refusals) {
       const { code, stdout, stderr } = await runCli(
-        testEnv({ sinkUrl: `${sink.url}/ingest`, spoolDir: spool.path, extra: { TRANSMITTER_HEADERS: bad } }),
+        testEnv({
+          sinkUrl: `${sink.url}/ingest`,
+          spoolDir: spool.path,
+          extra: { TRANSMITTER_HEADERS: bad ?? '' },
+        }),
         ['run'],
       );
       expect(code).toBe(2);
-      expect(stderr).toBe(
-        'batch-emitter: invalid configuration: TRANSMITTER_HEADERS: not a JSON object of strings (value not shown: it may hold secrets)\n',
-      );
+      expect(stderr).toBe(`batch-emitter: invalid configuration: TRANSMITTER_HEADERS: ${why}\n`);
       expect(leaks({ stdout, stderr }, { 'x-api-key value': API_KEY })).toEqual([]);
     }
     await spool.remove();

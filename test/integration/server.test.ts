@@ -58,7 +58,7 @@ class FakeSource implements StatusSource {
       ...machinesView({
         buffer: {
           value: 'filling',
-          context: { count: 5, bytes: 900, maxItems: 100, maxItemBytes: 4096, intervalMs: 30_000 },
+          context: { count: 5, bytes: 900, maxItems: 100, maxBatchBytes: 4096, intervalMs: 30_000 },
         },
         deliveries: [{ batchId: 'b-1', state: 'backoff', attempts: 2, nextDelayMs: 2000 }],
         breaker: {
@@ -328,9 +328,17 @@ describe('HTTP server', () => {
     source.current = healthyStatus();
   });
 
-  it('GET /debug and /debug/machines: 404 unless debug is on', async () => {
-    expect((await call(server.url, '/debug/machines')).status).toBe(404);
-    expect((await call(server.url, '/debug')).status).toBe(404);
+  it('GET /debug and /debug/machines: 404 unless debug is on, with a hint how to turn it on', async () => {
+    for (const path of ['/debug', '/debug/machines', '/debug/app.js']) {
+      const off = await call(server.url, path);
+      expect(off.status, path).toBe(404);
+      expect(off.json, path).toEqual({
+        error: 'not found',
+        hint: 'the debug view is off: set TRANSMITTER_DEBUG=true to serve /debug and /debug/machines',
+      });
+    }
+    // other unknown paths get no debug hint
+    expect((await call(server.url, '/debugger')).json).toEqual({ error: 'not found' });
 
     const index = await call(debugServer.url, '/debug');
     expect(index.status).toBe(200);
@@ -351,6 +359,19 @@ describe('HTTP server', () => {
     expect(Object.keys(view.definitions.breaker?.states ?? {})).toEqual(
       expect.arrayContaining(['closed', 'open', 'halfOpen']),
     );
+    // serialised fully, as JSON.stringify would: no depth placeholder, transitions with their targets
+    expect(JSON.stringify(view.definitions)).not.toContain('[too deep]');
+    expect(view.definitions).toEqual(JSON.parse(JSON.stringify(machinesView().definitions)));
+    const empty = view.definitions.buffer?.states.empty as { on: Record<string, unknown[]> };
+    expect(empty.on.FIRST_ITEM).toEqual([
+      {
+        target: ['#buffer.filling'],
+        actions: [],
+        source: '#buffer.empty',
+        reenter: false,
+        eventType: 'FIRST_ITEM',
+      },
+    ]);
     expect(view.live.buffer).toMatchObject({ state: 'filling', count: 5, bytes: 900 });
     expect(view.live.deliveries).toEqual({
       active: 1,

@@ -7,6 +7,7 @@ import {
   configTable,
   embeddedConfigSchema,
   loadConfig,
+  ownWords,
   resolveConfig,
   variablesHelp,
   type OptionSpec,
@@ -59,6 +60,7 @@ const SAMPLES: Record<string, unknown> = {
   probeId: 'probe-9',
   runId: 'run-9',
   logLevel: 'warn',
+  inspect: 'wss://inspector.example.com:8443/',
 };
 
 /** Options that are only valid with their pair (mTLS cert and key). */
@@ -125,6 +127,7 @@ describe('the option table', () => {
     ['TRANSMITTER_NATS_STREAM', 'natsStream', 'a b'],
     ['TRANSMITTER_DESTINATION_URL', 'destinationUrl', 'ftp://x'],
     ['TRANSMITTER_DATABASE_URL', 'databaseUrl', 'mysql://u:hunter2@db'],
+    ['TRANSMITTER_INSPECT', 'inspect', 'http://u:hunter2@inspector'],
   ])('%s and %s are refused in the same words', (variable, option, value) => {
     const fromEnv = refusal(() => loadConfig({ ...requiredEnv, [variable]: asText(value) }, now));
     const fromOptions = refusal(() => resolveConfig({ ...required, [option]: value }, now));
@@ -155,6 +158,7 @@ describe('the option table', () => {
         'TRANSMITTER_DATABASE_URL',
         'TRANSMITTER_DESTINATION_URL',
         'TRANSMITTER_HEADERS',
+        'TRANSMITTER_INSPECT',
         'TRANSMITTER_NATS_PASSWORD',
         'TRANSMITTER_NATS_TOKEN',
       ].sort(),
@@ -169,8 +173,49 @@ describe('the option table', () => {
     expect(embeddedDb).toBe(
       'databaseUrl: has a value that is not valid; expected postgresql://user@host:port/db',
     );
-    const headers = refusal(() => resolveConfig({ ...required, headers: { a: 1 } } as never, now));
-    expect(headers).toBe('headers: not a JSON object of strings (value not shown: it may hold secrets)');
+    const headers = refusal(() =>
+      resolveConfig({ ...required, headers: { a: 'k3y-s3cr3t', b: 1 } } as never, now),
+    );
+    expect(headers).toBe('headers: values must be strings; "b" is a number');
+  });
+
+  it("refusals are the project's own words, never the validation library's, for every option in both forms", () => {
+    // zod's own wording starts with these (e.g. "Invalid input: expected string, received number")
+    const library =
+      /Invalid (input|string|option|type|url)|Too (small|big)|received|Unrecognized|must match pattern/i;
+    const badTexts = ['', ' ', 'x y', '-1', '1e9', '{"a":1}', '[1]', 'nats:// x', '\u0000'];
+    const badValues: unknown[] = [null, 1.5, -1, 'x y', '', [], [1], { a: 1 }, true, 'adaptive!'];
+    const seen: string[] = [];
+    for (const variable of VARIABLES) {
+      for (const text of badTexts) {
+        try {
+          loadConfig({ ...requiredEnv, [variable]: text }, now);
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          seen.push(error.message);
+        }
+      }
+      const option = (OPTIONS[variable] as OptionSpec).option;
+      if (option === undefined) continue;
+      for (const value of badValues) {
+        try {
+          resolveConfig({ ...required, [option]: value } as never, now);
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          seen.push(error.message);
+        }
+        const checked = embeddedConfigSchema.safeParse({ ...required, [option]: value }, { error: ownWords });
+        if (!checked.success) seen.push(...checked.error.issues.map((issue) => issue.message));
+      }
+    }
+    expect(seen.length).toBeGreaterThan(200);
+    expect(seen.filter((message) => library.test(message))).toEqual([]);
+    // the plugin schema's own issues too (an unknown key), in the host's map
+    const unknownKey = embeddedConfigSchema.safeParse({ ...required, batchsize: 1 }, { error: ownWords });
+    expect(unknownKey.error?.issues[0]?.message).toBe('unknown key batchsize');
+    expect(refusal(() => resolveConfig({ ...required, batchsize: 1 } as never, now))).toBe(
+      'options: unknown option batchsize (did you mean batchSize?)',
+    );
   });
 
   it('an empty variable is unset where unset is allowed, refused where there is a default', () => {

@@ -30,6 +30,7 @@ describe('config', () => {
     expect(c.destination).toMatchObject({ compression: 'gzip', concurrency: 2, allowInsecureHttp: false });
     expect(c.runId).toBe('run-20260102T030405Z');
     expect(c.databaseUrl).toBeUndefined();
+    expect(c.inspectUrl).toBeUndefined();
   });
 
   it('accepts fractional seconds, comma lists and none', () => {
@@ -54,6 +55,8 @@ describe('config', () => {
     ['TRANSMITTER_NATS_URL', 'http://x', /nats:\/\//],
     ['TRANSMITTER_DESTINATION_URL', 'not a url', /https:\/\//],
     ['TRANSMITTER_HEADERS', '{oops', /JSON object/],
+    ['TRANSMITTER_INSPECT', 'http://127.0.0.1:8080', /ws:\/\/ or wss:\/\//],
+    ['TRANSMITTER_INSPECT', 'localhost:8080', /ws:\/\/ or wss:\/\//],
   ])('%s=%s is refused with a line naming it', (name, value, expected) => {
     const error = errorOf({ ...base, [name]: value });
     expect(error.variable).toBe(name);
@@ -123,14 +126,65 @@ describe('config', () => {
     expect(secretsOfEnv(env).sort()).toEqual(['k3y/secret', 'url-pass']);
   });
 
-  it.each([
-    ['malformed JSON', '{"x-api-key": "k3y-s3cr3t"'],
-    ['a value that is not a string', '{"x-api-key": ["k3y-s3cr3t"]}'],
-    ['not an object', '["k3y-s3cr3t"]'],
-  ])('TRANSMITTER_HEADERS with %s: says what is wrong, never the value', (_what, value) => {
-    const error = errorOf({ ...base, TRANSMITTER_HEADERS: value });
-    expect(error.message).toBe(
-      'TRANSMITTER_HEADERS: not a JSON object of strings (value not shown: it may hold secrets)',
+  it('TRANSMITTER_INSPECT: a ws:// or wss:// URL, off when unset; its password and credential query values are secrets', () => {
+    expect(loadConfig({ ...base, TRANSMITTER_INSPECT: 'ws://127.0.0.1:8080' }).inspectUrl).toBe(
+      'ws://127.0.0.1:8080',
     );
+    const env = { ...base, TRANSMITTER_INSPECT: 'wss://me:insp-pass@inspect.example.com/?token=insp-tok' };
+    expect(secretsOf(loadConfig(env)).sort()).toEqual(['insp-pass', 'insp-tok']);
+    expect(secretsOfEnv(env).sort()).toEqual(['insp-pass', 'insp-tok']);
+  });
+
+  it.each([
+    [
+      'malformed JSON',
+      '{"x-api-key": "k3y-s3cr3t"',
+      'TRANSMITTER_HEADERS: not a JSON object of strings (value not shown: it may hold secrets)',
+    ],
+    [
+      'a value that is not a string',
+      '{"x-api-key": ["k3y-s3cr3t"]}',
+      'TRANSMITTER_HEADERS: values must be strings; "x-api-key" is an array',
+    ],
+    ['a number value', '{"a": 1}', 'TRANSMITTER_HEADERS: values must be strings; "a" is a number'],
+    [
+      'not an object',
+      '["k3y-s3cr3t"]',
+      'TRANSMITTER_HEADERS: must be a JSON object of strings; got an array',
+    ],
+  ])('TRANSMITTER_HEADERS with %s: says what is wrong, never the value', (_what, value, expected) => {
+    const error = errorOf({ ...base, TRANSMITTER_HEADERS: value });
+    expect(error.message).toBe(expected);
+    expect(error.message).not.toContain('k3y');
+  });
+
+  it('an unknown TRANSMITTER_* variable is refused, naming it and the nearest known one', () => {
+    const error = errorOf({ ...base, TRANSMITTER_BATCHSIZE: '10' });
+    expect(error.variable).toBe('TRANSMITTER_BATCHSIZE');
+    expect(error.message).toMatch(
+      /^TRANSMITTER_BATCHSIZE: is not a known variable; did you mean TRANSMITTER_BATCH_SIZE\?/,
+    );
+    expect(errorOf({ ...base, TRANSMITTER_SPOOL_DIRECTORY: '/x' }).message).toContain(
+      'did you mean TRANSMITTER_SPOOL_DIR?',
+    );
+    const two = errorOf({
+      ...base,
+      transmitter_debug: 'x',
+      TRANSMITTER_DEBUGG: '1',
+      TRANSMITTER_LOGLEVEL: 'x',
+    });
+    expect(two.variable).toBe('TRANSMITTER_DEBUGG');
+    expect(two.message).toContain('did you mean TRANSMITTER_DEBUG?');
+    expect(two.message).toContain('also unknown: TRANSMITTER_LOGLEVEL');
+  });
+
+  it('booleans accept true/false, 1/0 and yes/no in any case', () => {
+    const debugOf = (v: string) => loadConfig({ ...base, TRANSMITTER_DEBUG: v }).debug;
+    for (const yes of ['true', 'TRUE', 'True', '1', 'yes', 'YES', 'Yes'])
+      expect(debugOf(yes), yes).toBe(true);
+    for (const no of ['false', 'FALSE', 'False', '0', 'no', 'NO', 'No']) expect(debugOf(no), no).toBe(false);
+    for (const bad of ['on', 'y', '2', ' true']) {
+      expect(errorOf({ ...base, TRANSMITTER_DEBUG: bad }).message, bad).toContain('expected true or false');
+    }
   });
 });

@@ -5,6 +5,7 @@ import {
   type LedgerRecord,
   type LedgerStats,
   type LedgerUpdate,
+  type ListOptions,
 } from './ledger.js';
 
 /**
@@ -68,7 +69,8 @@ export abstract class QueuedLedger implements Ledger {
   protected abstract write(updates: LedgerUpdate[]): Promise<void>;
   protected abstract release(): Promise<void>;
   abstract get(id: string): Promise<LedgerRecord | undefined>;
-  abstract list(opts?: { status?: string; limit?: number }): Promise<LedgerRecord[]>;
+  abstract list(opts?: ListOptions): Promise<LedgerRecord[]>;
+  abstract findBySeq(seq: number): Promise<LedgerRecord | undefined>;
   abstract counts(): Promise<Record<string, number>>;
 
   record(update: LedgerUpdate): void {
@@ -115,7 +117,7 @@ export abstract class QueuedLedger implements Ledger {
     if (timeout) clearTimeout(timeout);
     if (this.pending.size > 0) {
       this.counters.dropped += this.pending.size;
-      this.logger.warn({ dropped: this.pending.size }, 'ledger closed with unwritten updates');
+      this.logger.warn({ updates_dropped: this.pending.size }, 'ledger closed with unwritten updates');
       this.pending.clear();
     }
     // a write still hanging (database unreachable) must not hold close() up for long either
@@ -143,7 +145,7 @@ export abstract class QueuedLedger implements Ledger {
       if (now - this.lastDropLogMs >= LOG_EVERY_MS) {
         this.lastDropLogMs = now;
         this.logger.warn(
-          { dropped: this.counters.dropped, queued: this.pending.size },
+          { updates_dropped: this.counters.dropped, updates_queued: this.pending.size },
           'ledger queue full (database unreachable?): dropping ledger updates; the spool is unaffected',
         );
       }
@@ -214,7 +216,12 @@ export abstract class QueuedLedger implements Ledger {
     if (this.failures === 1 || now - this.lastLogMs >= LOG_EVERY_MS) {
       this.lastLogMs = now;
       this.logger.warn(
-        { err: message, failures: this.failures, retryInMs: delay, queued: this.pending.size + batch.length },
+        {
+          err: message,
+          failures: this.failures,
+          retryInMs: delay,
+          updates_queued: this.pending.size + batch.length,
+        },
         'ledger write failed; updates stay queued (delivery is unaffected)',
       );
     }

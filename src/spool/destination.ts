@@ -1,0 +1,53 @@
+import type { SpoolHandle } from './handle.js';
+import { commit, put, type Stores } from './stores.js';
+
+/**
+ * The destination a spool is bound to: every batch in it was accepted for that endpoint, so a
+ * start aimed at another one is refused until an operator rebinds the spool on purpose
+ * (`batch-emitter spool retarget --yes`). Recorded as origin and path only: never credentials or
+ * a query string, which may carry keys.
+ */
+
+const BOUND_TO = 'destination';
+
+/** `https://ingest.example.com/v1/batch` for a destination URL: origin and path, nothing else. */
+export function destinationKey(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+export class SpoolDestination {
+  constructor(
+    private readonly handle: SpoolHandle,
+    private readonly stores: Stores,
+  ) {}
+
+  /** The recorded destination; undefined for a new spool or one written before it was recorded. */
+  recorded(): Promise<string | undefined> {
+    return this.handle.run(async () => this.stores.meta.get(BOUND_TO), { retry: true });
+  }
+
+  /** Bind the spool to `url`'s destination (synced: a crash must not lose the binding). */
+  record(url: string): Promise<void> {
+    const op = put(this.stores.meta, BOUND_TO, destinationKey(url));
+    return this.handle.run(() => commit(this.handle.db, [op], { sync: true }), { retry: true });
+  }
+}
+
+/** A start aimed at another destination than the spool's batches were accepted for. */
+export class SpoolDestinationError extends Error {
+  readonly code = 'SPOOL_DESTINATION_MISMATCH';
+  constructor(
+    readonly dir: string,
+    readonly recorded: string,
+    readonly configured: string,
+  ) {
+    super(
+      `spool ${dir} is bound to ${recorded}, not to the configured destination ${configured}: ` +
+        `its batches were accepted for ${recorded}. To send them to ${configured}, stop the emitter ` +
+        'and run `batch-emitter spool retarget --yes` with the new TRANSMITTER_DESTINATION_URL ' +
+        `(and the same TRANSMITTER_SPOOL_DIR); or configure ${recorded} again`,
+    );
+    this.name = 'SpoolDestinationError';
+  }
+}
