@@ -17,8 +17,9 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
-    // the /debug page's script runs in the browser as a classic script
-    files: ['src/observe/views/assets/**/*.js'],
+    // the /debug page's script runs in the browser as a classic script (and so do the page checks
+    // the Chromium test evaluates there)
+    files: ['src/observe/views/assets/**/*.js', 'test/support/browser/**/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: { document: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },

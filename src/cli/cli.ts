@@ -1,4 +1,4 @@
-import { runOperatorCommand } from './operator.js';
+import { isOperatorCommand, runOperatorCommand } from './operator.js';
 import { runMachinesCommand } from './machines.js';
 import { usageFrom, wantsHelp } from './usage.js';
 import { ConfigError, loadConfig, secretsOf, variablesHelp } from '../config/index.js';
@@ -34,7 +34,8 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        delete dead letters; without --yes only a dry run
   batch-emitter spool list [--json]                    spooled batches: id, createdAt, items, bytes, attempts,
                                                        parked, notBefore, lastError
-  batch-emitter spool stats [--json]                   totals: batches, bytes, oldest, dead letters, quarantined
+  batch-emitter spool stats [--json]                   destination, totals: batches, bytes, oldest, dead letters,
+                                                       quarantined
   batch-emitter spool verify                           decode every record, print each problem, change nothing;
                                                        exit 0 when clean, 3 when any record does not decode
   batch-emitter spool quarantine list [--json] | show <id> | purge <id> | --all [--yes]
@@ -44,6 +45,23 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
   batch-emitter spool retarget [--yes]                 bind the spool to TRANSMITTER_DESTINATION_URL (its batches
                                                        go there at the next start); without --yes only a dry run
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
+
+Tracing and the ledger:
+  batch-emitter trace <batch-id | stream-seq | --subject S --seq N> [--json] [--url U]
+                                                       the story of one batch or message: received, sealed
+                                                       (trigger), spooled, each attempt (status, duration,
+                                                       breaker), and the end: delivered, split, dead-lettered,
+                                                       parked, quarantined or still in the stream. Reads a
+                                                       stopped spool directly; while an emitter holds it, asks
+                                                       its GET /debug/trace (TRANSMITTER_DEBUG=true) at
+                                                       TRANSMITTER_SERVER_HOST:PORT, or at --url
+  batch-emitter ledger list [--status S] [--since T] [--limit N] [--json]
+                                                       ledger records, newest first: id, status, items, bytes,
+                                                       http, attempts, created_at, sent_at, completed_at, error;
+                                                       --since an ISO time or a span (15m, 2h, 7d); limit 100
+  batch-emitter ledger show <batch-id>                 one record as JSON with its trace facts
+  The ledger is the one the service uses: PostgreSQL with TRANSMITTER_DATABASE_URL, else the
+  LevelDB <TRANSMITTER_SPOOL_DIR>/ledger (which, like the spool, needs the emitter stopped).
 
 Configuration is read from TRANSMITTER_* environment variables (see README.md);
 TRANSMITTER_DESTINATION_URL is required for run. The operator commands read only
@@ -180,7 +198,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     return EXIT_CONFIG;
   }
-  if (command === 'dlq' || command === 'spool') return runOperatorCommand(command, argv.slice(1));
+  if (isOperatorCommand(command)) return runOperatorCommand(command, argv.slice(1));
   if (command === 'machines') return runMachinesCommand(argv.slice(1));
   process.stderr.write(
     `batch-emitter: unknown command ${JSON.stringify(command)}; see batch-emitter --help\n`,

@@ -36,7 +36,7 @@ const SpoolDirSchema = z
  * TRANSMITTER_SPOOL_DIR (default ./spool), validated like the service does; nothing else is read,
  * so the commands work without a destination URL. Throws ConfigError on a bad value.
  */
-function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   refuseUnknownVariables(env);
   const name = 'TRANSMITTER_SPOOL_DIR';
   const raw = env[name] === '' || env[name] === undefined ? './spool' : env[name];

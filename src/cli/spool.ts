@@ -68,11 +68,13 @@ function stats(args: string[]): Prepared {
   if (positional.length > 0) throw new CommandError(`unexpected argument ${positional[0]}`);
   return async (spool) => {
     const s = await spool.stats();
+    const destination = (await spool.destination.recorded()) ?? null;
     if (flags.has('--json')) {
-      out(JSON.stringify({ dir: spool.dir, ...s }, null, 2));
+      out(JSON.stringify({ dir: spool.dir, destination, ...s }, null, 2));
     } else {
       out(
         `dir: ${spool.dir}`,
+        `destination: ${destination ?? '- (none recorded yet)'}`,
         `batches: ${s.batches}`,
         `bytes: ${s.bytes}`,
         `oldestCreatedAt: ${s.oldestCreatedAt ?? '-'}`,

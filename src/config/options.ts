@@ -264,7 +264,7 @@ export const OPTIONS = {
   TRANSMITTER_DEBUG: {
     kind: kind.bool(),
     default: 'false',
-    doc: 'serve `/debug` and `/debug/machines`',
+    doc: 'serve `/debug`, `/debug/machines` and `/debug/trace`',
   },
   TRANSMITTER_INSPECT: {
     option: 'inspect',

@@ -99,6 +99,8 @@ export class DeliveryQueue {
   private readonly active = new Map<string, DeliveryActor>();
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
+  /** the breaker's state when each running attempt started (for the attempt event) */
+  private readonly breakerAtStart = new Map<string, string>();
   /** ids taken from the queue whose actor is being created */
   private readonly launching = new Set<string>();
   private needsScan = false;
@@ -314,7 +316,10 @@ export class DeliveryQueue {
       },
       ...(this.options.inspect ? { inspect: this.options.inspect } : {}),
     });
-    actor.on('sending', (e) => events.emit('sending', { batchId: e.batchId, attempt: e.attempt }));
+    actor.on('sending', (e) => {
+      this.breakerAtStart.set(e.batchId, this.gate.state);
+      events.emit('sending', { batchId: e.batchId, attempt: e.attempt });
+    });
     actor.on('attempt', (e) => void this.onAttempt(record, e));
     return actor;
   }
@@ -322,7 +327,17 @@ export class DeliveryQueue {
   private async onAttempt(record: BatchState, report: AttemptReport): Promise<void> {
     const { attempt, outcome, nextDelayMs } = report;
     const durationMs = outcome.durationMs ?? 0;
-    this.options.events.emit('attempt', { batchId: record.id, attempt, outcome, durationMs, nextDelayMs });
+    const after = this.gate.state;
+    const breaker = { atStart: this.breakerAtStart.get(record.id) ?? after, after };
+    this.breakerAtStart.delete(record.id);
+    this.options.events.emit('attempt', {
+      batchId: record.id,
+      attempt,
+      outcome,
+      durationMs,
+      nextDelayMs,
+      breaker,
+    });
     this.refusals.note(outcome);
     await this.results.recordAttempt(record, report);
   }
@@ -335,6 +350,7 @@ export class DeliveryQueue {
 
   private release(id: string): void {
     this.active.delete(id);
+    this.breakerAtStart.delete(id);
     this.pump();
   }
 }

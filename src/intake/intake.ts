@@ -9,7 +9,7 @@ import type { EmitterEvents } from '../observe/events.js';
 import type { InspectionObserver } from '../observe/inspect/index.js';
 import type { Logger } from '../util/logger.js';
 import type { Item } from '../model.js';
-import type { BatchState, Spool, Written } from '../spool/spool.js';
+import { seqRanges, type BatchState, type Spool, type Written } from '../spool/spool.js';
 
 /**
  * Intake: owns the open batch (BatchBuilder), the buffer statechart that decides when to seal, and
@@ -123,6 +123,8 @@ export class Intake {
   private durable: Deferred = deferred();
   /** bytes of the open batch's items (the builder holds the items themselves) */
   private openBytes = 0;
+  /** when the open batch got its first item (epoch ms) */
+  private openedAtMs?: number;
   private pendingSeals = new Set<Promise<void>>();
   /**
    * uncompressed bytes of the batches sealed but not yet in the spool: they count toward the
@@ -269,7 +271,10 @@ export class Intake {
     const holder = this.durable;
     if (this.builder.add(item, measured.json, source, subject)) {
       this.openBytes += measured.bytes;
-      if (this.builder.size === 1) this.buffer.send({ type: 'FIRST_ITEM' });
+      if (this.builder.size === 1) {
+        this.openedAtMs = Date.now();
+        this.buffer.send({ type: 'FIRST_ITEM' });
+      }
       if (this.builder.size >= this.options.maxItems)
         this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'size' });
     }
@@ -312,13 +317,14 @@ export class Intake {
 
   private seal(event: BufferEmitted): void {
     const batch = this.builder.take(uuidv7(), new Date().toISOString());
+    const openedAtMs = this.openedAtMs;
     const sealedBytes = this.openBytes;
     this.pendingSealBytes += sealedBytes;
     this.openBytes = 0;
     const holder = this.durable;
     this.durable = deferred();
     const seqs = this.seqTracker.sealing(batch.id, batch.sources, holder.promise);
-    const work = this.persist(batch, seqs, event.trigger).then(
+    const work = this.persist(batch, seqs, { trigger: event.trigger, openedAtMs }).then(
       () => holder.resolve(),
       (error: unknown) => holder.reject(error),
     );
@@ -339,11 +345,11 @@ export class Intake {
   private async persist(
     batch: SealedBatch<Acknowledgeable>,
     seqs: SealedSeqs,
-    trigger: SealTrigger,
+    seal: SealFacts,
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding);
-    const state = batchRecord(batch, body, encoding);
+    const state = batchRecord(batch, body, encoding, seal);
     try {
       await this.writeSound(state, body, seqs);
     } catch (error) {
@@ -358,11 +364,14 @@ export class Intake {
     const oldestPublishedMs = batch.sources[0]?.publishedMs;
     this.options.events.emit('sealed', {
       batchId: state.id,
-      trigger,
+      trigger: seal.trigger,
       items: state.itemCount,
       rawBytes: state.rawBytes,
       storedBytes: state.storedBytes,
       oldestPublishedMs,
+      openedAtMs: seal.openedAtMs,
+      seqRanges: seqRanges(seqs.seqs),
+      subjects: state.subjects,
     });
     this.options.onDurable(state);
   }
@@ -425,8 +434,19 @@ export class Intake {
   }
 }
 
+/** Why and since when a batch was open: kept in its record for `batch-emitter trace`. */
+interface SealFacts {
+  trigger: SealTrigger;
+  openedAtMs?: number;
+}
+
 /** The spool's record of a sealed batch, before its first delivery attempt. */
-function batchRecord(batch: SealedBatch<unknown>, body: Buffer, encoding: 'gzip' | 'identity'): BatchState {
+function batchRecord(
+  batch: SealedBatch<unknown>,
+  body: Buffer,
+  encoding: 'gzip' | 'identity',
+  seal: SealFacts,
+): BatchState {
   return {
     v: 1,
     id: batch.id,
@@ -438,6 +458,8 @@ function batchRecord(batch: SealedBatch<unknown>, body: Buffer, encoding: 'gzip'
     subjects: batch.subjects,
     attempts: 0,
     crc32: crc32(body),
+    trigger: seal.trigger,
+    ...(seal.openedAtMs === undefined ? {} : { openedAt: new Date(seal.openedAtMs).toISOString() }),
   };
 }
 

@@ -5,7 +5,9 @@ import { noIngressStatus, type Ingress } from '../ingress/ingress.js';
 import type { Intake, PauseReason } from '../intake/intake.js';
 import type { Spool } from '../spool/spool.js';
 import type { EmitterEvents } from './events.js';
+import type { Ledger } from './ledger/ledger.js';
 import { machinesView } from './machines-view.js';
+import { liveTrace } from './trace/live.js';
 import { type SpoolStatus, type StatusSnapshot, type StatusSource } from './status.js';
 
 /**
@@ -22,6 +24,7 @@ export interface StatusStages {
   delivery?: DeliveryQueue;
   intake?: Intake;
   ingress?: Ingress;
+  ledger?: { ledger: Ledger };
 }
 
 export interface StatusContext {
@@ -99,6 +102,7 @@ export function statusSourceOf(stages: StatusStages, snapshot: () => StatusSnaps
         breaker: stages.delivery?.gate.breaker.getSnapshot(),
         limiter: stages.delivery?.gate.limiter.getSnapshot(),
       }),
+    trace: (query) => liveTrace(stages, query),
   };
 }
 

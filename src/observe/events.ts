@@ -30,11 +30,25 @@ export interface EmitterEventMap {
     storedBytes: number;
     /** oldest JetStream publish time of its items, epoch ms, when known */
     oldestPublishedMs?: number;
+    /** when its first item arrived, epoch ms */
+    openedAtMs?: number;
+    /** the stream sequences of its messages, as runs [first, last] (JetStream only) */
+    seqRanges?: Array<[number, number]>;
+    /** its messages' distinct subjects */
+    subjects?: string[];
   };
   /** one HTTP attempt starts */
   sending: { batchId: string; attempt: number };
   /** one HTTP attempt finished */
-  attempt: { batchId: string; attempt: number; outcome: Outcome; durationMs: number; nextDelayMs?: number };
+  attempt: {
+    batchId: string;
+    attempt: number;
+    outcome: Outcome;
+    durationMs: number;
+    nextDelayMs?: number;
+    /** the origin's breaker when the attempt started and once its outcome was counted */
+    breaker?: { atStart: string; after: string };
+  };
   /** a delivery statechart finished: delivered, split, deadLettered or parked */
   finished: { batchId: string; result: DeliveryResult; attempts: number; createdAtMs: number; items: number };
   breaker: { origin: string; from: string; to: string };

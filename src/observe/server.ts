@@ -5,17 +5,21 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from './metrics.js';
 import { fullSnapshot, spoolUsedBytes, type StatusSnapshot, type StatusSource } from './status.js';
 import { VERSION } from '../util/version.js';
-import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml } from './views/debug-page.js';
+import { DEBUG_CSP, debugAppCss, debugAppJs, debugPageHtml, debugTraceJs } from './views/debug-page.js';
 import { machineGraphs } from './views/machines.js';
 import { DebugTimeline, debugTimes } from './views/timeline.js';
+import { AttemptHistory } from './attempt-history.js';
 import { Redactor, safeJson } from '../util/redact.js';
 import { StatsCollector, type LastError } from './stats-collector.js';
+import { TraceQueryError, traceQueryOfParams, type TraceQuery } from './trace/query.js';
+import { TraceUnavailableError } from './trace/live.js';
+import { traceText } from './trace/text.js';
 
 export type { BreakerStatus, JetStreamPending, SpoolStatus, StatusSnapshot, StatusSource } from './status.js';
 
 /**
  * The operator's HTTP server (node:http, no framework): health, readiness, stats, Prometheus
- * metrics and, when debug is on, the live statecharts. Read-only: no endpoint changes state.
+ * metrics and, when debug is on, the live statecharts and traces. Read-only: no endpoint changes state.
  * Only GET and HEAD are served (anything else: 405), unknown paths are 404. Every body passes a
  * redactor, so configured secrets and URL credentials never leave the process.
  */
@@ -131,18 +135,31 @@ function newer(a: LastError | undefined, b: StatusSnapshot['lastError']): Status
 type Route = (req: IncomingMessage) => Promise<Reply> | Reply;
 
 /** The /debug routes: the page, its script and stylesheet, and the JSON machine view. */
-function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<string, Route> {
+function debugRoutes(
+  status: StatusSource,
+  timeline: DebugTimeline,
+  history: AttemptHistory,
+): Record<string, Route> {
   const page = { 'content-security-policy': DEBUG_CSP, 'referrer-policy': 'no-referrer' };
   return {
-    '/debug': (req) => {
+    '/debug': async (req) => {
       // scripts that ask for JSON get the index of the debug endpoints; browsers get the page
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json') && !accept.includes('text/html')) {
-        return json(200, { endpoints: ['/debug', '/debug/machines', '/debug/app.js', '/debug/app.css'] });
+        return json(200, {
+          endpoints: [
+            '/debug',
+            '/debug/machines',
+            '/debug/trace',
+            '/debug/app.js',
+            '/debug/trace.js',
+            '/debug/app.css',
+          ],
+        });
       }
       return {
         status: 200,
-        text: debugPageHtml(VERSION),
+        text: await debugPageHtml(VERSION),
         contentType: 'text/html; charset=utf-8',
         headers: page,
       };
@@ -153,25 +170,58 @@ function debugRoutes(status: StatusSource, timeline: DebugTimeline): Record<stri
       contentType: 'text/javascript; charset=utf-8',
       headers: page,
     }),
+    '/debug/trace.js': () => ({
+      status: 200,
+      text: debugTraceJs(),
+      contentType: 'text/javascript; charset=utf-8',
+      headers: page,
+    }),
     '/debug/app.css': () => ({
       status: 200,
       text: debugAppCss(),
       contentType: 'text/css; charset=utf-8',
       headers: page,
     }),
+    '/debug/trace': (req) => traceReply(status, new URL(req.url ?? '/', 'http://localhost').searchParams),
     '/debug/machines': (req) => {
       if (!status.machines) return json(404, { error: 'no machine view available' });
       const view = status.machines();
       const record = view !== null && typeof view === 'object' ? (view as Record<string, unknown>) : { view };
-      const times = debugTimes(record.live as Parameters<typeof debugTimes>[0], timeline.snapshot());
+      const live = record.live as Parameters<typeof debugTimes>[0];
+      const times = debugTimes(live, timeline.snapshot());
+      const recent = history.snapshot((live?.deliveries?.listed ?? []).map((d) => d.batchId));
       // ?view=live (what the page polls every second): without the unchanging definitions
       if (new URL(req.url ?? '/', 'http://localhost').searchParams.get('view') === 'live') {
         const { definitions: _definitions, ...rest } = record;
-        return json(200, { ...rest, times });
+        return json(200, { ...rest, times, history: recent });
       }
-      return json(200, { ...record, graphs: machineGraphs(), times });
+      return json(200, { ...record, graphs: machineGraphs(), times, history: recent });
     },
   };
+}
+
+/**
+ * GET /debug/trace?batch=<id> | seq=<n> [&subject=<s>] [&format=text]: the story of one batch or
+ * message as JSON (what `batch-emitter trace --json` prints), or as the printed text.
+ */
+async function traceReply(status: StatusSource, params: URLSearchParams): Promise<Reply> {
+  if (!status.trace) return json(404, { error: 'no trace available' });
+  let query: TraceQuery;
+  try {
+    query = traceQueryOfParams(params);
+  } catch (error) {
+    if (error instanceof TraceQueryError) return json(400, { error: error.message });
+    throw error;
+  }
+  try {
+    const story = await status.trace(query);
+    if (params.get('format') === 'text')
+      return { status: 200, text: `${traceText(story)}\n`, contentType: 'text/plain; charset=utf-8' };
+    return json(200, story);
+  } catch (error) {
+    if (error instanceof TraceUnavailableError) return json(503, { error: error.message });
+    throw error;
+  }
 }
 
 /** The GET /api/v1/stats body: the status, the readiness verdict and the collected totals. */
@@ -281,9 +331,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       contentType: metrics.contentType,
     }),
   };
-  // only while debug is on: wall-clock times (next retry, breaker reopen) for the /debug view
+  // only while debug is on: wall-clock times (next retry, breaker reopen) and the recent attempts
+  // for the /debug view
   const timeline = opts.debug ? new DebugTimeline(opts.events) : undefined;
-  if (timeline) Object.assign(routes, debugRoutes(status, timeline));
+  const history = opts.debug ? new AttemptHistory(opts.events) : undefined;
+  if (timeline && history) Object.assign(routes, debugRoutes(status, timeline, history));
 
   async function handle(req: IncomingMessage): Promise<Reply> {
     const method = req.method ?? 'GET';
@@ -354,6 +406,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing ??= new Promise<void>((resolve) => {
         if (ownStats) stats.close();
         timeline?.close();
+        history?.close();
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1000).unref();

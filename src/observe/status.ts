@@ -1,3 +1,5 @@
+import type { TraceQuery } from './trace/query.js';
+import type { TraceStory } from './trace/story.js';
 /**
  * What the HTTP server and the metrics read from a running emitter. The emitter (or any host)
  * implements `StatusSource`; `snapshot()` is synchronous and cheap (it is called on every scrape
@@ -108,6 +110,8 @@ export interface StatusSource {
   >;
   /** the /debug/machines view (see `machinesView` in src/observe/machines-view.ts) */
   machines?(): unknown;
+  /** the story of one batch or message (`/debug/trace`, see src/observe/trace/) */
+  trace?(query: TraceQuery): Promise<TraceStory>;
 }
 
 /** The parts of a breakerMachine snapshot that `breakerStatus` reads. */

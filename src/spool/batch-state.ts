@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
+import { SEAL_TRIGGERS } from '../../machines/buffer.js';
 
 /**
  * The state record of a spooled batch (the `s` store), and the checks that decide it can be
@@ -21,6 +22,10 @@ const BatchStateSchema = z.object({
   parked: z.boolean().optional(),
   lastError: z.string().optional(),
   parentId: z.string().optional(),
+  /** why the buffer sealed it (machines/buffer.ts SEAL_TRIGGERS); absent for split halves and older records */
+  trigger: z.enum(SEAL_TRIGGERS).optional(),
+  /** when its first item arrived (ISO 8601): its items were received between this and createdAt */
+  openedAt: z.string().optional(),
   /** CRC-32 of the stored body: a body overwritten on disk is quarantined, never sent */
   crc32: z.number().int().optional(),
 });

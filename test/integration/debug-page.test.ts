@@ -235,6 +235,21 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     const since = Date.parse(view.times.breaker.since);
     expect(Date.now() - since).toBeLessThan(30_000);
     expect(Date.parse(view.times.breaker.reopenAt)).toBe(since + 60_000);
+    // the recent past: batch-1's failed attempt, the breaker's change, the attempt's bucket
+    expect(view.history.batches['batch-1'].attempts).toEqual([
+      {
+        batchId: 'batch-1',
+        attempt: 1,
+        startedAt: expect.any(Number),
+        durationMs: 1,
+        outcome: 'retryable',
+        status: 503,
+        reason: 'http_503',
+      },
+    ]);
+    expect(view.history.batches['batch-2']).toEqual({ attempts: [] });
+    expect(view.history.origin.breaker).toEqual([{ at: expect.any(Number), from: 'closed', to: 'open' }]);
+    expect(view.history.origin.buckets.map((b: { retryable: number }) => b.retryable)).toEqual([1]);
     expect(view.note).toBe('Bearer [redacted]');
     expect(res.text).not.toContain(SECRET);
 
@@ -272,10 +287,20 @@ describe('GET /debug (TRANSMITTER_DEBUG=true)', () => {
     expect(dom.text('breaker-reopen')).toMatch(/UTC \(in \d+\.\d s\)$/);
     expect(dom.text('deliveries-active')).toBe('3');
     expect(dom.rows()).toEqual([
-      ['batch-1', 'backoff', '1', expect.stringMatching(/UTC \(in (5\d|60)\.\d s\)$/)],
-      ['batch-2', 'sending', '1 (sending)', '–'],
-      ['batch-3', 'waiting', '0', '–'],
+      ['batch-1', 'backoff', '1', expect.stringMatching(/UTC \(in (5\d|60)\.\d s\)$/), '503 · 1 ms'],
+      ['batch-2', 'sending', '1 (sending)', '–', '–'],
+      ['batch-3', 'waiting', '0', '–', '–'],
     ]);
+    // the origin strip: a band per breaker state (closed, then open), the bar of the failed attempt
+    const strip = dom.strip();
+    expect(strip.filter((e) => e.name === 'rect' && e.cls.startsWith('band')).map((e) => e.cls)).toEqual([
+      'band band-closed',
+      'band band-open',
+    ]);
+    expect(strip.filter((e) => e.name === 'rect' && e.cls.startsWith('bar')).map((e) => e.cls)).toEqual([
+      'bar retryable',
+    ]);
+    expect(dom.text('origin-peak')).toBe('(bars: attempts per 10 s, highest 1)');
     // the retry is 60 s after an attempt made moments ago: (50, 60] s remain, 60.0 on a fast machine
     const remaining = Number(/in (\d+\.\d) s\)$/.exec(dom.rows()[0]?.[3] ?? '')?.[1]);
     expect(remaining).toBeGreaterThan(50);
@@ -358,6 +383,8 @@ describe('batch-emitter machines (CLI)', () => {
 function fakeDom(html: string) {
   class El {
     textContent = '';
+    className = '';
+    title = '';
     colSpan = 0;
     max = 1;
     value = 0;
@@ -371,6 +398,9 @@ function fakeDom(html: string) {
     };
     getAttribute(name: string) {
       return this.attrs[name] ?? null;
+    }
+    setAttribute(name: string, value: string) {
+      this.attrs[name] = value;
     }
     get firstChild(): El | null {
       return this.children[0] ?? null;
@@ -392,6 +422,7 @@ function fakeDom(html: string) {
       return this.groups;
     }
   }
+  const created: Array<{ name: string; el: El }> = [];
   const byId = new Map<string, El>();
   for (const m of html.matchAll(/id="([\w-]+)"/g)) byId.set(m[1] as string, new El());
   const svgs = new Map<string, El>();
@@ -411,11 +442,24 @@ function fakeDom(html: string) {
       return m ? (svgs.get(m[1] as string) ?? null) : null;
     },
     createElement: () => new El(),
+    createElementNS: (_ns: string, name: string) => {
+      const el = new El();
+      created.push({ name, el });
+      return el;
+    },
   };
   return {
     document,
     text: (id: string) => byId.get(id)?.textContent,
-    rows: () => tbody.children.map((tr) => tr.children.map((td) => td.textContent)),
+    rows: () =>
+      tbody.children.map((tr) =>
+        tr.children.map((td) => td.textContent || td.children.map((c) => c.textContent).join(' ')),
+      ),
+    /** the SVG elements the script drew into the origin strip: name and class */
+    strip: () =>
+      (byId.get('origin-strip')?.children ?? [])
+        .flatMap((svg) => svg.children)
+        .map((el) => ({ name: created.find((c) => c.el === el)?.name ?? '?', cls: el.attrs.class ?? '' })),
     active: (machine: string) =>
       (svgs.get(machine)?.groups ?? [])
         .filter((g) => g.classList.contains('active'))

@@ -126,6 +126,7 @@ describe('SIGTERM to the started process of each service command', () => {
         // the spool lock went with the process: the same spool opens again
         second = startService(argv(), cwd(), env);
         await bounded(second, second.ready, 60_000, 'start again on the same spool');
+        await readyAnswers(second);
         second.child.kill('SIGTERM');
         expect(await bounded(second, second.exited, 60_000, 'exit'), second.output()).toBe(0);
         expect(processesMarked(second.mark)).toEqual([]);
@@ -191,6 +192,16 @@ function startService(argv: string[], cwd: string, env: Record<string, string>):
     throw new Error(`${argv.join(' ')} exited ${code} before running:\n${out}`);
   });
   return { child, mark, output: () => out, ready: Promise.race([ready, failedToStart]), exited };
+}
+
+/** Resolves once the service's /ready answers 200 (spool open, consumer bound). */
+async function readyAnswers(service: Service, timeoutMs = 30_000): Promise<void> {
+  const origin = /"http":"([^"]+)"/.exec(service.output())![1]!;
+  const until = performance.now() + timeoutMs;
+  while ((await fetch(`${origin}/ready`).catch(() => undefined))?.status !== 200) {
+    if (performance.now() > until) throw new Error(`${origin}/ready: not 200 within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The promise, or a failure naming the step and showing the process's output so far. */

@@ -62,6 +62,8 @@ describe('the spool bound to its destination', () => {
       await direct.close();
 
       const env = testEnv({ sinkUrl: urlB, spoolDir: spool.path });
+      const stats = await runCli(env, ['spool', 'stats']);
+      expect(stats.stdout).toContain(`destination: ${a.url}/v1/batch\n`);
       const refused = await runCli(env, ['run']);
       expect(refused.code).toBe(2);
       const line = refused.stderr.trim();
@@ -84,6 +86,8 @@ describe('the spool bound to its destination', () => {
       const done = await runCli(env, ['spool', 'retarget', '--yes']);
       expect(done.code).toBe(0);
       expect(done.stdout).toContain(`rebound from ${a.url}/v1/batch to ${b.url}/v2/batch`);
+      const json = await runCli(env, ['spool', 'stats', '--json']);
+      expect(JSON.parse(json.stdout)).toMatchObject({ destination: `${b.url}/v2/batch` });
 
       const proc = spawnEmitter(env);
       try {

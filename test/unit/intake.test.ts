@@ -95,6 +95,22 @@ describe('intake', () => {
     expect(sealed.map((s) => s.itemCount)).toEqual([3, 1]);
   });
 
+  it('keeps in each spooled record why it was sealed and when its first item arrived (for trace)', async () => {
+    const { intake, spool, sealed } = await intakeWith(2, 1 << 20);
+    const before = Date.now();
+    await Promise.all([intake.offer(event(1)), intake.offer(event(2))]);
+    const third = intake.offer(event(3));
+    await intake.flush();
+    await third;
+    const stored = await Promise.all(sealed.map((s) => spool.batches.getState(s.id)));
+    expect(stored.map((s) => s?.trigger)).toEqual(['size', 'manual']);
+    for (const state of stored) {
+      const opened = Date.parse(state?.openedAt as string);
+      expect(opened).toBeGreaterThanOrEqual(before);
+      expect(opened).toBeLessThanOrEqual(Date.parse(state?.createdAt as string));
+    }
+  });
+
   it('seals before an item that would overflow the byte limit: no body exceeds it', async () => {
     const maxBytes = 2048;
     const { intake, spool, sealed, triggers } = await intakeWith(1000, maxBytes);

@@ -267,6 +267,9 @@ class DownLedger extends QueuedLedger {
   async list(): Promise<LedgerRecord[]> {
     return [];
   }
+  async findBySeq(): Promise<undefined> {
+    return undefined;
+  }
   async counts(): Promise<Record<string, number>> {
     return {};
   }
@@ -301,6 +304,75 @@ describe('ledger write queue', () => {
     expect(r).toMatchObject({ status: 'retrying', item_count: 3, http_status: 502, retry_count: 1 });
     expect(r.sent_at).toBe(new Date(1000).toISOString());
     expect(ledger.stats().written).toBe(1);
+  });
+
+  it('keeps the trace facts of events: seal trigger and sequences, every attempt with the breaker, the split', async () => {
+    const events = new EmitterEvents();
+    const detach = attachLedger(events, ledger, DESTINATION);
+    const id = uuidv7();
+    const [half1, half2] = [uuidv7(), uuidv7()];
+    events.emit('sealed', {
+      batchId: id,
+      trigger: 'interval',
+      items: 4,
+      rawBytes: 400,
+      storedBytes: 200,
+      openedAtMs: 5000,
+      seqRanges: [
+        [10, 12],
+        [15, 15],
+      ],
+      subjects: ['approved.ip'],
+    });
+    // two attempts queued before one write: both kept, in order
+    events.emit('attempt', {
+      batchId: id,
+      attempt: 1,
+      outcome: { kind: 'retryable', status: 503, reason: 'http_503' },
+      durationMs: 4,
+      nextDelayMs: 250,
+      breaker: { atStart: 'closed', after: 'open' },
+    });
+    events.emit('attempt', {
+      batchId: id,
+      attempt: 2,
+      outcome: { kind: 'split', status: 413 },
+      durationMs: 2,
+      breaker: { atStart: 'halfOpen', after: 'closed' },
+    });
+    (events as EventEmitter).emit('split', {
+      parentId: id,
+      parts: [
+        { batchId: half1, items: 2, storedBytes: 100 },
+        { batchId: half2, items: 2, storedBytes: 100 },
+      ],
+    } satisfies LedgerSplitEvent);
+    const r = await current(id);
+    expect(r.trace).toMatchObject({
+      trigger: 'interval',
+      openedAt: new Date(5000).toISOString(),
+      seqs: [
+        [10, 12],
+        [15, 15],
+      ],
+      subjects: ['approved.ip'],
+      parts: [half1, half2],
+    });
+    const [first, second] = r.trace?.attempts ?? [];
+    expect(first).toMatchObject({ n: 1, kind: 'retryable', status: 503, reason: 'http_503', durationMs: 4 });
+    expect(first?.breaker).toEqual({ atStart: 'closed', after: 'open' });
+    expect(Date.parse(first?.nextRetryAt as string) - Date.parse(first?.at as string)).toBe(254);
+    expect(second).toMatchObject({
+      n: 2,
+      kind: 'split',
+      status: 413,
+      breaker: { atStart: 'halfOpen', after: 'closed' },
+    });
+    expect(second?.nextRetryAt).toBeUndefined();
+    expect((await current(half1)).trace).toEqual({ parentId: id });
+    expect((await ledger.findBySeq(15))?.id).toBe(id);
+    expect(await ledger.findBySeq(13)).toBeUndefined();
+    detach();
   });
 });
 

@@ -200,7 +200,7 @@ describe('machineToGraph on the real machines', () => {
     expect(JSON.parse(JSON.stringify(buffer))).toEqual(buffer);
   });
 
-  it('handles nested states, literal delays and guard combinators of a made-up machine', () => {
+  it('handles nested states, literal delays and guard combinators of a made-up machine', async () => {
     const machine = setup({
       guards: { a: () => true, b: () => false },
       actors: { job: fromPromise(async () => 1) },
@@ -245,7 +245,7 @@ describe('machineToGraph on the real machines', () => {
     expect(mermaid).toContain('[*] --> busy__one');
     expect(mermaid).toContain('busy__two --> [*]');
     expect(mermaid).toContain('busy__one --> busy__two : after 250ms');
-    expect(graphToSvg(graph)).toContain('data-state="busy.two"');
+    expect(await graphToSvg(graph)).toContain('data-state="busy.two"');
   });
 });
 
@@ -295,31 +295,34 @@ describe('graphToMermaid', () => {
 });
 
 describe('graphToSvg and the debug page', () => {
-  it.each(REAL)('%s: one box per state, one arrow per pair of states, no style attributes', (_n, machine) => {
-    const graph = machineToGraph(machine);
-    const svg = graphToSvg(graph);
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
-    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    expect(svg).toContain(`data-machine="${graph.id}"`);
-    for (const s of graph.states) expect(svg).toContain(`<g class="state ${s.type}" data-state="${s.id}">`);
-    const pairs = new Set(
-      graph.transitions
-        .filter((t) => t.source !== '')
-        .flatMap((t) => t.targets.filter((x) => x !== t.source).map((x) => `${t.source}>${x}`)),
-    );
-    for (const pair of pairs) {
-      const [from, to] = pair.split('>');
-      expect(svg).toContain(`data-source="${from}" data-target="${to}"`);
-    }
-    expect(svg).not.toMatch(/\sstyle=/);
-    expect(svg).not.toMatch(/<script/i);
-    const viewBox = /viewBox="(-?\d+) 0 (\d+) (\d+)"/.exec(svg);
-    expect(Number(viewBox?.[2])).toBeGreaterThan(100);
-    expect(Number(viewBox?.[3])).toBeGreaterThan(100);
-  });
+  it.each(REAL)(
+    '%s: one box per state, one arrow per pair of states, no style attributes',
+    async (_n, machine) => {
+      const graph = machineToGraph(machine);
+      const svg = await graphToSvg(graph);
+      expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+      expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+      expect(svg).toContain(`data-machine="${graph.id}"`);
+      for (const s of graph.states) expect(svg).toContain(`<g class="state ${s.type}" data-state="${s.id}">`);
+      const pairs = new Set(
+        graph.transitions
+          .filter((t) => t.source !== '')
+          .flatMap((t) => t.targets.filter((x) => x !== t.source).map((x) => `${t.source}>${x}`)),
+      );
+      for (const pair of pairs) {
+        const [from, to] = pair.split('>');
+        expect(svg).toContain(`data-source="${from}" data-target="${to}"`);
+      }
+      expect(svg).not.toMatch(/\sstyle=/);
+      expect(svg).not.toMatch(/<script/i);
+      const viewBox = /viewBox="0 0 (\d+) (\d+)"/.exec(svg);
+      expect(Number(viewBox?.[1])).toBeGreaterThan(100);
+      expect(Number(viewBox?.[2])).toBeGreaterThan(100);
+    },
+  );
 
-  it('escapes text and keeps the page free of inline script and style', () => {
-    const html = debugPageHtml('1.2.3');
+  it('escapes text and keeps the page free of inline script and style', async () => {
+    const html = await debugPageHtml('1.2.3');
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect((html.match(/<svg /g) ?? []).length).toBe(4);
     expect(html).toContain('<script src="debug/app.js" defer></script>');

@@ -5,7 +5,7 @@ import { PgLedger, type PgLedgerOptions } from './pg-ledger.js';
 import type { Ledger } from './ledger.js';
 
 export * from './ledger.js';
-export { LevelLedger, type LevelLedgerOptions } from './level-ledger.js';
+export { LedgerLockedError, LevelLedger, type LevelLedgerOptions } from './level-ledger.js';
 export { PgLedger, type PgLedgerOptions } from './pg-ledger.js';
 
 export interface OpenLedgerOptions {

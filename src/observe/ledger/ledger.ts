@@ -60,7 +60,75 @@ export interface LedgerRecord {
   sent_at: string | null;
   /** when the batch reached a final status (success, dead_lettered, split) */
   completed_at: string | null;
+  /** how it got here, for `batch-emitter trace` (absent in records written before it existed) */
+  trace?: LedgerTrace;
 }
+
+/** One HTTP attempt as the ledger keeps it. */
+export interface AttemptFact {
+  /** 1 for the first attempt */
+  n: number;
+  /** when it started, ISO 8601 */
+  at: string;
+  durationMs: number;
+  /** success | retryable | split | permanent */
+  kind: string;
+  status?: number;
+  /** the failure's reason: http_503, ECONNREFUSED, timeout, ... */
+  reason?: string;
+  /** the origin's breaker when the attempt started, and once its outcome was counted */
+  breaker?: { atStart: string; after: string };
+  /** when the next attempt was due, ISO 8601 (absent when none followed) */
+  nextRetryAt?: string;
+}
+
+/** The facts beyond the table's columns: why it was sealed, what it holds, each attempt. */
+export interface LedgerTrace {
+  /** the buffer's seal trigger (machines/buffer.ts SEAL_TRIGGERS) */
+  trigger?: string;
+  /** when its first item arrived, ISO 8601 */
+  openedAt?: string;
+  /** stream sequences of its messages as runs [first, last] */
+  seqs?: Array<[number, number]>;
+  subjects?: string[];
+  /** the batch it is a half of (a 413 split) */
+  parentId?: string;
+  /** its halves, after a 413 split */
+  parts?: string[];
+  /** the last MAX_ATTEMPT_FACTS attempts, oldest first */
+  attempts?: AttemptFact[];
+}
+
+/**
+ * The trace with its fields in the order they are written here (PostgreSQL's JSONB reorders an
+ * object's keys), so both ledgers show the same document.
+ */
+export function canonicalTrace(trace: LedgerTrace): LedgerTrace {
+  const { trigger, openedAt, seqs, subjects, parentId, parts, attempts } = trace;
+  return dropUndefined({
+    trigger,
+    openedAt,
+    seqs,
+    subjects,
+    parentId,
+    parts,
+    attempts: attempts?.map((a) =>
+      dropUndefined({
+        n: a.n,
+        at: a.at,
+        durationMs: a.durationMs,
+        kind: a.kind,
+        status: a.status,
+        reason: a.reason,
+        breaker: a.breaker && { atStart: a.breaker.atStart, after: a.breaker.after },
+        nextRetryAt: a.nextRetryAt,
+      }),
+    ),
+  });
+}
+
+/** Attempts kept per batch: a batch parked through a long outage gets one per sweep. */
+export const MAX_ATTEMPT_FACTS = 20;
 
 /**
  * A change to one record. Fields left undefined are unchanged; a record that does not exist yet
@@ -82,6 +150,23 @@ export interface LedgerUpdate {
   sentAt?: number;
   /** epoch ms */
   completedAt?: number;
+  /** trace facts to set (attempts excluded) */
+  trace?: Omit<LedgerTrace, 'attempts'>;
+  /** attempts to append to the trace */
+  attempts?: AttemptFact[];
+}
+
+export interface ListOptions {
+  status?: string;
+  /** only batches created at or after this (epoch ms) */
+  since?: number;
+  /** default 100 */
+  limit?: number;
+}
+
+/** Whether a record's trace holds the stream sequence `seq`. */
+export function holdsSeq(record: LedgerRecord, seq: number): boolean {
+  return (record.trace?.seqs ?? []).some(([first, last]) => first <= seq && seq <= last);
 }
 
 export interface LedgerStats {
@@ -102,7 +187,9 @@ export interface Ledger {
   /** The stored record (queued updates not yet flushed are not included). */
   get(id: string): Promise<LedgerRecord | undefined>;
   /** Stored records, newest first, optionally of one status (default limit 100). */
-  list(opts?: { status?: string; limit?: number }): Promise<LedgerRecord[]>;
+  list(opts?: ListOptions): Promise<LedgerRecord[]>;
+  /** The newest record whose trace holds this stream sequence. */
+  findBySeq(seq: number): Promise<LedgerRecord | undefined>;
   /** Stored records per status. */
   counts(): Promise<Record<string, number>>;
   /** Write what is queued now. Never rejects: a failed write stays queued and is retried. */
@@ -123,6 +210,9 @@ export function mergeUpdates(older: LedgerUpdate, newer: LedgerUpdate): LedgerUp
   merged.sentAt = minDefined(older.sentAt, newer.sentAt);
   merged.createdAt = older.createdAt ?? newer.createdAt;
   merged.retryCount = maxDefined(older.retryCount, newer.retryCount);
+  if (older.trace || newer.trace) merged.trace = { ...older.trace, ...newer.trace };
+  if (older.attempts || newer.attempts)
+    merged.attempts = [...(older.attempts ?? []), ...(newer.attempts ?? [])].slice(-MAX_ATTEMPT_FACTS);
   return dropUndefined(merged);
 }
 
@@ -143,8 +233,10 @@ export function applyUpdate(existing: LedgerRecord | undefined, u: LedgerUpdate)
     completed_at: null,
   };
   const sentAt = iso(u.sentAt);
+  const trace = mergeTrace(base.trace, u);
   return {
     ...base,
+    ...(trace ? { trace } : {}),
     status: u.status ?? base.status,
     item_count: u.itemCount ?? base.item_count,
     payload_size: u.payloadSize ?? base.payload_size,
@@ -155,6 +247,14 @@ export function applyUpdate(existing: LedgerRecord | undefined, u: LedgerUpdate)
     sent_at: base.sent_at ?? sentAt ?? null,
     completed_at: iso(u.completedAt) ?? base.completed_at,
   };
+}
+
+/** The stored trace with an update's facts set and its attempts appended (bounded). */
+export function mergeTrace(stored: LedgerTrace | undefined, u: LedgerUpdate): LedgerTrace | undefined {
+  if (!u.trace && !u.attempts) return stored;
+  const merged: LedgerTrace = { ...stored, ...u.trace };
+  if (u.attempts) merged.attempts = [...(stored?.attempts ?? []), ...u.attempts].slice(-MAX_ATTEMPT_FACTS);
+  return merged;
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
@@ -208,6 +308,22 @@ const RESULT_STATUS: Record<EmitterEventMap['finished']['result'], LedgerStatus>
   parked: 'parked',
 };
 
+/** The attempt as the trace keeps it. */
+export function attemptFact(e: EmitterEventMap['attempt'], now: number): AttemptFact {
+  const o = e.outcome;
+  const startedMs = now - Math.max(0, e.durationMs);
+  return dropUndefined({
+    n: e.attempt,
+    at: new Date(startedMs).toISOString(),
+    durationMs: Math.round(e.durationMs),
+    kind: o.kind,
+    status: o.status,
+    reason: o.kind === 'retryable' || o.kind === 'permanent' ? o.reason : undefined,
+    breaker: e.breaker,
+    nextRetryAt: e.nextDelayMs === undefined ? undefined : new Date(now + e.nextDelayMs).toISOString(),
+  });
+}
+
 function attemptUpdate(e: EmitterEventMap['attempt'], now: number): LedgerUpdate {
   const o = e.outcome;
   const update: LedgerUpdate = {
@@ -215,6 +331,7 @@ function attemptUpdate(e: EmitterEventMap['attempt'], now: number): LedgerUpdate
     retryCount: e.attempt,
     // covers a batch whose `sending` was not seen (e.g. the ledger attached late)
     sentAt: now - Math.max(0, e.durationMs),
+    attempts: [attemptFact(e, now)],
   };
   switch (o.kind) {
     case 'success':
@@ -271,6 +388,12 @@ export function attachLedger(events: EmitterEvents, ledger: Ledger, destinationU
     payloadSize: e.storedBytes,
     destinationUrl: destination,
     createdAt: createdAtOfId(e.batchId) ?? Date.now(),
+    trace: dropUndefined({
+      trigger: e.trigger,
+      openedAt: e.openedAtMs === undefined ? undefined : new Date(e.openedAtMs).toISOString(),
+      seqs: e.seqRanges?.length ? e.seqRanges : undefined,
+      subjects: e.subjects,
+    }),
   }));
   const onSending = guard<EmitterEventMap['sending']>((e) => ({
     id: e.batchId,
@@ -301,6 +424,7 @@ export function attachLedger(events: EmitterEvents, ledger: Ledger, destinationU
         httpStatus: 413,
         errorMessage: truncateMessage(`payload too large (413): split into ${ids.join(', ')}`),
         completedAt: now,
+        trace: { parts: ids },
       });
       for (const part of e.parts) {
         ledger.record({
@@ -310,6 +434,7 @@ export function attachLedger(events: EmitterEvents, ledger: Ledger, destinationU
           payloadSize: part.storedBytes,
           destinationUrl: destination,
           createdAt: createdAtOfId(part.batchId) ?? now,
+          trace: { parentId: e.parentId },
         });
       }
     } catch {

@@ -1,6 +1,15 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
-import { FINAL_STATUSES, applyUpdate, idFloorOfMs, type LedgerRecord, type LedgerUpdate } from './ledger.js';
+import {
+  FINAL_STATUSES,
+  applyUpdate,
+  holdsSeq,
+  idFloorOfMs,
+  type LedgerRecord,
+  type LedgerUpdate,
+  type ListOptions,
+} from './ledger.js';
 import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
@@ -23,6 +32,15 @@ export interface LevelLedgerOptions extends QueueOptions {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The ledger's LevelDB is held by another process (a running emitter). */
+export class LedgerLockedError extends Error {
+  readonly code = 'LEDGER_LOCKED';
+  constructor(readonly dir: string) {
+    super(`ledger ${dir} is in use by a running emitter`);
+    this.name = 'LedgerLockedError';
+  }
+}
 const DELETE_CHUNK = 1000;
 
 function decode(text: string): LedgerRecord | undefined {
@@ -62,6 +80,27 @@ export class LevelLedger extends QueuedLedger {
     ledger.pruneTimer.unref();
     void ledger.prune();
     return ledger;
+  }
+
+  /**
+   * Open an existing ledger to read it (`batch-emitter ledger`, `trace`): never creates it, never
+   * prunes. LedgerLockedError while a running emitter holds it; undefined when there is none.
+   */
+  static async openToRead(dir: string, options: LevelLedgerOptions): Promise<LevelLedger | undefined> {
+    const exists = await stat(join(dir, 'CURRENT')).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!exists) return undefined;
+    const db = new Level<string, string>(dir, { valueEncoding: 'utf8', createIfMissing: false });
+    try {
+      await db.open();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new LedgerLockedError(dir);
+      throw error;
+    }
+    return new LevelLedger(dir, db, options);
   }
 
   /** Run database work one piece at a time (writes, pruning and the count scan never interleave). */
@@ -105,17 +144,28 @@ export class LevelLedger extends QueuedLedger {
     return text === undefined ? undefined : decode(text);
   }
 
-  async list(opts: { status?: string; limit?: number } = {}): Promise<LedgerRecord[]> {
+  async list(opts: ListOptions = {}): Promise<LedgerRecord[]> {
     const limit = opts.limit ?? 100;
     const out: LedgerRecord[] = [];
     if (limit <= 0) return out;
-    for await (const [, text] of this.db.iterator({ reverse: true })) {
+    // ids are UUIDv7: created at or after `since` means an id at or above that millisecond's floor
+    const range = opts.since === undefined ? {} : { gte: idFloorOfMs(opts.since) };
+    for await (const [, text] of this.db.iterator({ reverse: true, ...range })) {
       const record = decode(text);
       if (!record || (opts.status !== undefined && record.status !== opts.status)) continue;
       out.push(record);
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /** A scan, newest first (the ledger is bounded by maxRecords): for `trace`, not the hot path. */
+  async findBySeq(seq: number): Promise<LedgerRecord | undefined> {
+    for await (const text of this.db.values({ reverse: true })) {
+      const record = decode(text);
+      if (record && holdsSeq(record, seq)) return record;
+    }
+    return undefined;
   }
 
   counts(): Promise<Record<string, number>> {

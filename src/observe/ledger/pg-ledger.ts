@@ -1,5 +1,14 @@
 import pg from 'pg';
-import { createdAtOfId, type LedgerRecord, type LedgerUpdate } from './ledger.js';
+import {
+  MAX_ATTEMPT_FACTS,
+  canonicalTrace,
+  createdAtOfId,
+  holdsSeq,
+  type LedgerRecord,
+  type LedgerTrace,
+  type LedgerUpdate,
+  type ListOptions,
+} from './ledger.js';
 import { QueuedLedger, type QueueOptions } from './queue.js';
 
 /**
@@ -7,6 +16,9 @@ import { QueuedLedger, type QueueOptions } from './queue.js';
  * `transmitter.batches` table of the transmitter service, column for column. `status` also takes
  * 'split' (a parent replaced by two halves after a 413), which fits its VARCHAR(20); the only
  * addition is an index on status, which changes nothing for other readers or writers of the table.
+ * The trace facts (seal trigger, stream sequences, each attempt) go to a table of their own beside
+ * it, `batch_traces` (id, trace JSONB, seq_first, seq_last), written by the same statement, so the
+ * `batches` table stays column for column.
  *
  * Each flush is one statement: the queued updates (one per batch) as a JSON array, upserted with
  * INSERT ... ON CONFLICT (id) DO UPDATE. A field an update does not carry keeps its stored value;
@@ -39,7 +51,8 @@ const COLUMNS = `id, status, item_count, payload_size, destination_url, http_sta
 const SELECT_COLUMNS = `id::text AS id, status, item_count, payload_size, destination_url, http_status,
   error_message, COALESCE(retry_count, 0) AS retry_count,
   created_at AT TIME ZONE 'UTC' AS created_at, sent_at AT TIME ZONE 'UTC' AS sent_at,
-  completed_at AT TIME ZONE 'UTC' AS completed_at`;
+  completed_at AT TIME ZONE 'UTC' AS completed_at,
+  (SELECT t.trace FROM TRACE_TABLE t WHERE t.id = b.id) AS trace`;
 
 export class InvalidSchemaNameError extends Error {
   constructor(name: string) {
@@ -65,6 +78,14 @@ export function ddl(schema: string): string[] {
     completed_at TIMESTAMP
 )`,
     `CREATE INDEX IF NOT EXISTS batches_status_idx ON ${schema}.batches (status)`,
+    // beside that table, so it stays column for column: what `batch-emitter trace` reads
+    `CREATE TABLE IF NOT EXISTS ${schema}.batch_traces (
+    id UUID PRIMARY KEY,
+    trace JSONB NOT NULL,
+    seq_first BIGINT,
+    seq_last BIGINT
+)`,
+    `CREATE INDEX IF NOT EXISTS batch_traces_seq_last_idx ON ${schema}.batch_traces (seq_last)`,
   ];
 }
 
@@ -73,8 +94,9 @@ function upsertSql(schema: string): string {
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     id uuid, status varchar(20), item_count integer, payload_size integer, destination_url text,
     http_status integer, error_message text, retry_count integer,
-    created_at timestamp, sent_at timestamp, completed_at timestamp)
-)
+    created_at timestamp, sent_at timestamp, completed_at timestamp,
+    trace jsonb, attempts jsonb, seq_first bigint, seq_last bigint)
+), batch AS (
 INSERT INTO ${schema}.batches AS b (${COLUMNS})
 SELECT id, COALESCE(status, 'pending'), COALESCE(item_count, 0), COALESCE(payload_size, 0),
   COALESCE(destination_url, ''), http_status, error_message, COALESCE(retry_count, 0),
@@ -88,7 +110,22 @@ ON CONFLICT (id) DO UPDATE SET
      COALESCE(r.http_status, b.http_status), COALESCE(r.error_message, b.error_message),
      GREATEST(r.retry_count, b.retry_count), COALESCE(b.sent_at, r.sent_at),
      COALESCE(r.completed_at, b.completed_at)
-   FROM r WHERE r.id = b.id)`;
+   FROM r WHERE r.id = b.id)
+RETURNING b.id
+)
+INSERT INTO ${schema}.batch_traces AS t (id, trace, seq_first, seq_last)
+SELECT id, COALESCE(trace, '{}') || CASE WHEN attempts IS NULL THEN '{}'
+    ELSE jsonb_build_object('attempts', attempts) END, seq_first, seq_last
+FROM r WHERE trace IS NOT NULL OR attempts IS NOT NULL
+ON CONFLICT (id) DO UPDATE SET (trace, seq_first, seq_last) =
+  (SELECT t.trace || COALESCE(r.trace, '{}') || CASE WHEN r.attempts IS NULL THEN '{}'
+     ELSE jsonb_build_object('attempts', (
+       SELECT jsonb_agg(e ORDER BY o) FROM (
+         SELECT e, o FROM jsonb_array_elements(COALESCE(t.trace->'attempts', '[]') || r.attempts)
+           WITH ORDINALITY AS a(e, o)
+         ORDER BY o DESC LIMIT ${MAX_ATTEMPT_FACTS}) AS kept)) END,
+     COALESCE(r.seq_first, t.seq_first), COALESCE(r.seq_last, t.seq_last)
+   FROM r WHERE r.id = t.id)`;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -106,19 +143,25 @@ function toRow(u: LedgerUpdate): Record<string, unknown> {
     created_at: iso(u.createdAt ?? createdAtOfId(u.id)),
     sent_at: iso(u.sentAt),
     completed_at: iso(u.completedAt),
+    trace: u.trace,
+    attempts: u.attempts,
+    seq_first: u.trace?.seqs ? Math.min(...u.trace.seqs.map(([first]) => first)) : undefined,
+    seq_last: u.trace?.seqs ? Math.max(...u.trace.seqs.map(([, last]) => last)) : undefined,
   };
 }
 
 /** A row as pg returns it: the record with its timestamps as Dates. */
-type Row = Omit<LedgerRecord, 'created_at' | 'sent_at' | 'completed_at'> & {
+type Row = Omit<LedgerRecord, 'created_at' | 'sent_at' | 'completed_at' | 'trace'> & {
+  trace: LedgerTrace | null;
   created_at: Date | null;
   sent_at: Date | null;
   completed_at: Date | null;
 };
 
-function fromRow(row: Row): LedgerRecord {
+function fromRow({ trace, ...row }: Row): LedgerRecord {
   return {
     ...row,
+    ...(trace ? { trace: canonicalTrace(trace) } : {}),
     created_at: row.created_at?.toISOString() ?? new Date(0).toISOString(),
     sent_at: row.sent_at?.toISOString() ?? null,
     completed_at: row.completed_at?.toISOString() ?? null,
@@ -133,12 +176,14 @@ export class PgLedger extends QueuedLedger {
   private readonly pool: pg.Pool;
   private ready?: Promise<void>;
   private readonly upsert: string;
+  private readonly select: string;
 
   constructor(databaseUrl: string, options: PgLedgerOptions) {
     super(options);
     this.schema = options.schema ?? 'transmitter';
     if (!SCHEMA_NAME.test(this.schema)) throw new InvalidSchemaNameError(this.schema);
     this.upsert = upsertSql(this.schema);
+    this.select = SELECT_COLUMNS.replace('TRACE_TABLE', `${this.schema}.batch_traces`);
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
       max: options.maxConnections ?? 2,
@@ -189,27 +234,47 @@ export class PgLedger extends QueuedLedger {
     if (!UUID.test(id)) return undefined;
     await this.ensureSchema();
     const result = await this.pool.query<Row>(
-      `SELECT ${SELECT_COLUMNS} FROM ${this.schema}.batches WHERE id = $1`,
+      `SELECT ${this.select} FROM ${this.schema}.batches b WHERE id = $1`,
       [id],
     );
     const row = result.rows[0];
     return row ? fromRow(row) : undefined;
   }
 
-  async list(opts: { status?: string; limit?: number } = {}): Promise<LedgerRecord[]> {
+  async list(opts: ListOptions = {}): Promise<LedgerRecord[]> {
     await this.ensureSchema();
     const limit = Math.max(0, Math.floor(opts.limit ?? 100));
-    const result =
-      opts.status === undefined
-        ? await this.pool.query<Row>(
-            `SELECT ${SELECT_COLUMNS} FROM ${this.schema}.batches ORDER BY id DESC LIMIT $1`,
-            [limit],
-          )
-        : await this.pool.query<Row>(
-            `SELECT ${SELECT_COLUMNS} FROM ${this.schema}.batches WHERE status = $1 ORDER BY id DESC LIMIT $2`,
-            [opts.status, limit],
-          );
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (opts.status !== undefined) {
+      params.push(opts.status);
+      where.push(`status = $${params.length}`);
+    }
+    if (opts.since !== undefined) {
+      // ids are UUIDv7 (creation order); created_at is compared too for rows other writers made
+      params.push(new Date(opts.since).toISOString());
+      where.push(`created_at >= ($${params.length}::timestamptz AT TIME ZONE 'UTC')`);
+    }
+    params.push(limit);
+    const result = await this.pool.query<Row>(
+      `SELECT ${this.select} FROM ${this.schema}.batches b
+       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
     return result.rows.map(fromRow);
+  }
+
+  /** The newest row whose sequence span holds `seq` and whose trace holds it exactly. */
+  async findBySeq(seq: number): Promise<LedgerRecord | undefined> {
+    await this.ensureSchema();
+    const result = await this.pool.query<Row>(
+      `SELECT ${this.select} FROM ${this.schema}.batches b
+       WHERE b.id IN (SELECT id FROM ${this.schema}.batch_traces
+         WHERE seq_last >= $1 AND seq_first <= $1 ORDER BY id DESC LIMIT 100)
+       ORDER BY b.id DESC`,
+      [seq],
+    );
+    return result.rows.map(fromRow).find((record) => holdsSeq(record, seq));
   }
 
   async counts(): Promise<Record<string, number>> {

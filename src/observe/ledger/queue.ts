@@ -5,6 +5,7 @@ import {
   type LedgerRecord,
   type LedgerStats,
   type LedgerUpdate,
+  type ListOptions,
 } from './ledger.js';
 
 /**
@@ -68,7 +69,8 @@ export abstract class QueuedLedger implements Ledger {
   protected abstract write(updates: LedgerUpdate[]): Promise<void>;
   protected abstract release(): Promise<void>;
   abstract get(id: string): Promise<LedgerRecord | undefined>;
-  abstract list(opts?: { status?: string; limit?: number }): Promise<LedgerRecord[]>;
+  abstract list(opts?: ListOptions): Promise<LedgerRecord[]>;
+  abstract findBySeq(seq: number): Promise<LedgerRecord | undefined>;
   abstract counts(): Promise<Record<string, number>>;
 
   record(update: LedgerUpdate): void {
