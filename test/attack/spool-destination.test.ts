@@ -4,7 +4,7 @@ import { Emitter } from '../../src/emitter.js';
 import { createEmitter, SpoolDestinationError } from '../../src/index.js';
 import { destinationKey, Spool } from '../../src/spool/spool.js';
 import { createLogger } from '../../src/util/logger.js';
-import { runCli } from '../../harness/cli-process.js';
+import { runCli, spawnCli } from '../../harness/cli-process.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
 import { testEnv } from '../support/env.js';
@@ -130,4 +130,67 @@ describe('attack: the spool bound to its destination', () => {
     expect(destinationKey('https://h.example/a')).not.toBe(destinationKey('https://h.example/b'));
     expect(destinationKey('https://h.example:8443/a')).not.toBe(destinationKey('https://h.example/a'));
   });
+
+  // Regression (passes): SIGKILL to `spool retarget --yes` at moments spread over its run: the
+  // binding is always the old or the new destination (one synced put), every batch is still
+  // there, and a start aimed at the recorded destination delivers them.
+  it('SIGKILL during retarget --yes: bound to the old or the new destination, no batch lost', async () => {
+    const spool = await tempDir('attack-dest-kill-retarget');
+    try {
+      await leave(spool.path, `${sink.url}/a`, 4, 503);
+      const count = async () => {
+        const direct = await Spool.openExisting(spool.path);
+        try {
+          return { batches: direct.status().batches, recorded: await direct.destination.recorded() };
+        } finally {
+          await direct.close();
+        }
+      };
+      const at = await count();
+      expect(at.batches).toBeGreaterThan(0);
+      const targets = [`${sink.url}/b`, `${sink.url}/a`];
+      const started = Date.now();
+      const full = await runCli(testEnv({ sinkUrl: targets[0]!, spoolDir: spool.path }), [
+        'spool',
+        'retarget',
+        '--yes',
+      ]);
+      expect(full.code).toBe(0);
+      const took = Date.now() - started;
+      let previous = `${sink.url}/b`;
+      for (let k = 1; k <= 5; k++) {
+        const target = targets[k % 2]!;
+        const cli = spawnCli(testEnv({ sinkUrl: target, spoolDir: spool.path }), [
+          'spool',
+          'retarget',
+          '--yes',
+        ]);
+        await new Promise((r) => setTimeout(r, (took * k) / 6));
+        cli.kill('SIGKILL');
+        const code = await cli.exited;
+        const now = await count();
+        expect(now.batches, `kill ${k} (${String(code)})`).toBe(at.batches);
+        expect([previous, target], `kill ${k} (${String(code)})`).toContain(now.recorded);
+        previous = now.recorded!;
+      }
+      sink.clear();
+      const emitter = createEmitter(
+        { destinationUrl: previous, spoolDir: spool.path, allowInsecureHttp: true },
+        { logger: quiet() },
+      );
+      try {
+        await emitter.start();
+        await emitter.wait();
+      } finally {
+        await emitter.close();
+      }
+      const delivered = sink.requests.reduce(
+        (sum, r) => sum + ((r.body as { events?: unknown[] }).events?.length ?? 0),
+        0,
+      );
+      expect(delivered).toBe(4);
+    } finally {
+      await spool.remove();
+    }
+  }, 120_000);
 });
