@@ -1,6 +1,7 @@
 import type { Transform } from 'node:stream';
 import build from 'pino-abstract-transport';
 import { createEmitter, type EmbeddedConfig } from '../src/index.js';
+import { LogFeed, parseLine, type ParsedLine } from './pino-feed.js';
 
 /**
  * A pino transport: every log line becomes an event `log.<level label>` (the line's JSON object
@@ -11,7 +12,8 @@ import { createEmitter, type EmbeddedConfig } from '../src/index.js';
  *
  * Options are the embedded configuration (see `createEmitter`) plus `subjectPrefix` (default
  * 'log') and `closeTimeoutS` (default 5). pino runs the transport in a worker thread; lines are
- * added without awaiting each one (they are group-committed with their batch). On teardown
+ * added without awaiting each one (they are group-committed with their batch), but never faster
+ * than the spool takes them (pino-feed.ts): memory holds at most a few batches. On teardown
  * (logger end, process exit) the transport flushes the open batch, waits for deliveries at most
  * closeTimeoutS, and closes: what is not delivered by then stays in the spool for the next start.
  * Keep the whole teardown well under 10 s: pino's exit handler waits that long for the worker.
@@ -27,23 +29,8 @@ export interface PinoTransportOptions extends Omit<EmbeddedConfig, 'logLevel'> {
   logLevel?: EmbeddedConfig['logLevel'];
 }
 
-const DEFAULT_LABELS: Record<number, string> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
-
 interface PinoConfigured {
   levels?: { labels?: Record<number, string> };
-}
-
-function levelLabel(level: unknown, labels: Record<number, string>): string {
-  if (typeof level === 'string' && level.length > 0) return level;
-  if (typeof level === 'number') return labels[level] ?? DEFAULT_LABELS[level] ?? `level${level}`;
-  return 'unknown';
 }
 
 export default async function batchEmitterTransport(options: PinoTransportOptions): Promise<Transform> {
@@ -55,27 +42,30 @@ export default async function batchEmitterTransport(options: PinoTransportOption
   const emitter = createEmitter({ logLevel: 'warn', shutdownTimeoutS: 2, ...config });
   await emitter.start();
   let failures = 0;
-  const onAddFailed = (error: unknown) => {
-    failures += 1;
-    if (failures === 1) {
-      process.stderr.write(`batch-emitter/pino: a log line was not accepted: ${(error as Error).message}\n`);
+  const onFailed = (error: unknown, lines: number) => {
+    if (failures === 0) {
+      process.stderr.write(`batch-emitter/pino: log lines were not accepted: ${(error as Error).message}\n`);
     }
+    failures += lines;
   };
+  let feeding: Promise<void> = Promise.resolve();
 
   return build(
-    async (source) => {
-      const labels = (source as unknown as PinoConfigured).levels?.labels ?? DEFAULT_LABELS;
-      source.on('unknown', (line: string) => {
-        emitter.add(`${subjectPrefix}.unparsed`, { line }).catch(onAddFailed);
-      });
-      for await (const line of source as AsyncIterable<Record<string, unknown>>) {
-        emitter.add(`${subjectPrefix}.${levelLabel(line.level, labels)}`, line).catch(onAddFailed);
-      }
+    (source) => {
+      const labels = (source as unknown as PinoConfigured).levels?.labels;
+      const feed = new LogFeed(emitter, subjectPrefix, onFailed, labels);
+      source.on('unknown', (line: string) => feed.addUnparsed(line));
+      feeding = feed.consume(source as AsyncIterable<ParsedLine>);
+      return feeding;
     },
     {
       expectPinoConfig: true,
+      parseLine,
+      metadata: false,
       async close() {
         try {
+          // the source has ended; the feed may still be waiting to put its last lines into a batch
+          await feeding.catch(() => undefined);
           await emitter.flush();
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([

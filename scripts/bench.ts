@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e] [--emitter <bin.js>]`: a benchmark, not a test. One run on this machine,
+ * `npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e|pino] [--emitter <bin.js>]`: a benchmark, not a test. One run on this machine,
  * same data everywhere (~300-byte JSON events, batch 1000, gzip, synced LevelDB spool, loopback sink):
  *
  *   1. raw limits: JetStream consume + explicit ack of every message in one Node process (and the

@@ -99,9 +99,22 @@ export class Emitter {
     return this.inProcess.node(node);
   }
 
-  /** A generic event under `subject`. */
-  add(subject: string, data: unknown): Promise<void> {
-    return this.inProcess.event(subject, data);
+  /**
+   * A generic event under `subject`. With `text`, the JSON text `data` was parsed from, the batch
+   * carries that text as it is instead of serialising `data` again (a pino transport has both).
+   */
+  add(subject: string, data: unknown, text?: string): Promise<void> {
+    return this.inProcess.event(subject, data, text);
+  }
+
+  /**
+   * undefined while adds are taken at once; while intake is paused (seals pending, spool full or
+   * failing), a promise that resolves when they are taken again. A producer that awaits it before
+   * each add holds at most the open batch and the batches being sealed in memory, not a queue of
+   * waiting adds.
+   */
+  whenAccepting(): Promise<void> | undefined {
+    return this.openIntake().whenAccepting();
   }
 
   private openIntake(): Intake {

@@ -5,6 +5,7 @@ import { formatProfile } from './cpuprofile.js';
 import type { Env } from './e2e.js';
 import { measureAll, type FullRun } from './full.js';
 import { runOnly } from './only.js';
+import { runPino } from './pino/run.js';
 import { fullRunRows, table } from './report.js';
 import { writeFullRun } from './results.js';
 import { scaleTable } from './scale-report.js';
@@ -37,6 +38,10 @@ async function fullRun(b: Setup): Promise<void> {
 }
 
 export async function main(): Promise<number> {
+  if (ONLY === 'pino') {
+    await runPino();
+    return 0;
+  }
   const b = await setUp();
   await (ONLY !== undefined ? runOnly(ONLY, b) : fullRun(b));
   return 0;

@@ -5,17 +5,19 @@
 import { parseArgs } from 'node:util';
 
 /** the parts `--only` accepts */
-export const PARTS = ['scale', 'latency', 'e2e'] as const;
+export const PARTS = ['scale', 'latency', 'e2e', 'pino'] as const;
 export type Part = (typeof PARTS)[number];
 
 export const USAGE =
-  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e] [--emitter <path to bin.js>]\n' +
+  'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e|pino] [--emitter <path to bin.js>]\n' +
   '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
   '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable, 3-node cluster, R3 stream;\n' +
   '                in the full run by default)\n' +
   '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n' +
   '  --only latency  run only the latency part (10,000/s and 2,000/s offered); replaces "latency" likewise\n' +
-  '  --only e2e    raw consume + ack, then end to end with the spool on disk (compare builds with --emitter)\n';
+  '  --only e2e    raw consume + ack, then end to end with the spool on disk (compare builds with --emitter)\n' +
+  '  --only pino   batch-emitter/pino against pino-loki and pino-opentelemetry-transport (1,000,000 lines;\n' +
+  '                200,000 with --quick); replaces "pino" likewise\n';
 
 function usageError(message: string): never {
   process.stderr.write(`${message}\n${USAGE}`);
@@ -90,4 +92,7 @@ export const S = {
    * so that the killed process's unacked messages are redelivered within the run
    */
   scaleAckWaitS: 10,
+  /** --only pino: lines per burst, and bursts per transport */
+  pinoLines: QUICK ? 200_000 : 1_000_000,
+  pinoRepeats: 2,
 };

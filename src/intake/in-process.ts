@@ -1,4 +1,12 @@
-import { itemFromEdge, itemFromEvent, parseEdge, parseEventData, parseNode, type Item } from '../model.js';
+import {
+  eventJson,
+  itemFromEdge,
+  itemFromEvent,
+  parseEdge,
+  parseEventData,
+  parseNode,
+  type Item,
+} from '../model.js';
 import type { EmitterEvents } from '../observe/events.js';
 import { uuidv7 } from '../util/ids.js';
 import type { Intake } from './intake.js';
@@ -13,15 +21,20 @@ export const inProcessItem = {
   edge: (edge: unknown): Item => itemFromEdge(parseEdge(edge)),
   /** a NodeDomain, NodeIP or NodeCert, told apart by shape */
   node: (node: unknown): Item => parseNode(node),
-  /** a generic event under `subject` */
-  event: (subject: string, data: unknown): Item =>
-    itemFromEvent({
+  /**
+   * a generic event under `subject`; with `text` (the JSON `data` was parsed from) the batch
+   * carries that text instead of serialising `data` again
+   */
+  event: (subject: string, data: unknown, text?: string): Item => {
+    const record = {
       subject,
       seq: null,
       msg_id: uuidv7(),
       published_at: new Date().toISOString(),
-      data: parseEventData(data),
-    }),
+      data: parseEventData(data, text),
+    };
+    return itemFromEvent(record, text === undefined ? undefined : eventJson(record, text));
+  },
 };
 
 /** The emitter's add methods: `intake` throws when adding is not possible (not started, closing). */
@@ -39,21 +52,30 @@ export class InProcessInput {
     return this.offer(() => inProcessItem.node(node));
   }
 
-  event(subject: string, data: unknown): Promise<void> {
-    return this.offer(() => inProcessItem.event(subject, data));
+  event(subject: string, data: unknown, text?: string): Promise<void> {
+    return this.offer(() => inProcessItem.event(subject, data, text));
   }
 
-  private async offer(make: () => Item): Promise<void> {
-    const intake = this.intake();
-    await offerInProcess(intake, this.events, make());
+  /**
+   * Offers the item at once when intake accepts (the promise is its batch's, shared by every item
+   * of that batch: no promise per item), else once it accepts again. Bad input rejects.
+   */
+  private offer(make: () => Item): Promise<void> {
+    try {
+      const intake = this.intake();
+      const item = make();
+      const waiting = intake.whenAccepting();
+      if (waiting) return waiting.then(() => offerNow(intake, this.events, item));
+      return offerNow(intake, this.events, item);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 }
 
-/** Waits while intake is paused, then offers the item; resolves once its batch is durable. */
-async function offerInProcess(intake: Intake, events: EmitterEvents, item: Item): Promise<void> {
-  const waiting = intake.whenAccepting();
-  if (waiting) await waiting;
+/** Offers the item; resolves once its batch is durable. */
+function offerNow(intake: Intake, events: EmitterEvents, item: Item): Promise<void> {
   const durable = intake.offer(item);
   events.emit('received', { section: item.section, source: 'api', count: 1 });
-  await durable;
+  return durable;
 }

@@ -107,7 +107,8 @@ export class ItemTooLargeError extends Error {
   }
 }
 
-const MAX_PENDING_SEALS = 4;
+/** seals (encode + synced write) under way at once before intake pauses */
+export const MAX_PENDING_SEALS = 4;
 const RESUME_FRACTION = 0.9;
 const WRITE_RETRY_MS = 1000;
 

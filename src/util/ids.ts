@@ -4,6 +4,23 @@ let lastMs = 0;
 let counter = 0;
 
 /**
+ * Random bytes for 256 ids at a time: one crypto call per id cost more than the rest of an
+ * in-process add (a pino transport makes one id per log line).
+ */
+const POOL_BYTES = 16 * 256;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function sixteenRandomBytes(): Buffer {
+  if (poolOffset >= pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  poolOffset += 16;
+  return pool.subarray(poolOffset - 16, poolOffset);
+}
+
+/**
  * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made in
  * the same millisecond in creation order, then random bits. Lexicographic order = creation order,
  * which is what makes the spool list oldest first.
@@ -19,7 +36,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
     lastMs = nowMs;
     counter = 0;
   }
-  const bytes = randomBytes(16);
+  const bytes = sixteenRandomBytes();
   const ms = lastMs;
   bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
   bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { tempDir } from '../../harness/workload.js';
+import { createEmitter } from '../../src/index.js';
 import { deliveredEvents, embedOptions, spawnTs } from '../fixtures/embed-support.js';
 
 let sink: Sink;
@@ -41,4 +42,36 @@ describe('pino transport (plugins/pino.ts) in a child process', () => {
       sink.clear();
     }
   });
+
+  it('loses no line of a burst at a normal exit with the endpoint down: all are in the spool, delivered by the next start', async () => {
+    const spool = await tempDir('embed-pino-exit');
+    const lines = 50_000;
+    let endpointDown = false;
+    try {
+      await sink.down();
+      endpointDown = true;
+      const options = embedOptions(`${sink.url}/logs`, spool.path, { batchSize: 1000 });
+      const child = spawnTs('test/fixtures/embed-pino-child.ts', {
+        EMBED_OPTIONS: JSON.stringify({ ...options, closeTimeoutS: 1 }),
+        EMBED_LINES: String(lines),
+      });
+      expect(await child.exited, child.output()).toBe(0);
+      expect(child.output()).not.toContain('not accepted');
+      await sink.up();
+      endpointDown = false;
+      const next = createEmitter(options);
+      await next.start();
+      try {
+        const all = (r: typeof sink.requests) =>
+          new Set(deliveredEvents(r).map((e) => e.data.n)).size === lines;
+        await sink.waitFor(all, 120_000);
+      } finally {
+        await next.close();
+      }
+    } finally {
+      if (endpointDown) await sink.up();
+      await spool.remove();
+      sink.clear();
+    }
+  }, 180_000);
 });

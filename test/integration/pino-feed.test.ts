@@ -1,0 +1,73 @@
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSink, type Sink } from '../../harness/sink.js';
+import { tempDir } from '../../harness/workload.js';
+import { LogFeed, parseLine } from '../../plugins/pino-feed.js';
+import { createEmitter } from '../../src/index.js';
+import { MAX_PENDING_SEALS } from '../../src/intake/intake.js';
+import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';
+
+let sink: Sink;
+beforeAll(async () => {
+  sink = await startSink();
+});
+afterAll(async () => {
+  await sink?.close();
+});
+
+const BATCH = 100;
+const LINES = 20_000;
+
+function pinoLine(n: number): string {
+  return JSON.stringify({ level: 30, time: 1_700_000_000_000 + n, n, msg: `line ${n}` });
+}
+
+describe('the pino transport feed (plugins/pino-feed.ts) on a real spool', () => {
+  it('holds at most the open batch and the seals under way in memory during a burst, and loses none', async () => {
+    const spool = await tempDir('pino-feed');
+    const emitter = createEmitter(embedOptions(`${sink.url}/logs`, spool.path, { batchSize: BATCH }));
+    try {
+      await emitter.start();
+      const failed: unknown[] = [];
+      const feed = new LogFeed(emitter, 'log', (error) => failed.push(error));
+      // a source that has every line ready at once: the feed alone sets the pace
+      const lines = Array.from({ length: LINES }, (_, n) => parseLine(pinoLine(n)));
+      await feed.consume(Readable.from(lines));
+      expect(feed.stats.accepted).toBe(LINES);
+      // the burst is 40 times the bound: intake paused, and the feed waited instead of queueing
+      expect(feed.stats.peakPending).toBeGreaterThan(0);
+      expect(feed.stats.peakPending).toBeLessThanOrEqual(BATCH * (MAX_PENDING_SEALS + 1));
+      await emitter.flush();
+      expect(feed.stats.pending).toBe(0);
+      await emitter.wait();
+      const seen = new Set(deliveredEvents(sink.requests).map((e) => e.data.n));
+      expect(seen.size).toBe(LINES);
+      expect(failed).toEqual([]);
+    } finally {
+      await emitter.close();
+      await spool.remove();
+      sink.clear();
+    }
+  });
+
+  it("puts the line's own text into the batch: a number beyond double precision arrives as logged", async () => {
+    const spool = await tempDir('pino-feed-text');
+    const emitter = createEmitter(embedOptions(`${sink.url}/logs`, spool.path));
+    try {
+      await emitter.start();
+      const feed = new LogFeed(emitter, 'log', () => undefined);
+      const text = '{"level":50,"time":1700000000000,"big":12345678901234567890123,"msg":"big"}';
+      await feed.consume(Readable.from([parseLine(text)]));
+      await emitter.flush();
+      await emitter.wait();
+      const raw = sink.requests.map((r) => gunzipSync(r.raw).toString('utf8')).join('\n');
+      expect(raw).toContain(`"data":${text}`);
+      expect(deliveredEvents(sink.requests).map((e) => e.subject)).toEqual(['log.error']);
+    } finally {
+      await emitter.close();
+      await spool.remove();
+      sink.clear();
+    }
+  });
+});
