@@ -13,10 +13,12 @@ import type { EmitterLifecycle, PluginDescriptor } from './plugin.js';
  *     "shutdownDeadlineS": 15, "logLevel": "info" }
  *
  * `module` is a package specifier or a path (relative paths are relative to the config file); its
- * default export (or its `plugin` export) is a plugin descriptor. Each plugin's config is checked
- * with its `configSchema`, then `create`d with the host's logger and started, in order. On SIGTERM
- * or SIGINT every plugin is flushed, waited for and closed, all within the deadline; exit 0 when
- * all closed in time, 1 when the deadline forced the exit (undelivered batches stay in the spool).
+ * default export (or its `plugin` export) is a plugin descriptor. `batch-emitter/plugin` is the
+ * plugin beside this file, so the host runs from a checkout without a build. Each plugin's config
+ * is checked with its `configSchema`, then `create`d with the host's logger and started, in order.
+ * The host runs until SIGTERM or SIGINT; then every plugin is flushed, waited for and closed, all
+ * within the deadline; exit 0 when all closed in time, 1 when the deadline forced the exit
+ * (undelivered batches stay in the spool).
  */
 
 const HostConfigSchema = z.object({
@@ -39,9 +41,22 @@ function isDescriptor(v: unknown): v is PluginDescriptor {
   );
 }
 
-async function loadDescriptor(specifier: string, baseDir: string): Promise<PluginDescriptor> {
+/**
+ * This package's own plugin is taken from beside the host, not through the package's exports map
+ * (which points into dist/): plugin.ts when the host runs from source under tsx, dist's plugin.js
+ * when built or installed. So a checkout needs no `npm run build` for `tsx plugins/host.ts`.
+ */
+const OWN_MODULES: Readonly<Record<string, string>> = { 'batch-emitter/plugin': './plugin.js' };
+
+function moduleUrl(specifier: string, baseDir: string): string {
+  const own = OWN_MODULES[specifier];
+  if (own) return new URL(own, import.meta.url).href;
   const isPath = specifier.startsWith('.') || isAbsolute(specifier);
-  const target = isPath ? pathToFileURL(resolve(baseDir, specifier)).href : specifier;
+  return isPath ? pathToFileURL(resolve(baseDir, specifier)).href : specifier;
+}
+
+async function loadDescriptor(specifier: string, baseDir: string): Promise<PluginDescriptor> {
+  const target = moduleUrl(specifier, baseDir);
   const mod = (await import(target)) as { default?: unknown; plugin?: unknown };
   const candidate = isDescriptor(mod.default) ? mod.default : mod.plugin;
   if (!isDescriptor(candidate)) throw new Error(`${specifier}: exports no plugin descriptor`);
@@ -85,6 +100,30 @@ async function stopAll(loaded: Loaded[], deadline: number, logger: Logger): Prom
   return results.every(Boolean);
 }
 
+/**
+ * Resolves with the first SIGTERM or SIGINT. Until then a timer holds the event loop open: an idle
+ * embedded emitter (no NATS) keeps no handle of its own, and a process with nothing pending exits
+ * by itself. The handlers stay installed: a second signal is logged and the stop stays bounded by
+ * its deadline (a one-shot handler would let it kill the process in the middle of the flush).
+ */
+function firstStopSignal(logger: Logger): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (first) {
+        logger.warn({ signal }, 'already stopping; the shutdown deadline bounds it');
+        return;
+      }
+      first = signal;
+      clearInterval(keepAlive);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
 export async function runHost(configPath: string): Promise<number> {
   const raw = JSON.parse(await readFile(configPath, 'utf8')) as unknown;
   const parsed = HostConfigSchema.safeParse(raw, { error: ownWords });
@@ -108,10 +147,7 @@ export async function runHost(configPath: string): Promise<number> {
     })();
     return stopping;
   };
-  const signalled = new Promise<string>((r) => {
-    process.once('SIGTERM', () => r('SIGTERM'));
-    process.once('SIGINT', () => r('SIGINT'));
-  });
+  const signalled = firstStopSignal(logger);
 
   try {
     for (const [i, entry] of hostConfig.plugins.entries()) {

@@ -213,6 +213,9 @@ export class JetStreamSource {
         });
         binding = new Binding(++this.sessions, this.memory.incarnation, created, messages);
         this.watch.bind(binding);
+        // a stop() while this session was being set up found no session to stop: with nothing
+        // to pull, the loop below would wait for a message forever
+        if (this.stopped) messages.stop();
         this.options.logger.debug(
           { session: binding.session, incarnation: binding.incarnation },
           'consumer session started',

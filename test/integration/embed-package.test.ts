@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSink, type Sink } from '../../harness/sink.js';
+import { installInto, packInto } from '../../harness/packed-package.js';
 import { tempDir } from '../../harness/workload.js';
 import { deliveredEvents, REPO } from '../fixtures/embed-support.js';
 
 const run = promisify(execFile);
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 let sink: Sink;
 beforeAll(async () => {
@@ -23,14 +23,7 @@ describe('the packed package', () => {
     const dir = await tempDir('embed-package');
     try {
       // `npm pack` runs the prepack script, i.e. `npm run build`
-      const packed = await run(npm, ['pack', '--pack-destination', dir.path, '--json'], {
-        cwd: REPO,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      const { filename, files } = (
-        JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
-      )[0]!;
-      const paths = files.map((f) => f.path);
+      const { tarball, files: paths } = await packInto(dir.path);
       expect(paths).toEqual(
         expect.arrayContaining([
           'package.json',
@@ -50,23 +43,8 @@ describe('the packed package', () => {
       expect(paths.filter((p) => p.startsWith('test/') || p.startsWith('src/'))).toEqual([]);
 
       const project = join(dir.path, 'project');
+      await installInto(project, tarball);
       await cp(join(REPO, 'test/fixtures/embed-package-smoke.mjs'), join(project, 'smoke.mjs'));
-      await writeFile(
-        join(project, 'package.json'),
-        JSON.stringify({ name: 'embed-smoke', version: '1.0.0', private: true, type: 'module' }),
-      );
-      await run(
-        npm,
-        [
-          'install',
-          join(dir.path, filename),
-          '--prefer-offline',
-          '--no-audit',
-          '--no-fund',
-          '--loglevel=error',
-        ],
-        { cwd: project, maxBuffer: 64 * 1024 * 1024 },
-      );
       expect(await readdir(join(project, 'node_modules/batch-emitter/dist/src'))).toContain('index.js');
 
       const smoke = await run(process.execPath, ['smoke.mjs'], {
