@@ -3,6 +3,7 @@
  * and self time per module (a package under node_modules, a repo file, or node's internals).
  */
 import { readFileSync } from 'node:fs';
+import { STAGES, stageOf, type Frame, type Stage } from './profile-stages.js';
 
 interface CallFrame {
   functionName: string;
@@ -44,6 +45,8 @@ export interface ProfileSummary {
   byModule: ProfileRow[];
   /** inclusive time of the repo's own functions (src/, machines/) */
   topInclusiveOwn: ProfileRow[];
+  /** busy time by stage of the chain (profile-stages.ts), in STAGES order */
+  stages: { stage: Stage; ms: number; pct: number }[];
 }
 
 const REPO_MARK = /\/(src|machines|plugins)\//;
@@ -153,6 +156,7 @@ export function summariseProfile(
     }
   }
   const busyUs = Math.max(1, sampledUs - idleUs);
+  const stageUs = byStage(selfUs, byId, parent);
   return {
     file,
     sampledMs: Math.round(sampledUs / 1000),
@@ -160,7 +164,30 @@ export function summariseProfile(
     topSelf: top(self, busyUs, n),
     byModule: top(modules, busyUs, 15),
     topInclusiveOwn: top(inclusive, busyUs, 15),
+    stages: STAGES.map((stage) => ({
+      stage,
+      ms: Math.round((stageUs.get(stage) ?? 0) / 100) / 10,
+      pct: Math.round(((stageUs.get(stage) ?? 0) / busyUs) * 1000) / 10,
+    })),
   };
+}
+
+/** Self time summed by stage (idle left out). */
+function byStage(
+  selfUs: Map<number, number>,
+  byId: Map<number, ProfileNode>,
+  parent: Map<number, number>,
+): Map<Stage, number> {
+  const out = new Map<Stage, number>();
+  for (const [id, us] of selfUs) {
+    const stack: Frame[] = [];
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur))
+      stack.push((byId.get(cur) as ProfileNode).callFrame);
+    if (stack[0]?.functionName === '(idle)') continue;
+    const stage = stageOf(stack);
+    out.set(stage, (out.get(stage) ?? 0) + us);
+  }
+  return out;
 }
 
 export function formatProfile(s: ProfileSummary): string {
@@ -176,6 +203,8 @@ export function formatProfile(s: ProfileSummary): string {
     ...rows(s.byModule),
     'inclusive time, own code (src/, machines/):',
     ...rows(s.topInclusiveOwn),
+    'by stage (profile-stages.ts):',
+    ...s.stages.map((r) => `  ${r.pct.toFixed(1).padStart(5)}%  ${String(r.ms).padStart(8)} ms  ${r.stage}`),
   ].join('\n');
 }
 

@@ -9,7 +9,7 @@ import { fmt, OUT_DIR, progress, tempDir } from './context.js';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import { startEmitter } from './emitter.js';
 import { EVENT_BYTES } from './payload.js';
-import { cpuSeconds, memoryMB } from './proc.js';
+import { cpuSeconds, memoryMB, threadCpuSeconds, threadsCpuSeconds } from './proc.js';
 import { sampler, steadyRate, type Sample } from './sampler.js';
 import { S } from './settings.js';
 import type { Sink } from './sink-client.js';
@@ -25,7 +25,15 @@ export interface E2EResult {
   inputMBps: number;
   wireMBps: number;
   cpuSPerM: number;
+  /** the emitter's main thread alone (the rest: gzip and LevelDB on libuv's pool, V8's GC helpers) */
+  mainThreadCpuSPerM: number;
   cpuPct: number;
+  /** the nats-server's CPU over the same span */
+  serverCpuSPerM: number;
+  /** CPU s per 1M events of each thread, in the order they were started (the main thread first) */
+  threadsCpuSPerM: number[];
+  /** TRANSMITTER_COMPRESSION of the run */
+  compression: 'gzip' | 'none';
   /** the loopback sink's CPU (gunzip, JSON.parse, counting) over the same run: it shares the cores */
   sinkCpuSPerM: number;
   peakRssMB: number;
@@ -81,10 +89,11 @@ export async function e2e(
   label: string,
   durable: string,
   spoolParent: string,
-  opts: { cpuProfDir?: string; maxAckPending?: number } = {},
+  opts: { cpuProfDir?: string; maxAckPending?: number; compression?: 'gzip' | 'none' } = {},
 ): Promise<E2EResult> {
   const { sink } = env;
   const { cpuProfDir } = opts;
+  const compression = opts.compression ?? 'gzip';
   await sink.reset();
   if (opts.maxAckPending) await presetConsumer(env.nats.url, durable, opts.maxAckPending);
   const spoolDir = join(tempDir(spoolParent, `bench-spool-${label}-`), 'spool');
@@ -98,9 +107,14 @@ export async function e2e(
     spoolDir,
     logDir: env.logDir,
     cpuProfDir,
+    env: { TRANSMITTER_COMPRESSION: compression },
   });
   const ready = await em.waitReady();
+  const threadsFrom = threadsCpuSeconds(em.pid);
+  const mainFrom = threadCpuSeconds(em.pid, em.pid) ?? NaN;
   const sinkCpuFrom = sink.pid === undefined ? NaN : (cpuSeconds(sink.pid) ?? NaN);
+  const serverPid = env.nats.pid;
+  const serverCpuFrom = serverPid === undefined ? NaN : (cpuSeconds(serverPid) ?? NaN);
   const sampling = sampler(em.pid, spoolDir, sink, ready.atMs);
   const doneAt = await sink.until(S.events, S.e2eTimeoutS, (s) => {
     const secs = (Date.now() - ready.atMs) / 1000;
@@ -114,6 +128,11 @@ export async function e2e(
     });
   });
   const cpuDone = cpuSeconds(em.pid) ?? NaN;
+  const mainDone = threadCpuSeconds(em.pid, em.pid) ?? NaN;
+  const threads = [...threadsCpuSeconds(em.pid)].map(
+    ([tid, s]) => Math.round(((s - (threadsFrom.get(tid) ?? 0)) / S.events) * 1e6 * 10) / 10,
+  );
+  const serverCpuDone = serverPid === undefined ? NaN : (cpuSeconds(serverPid) ?? NaN);
   const sinkCpuDone = sink.pid === undefined ? NaN : (cpuSeconds(sink.pid) ?? NaN);
   const mem = memoryMB(em.pid);
   const stats = sink.latest;
@@ -133,7 +152,11 @@ export async function e2e(
     inputMBps: (S.events * EVENT_BYTES) / 1e6 / seconds,
     wireMBps: stats.wireBytes / 1e6 / seconds,
     cpuSPerM: ((cpuDone - ready.cpuS) / S.events) * 1e6,
+    mainThreadCpuSPerM: ((mainDone - mainFrom) / S.events) * 1e6,
     cpuPct: ((cpuDone - ready.cpuS) / seconds) * 100,
+    serverCpuSPerM: ((serverCpuDone - serverCpuFrom) / S.events) * 1e6,
+    compression,
+    threadsCpuSPerM: threads,
     sinkCpuSPerM: ((sinkCpuDone - sinkCpuFrom) / S.events) * 1e6,
     peakRssMB: mem?.hwm ?? NaN,
     duplicates: stats.events - stats.distinct,

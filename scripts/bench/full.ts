@@ -1,23 +1,22 @@
 /** The full run's measurements, part after part on one nats-server and one sink, each said as it ends. */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { fmt, say } from './context.js';
+import { fmt, say, tempDir } from './context.js';
 import { e2e, type E2EResult, type Env } from './e2e.js';
 import { latency, type LatencyResult } from './latency.js';
 import { ensureStream, prepublish } from './nats-load.js';
 import { outage, type OutageResult } from './outage.js';
-import { rawConsume, type RawResult } from './raw-consume.js';
+import { rawConsumers, type AckMode, type RawResult } from './raw-consume.js';
 import { scaleOut, type ScaleResult } from './scale.js';
 import { PROFILE, S, SCALE } from './settings.js';
 import type { Setup } from './setup.js';
 import { sinkLimit, type SinkLimitResult } from './sink-limit.js';
 
 export interface FullRun {
-  rawAck: RawResult;
-  rawParse: RawResult;
+  raw: Record<AckMode, RawResult>;
   limit: SinkLimitResult;
   disk: E2EResult;
+  /** the disk run with TRANSMITTER_COMPRESSION=none */
+  plain: E2EResult;
   shm: E2EResult;
   bigAck: E2EResult;
   lat: LatencyResult;
@@ -33,21 +32,26 @@ async function rawLimits(b: Setup, env: Env, nc: NatsConnection) {
   say(
     `pre-published ${fmt(S.events)} messages in ${pub.seconds.toFixed(1)} s (${fmt(S.events / pub.seconds)} msg/s, JetStream publish, window 1000)`,
   );
-  const rawAck = await rawConsume(env.nats.url, 'APPROVED', 'raw_ack', S.events, false);
-  say(`raw consume + ack:          ${fmt(rawAck.eventsPerS)} msg/s`);
-  const rawParse = await rawConsume(env.nats.url, 'APPROVED', 'raw_parse', S.events, true);
-  say(`raw consume + parse + ack:  ${fmt(rawParse.eventsPerS)} msg/s`);
+  const raw = await rawConsumers(env.nats.url, 'APPROVED', S.events, env.nats.pid);
+  for (const r of Object.values(raw))
+    say(
+      `raw consume + parse, ack ${r.mode.padEnd(6)}: ${fmt(r.eventsPerS)} msg/s, ${fmt(r.cpuSPerM, 1)} CPU s/1M`,
+    );
   const limit = await sinkLimit(b.sink, S.sinkLimitS);
   say(
     `sink limit:                 ${fmt(limit.batchesPerS)} batches/s (${fmt(limit.eventsPerS)} ev/s, ${fmt(limit.batchBytes)} B/batch)`,
   );
-  return { rawAck, rawParse, limit };
+  return { raw, limit };
 }
 
 async function endToEnd(b: Setup, env: Env) {
   const disk = await e2e(env, 'disk', 'e2e_disk', b.root);
   say(
     `e2e, spool on disk:         ${fmt(disk.eventsPerS)} ev/s, ${fmt(disk.cpuSPerM, 1)} CPU s/1M, peak RSS ${fmt(disk.peakRssMB)} MB`,
+  );
+  const plain = await e2e(env, 'disk-none', 'e2e_none', b.root, { compression: 'none' });
+  say(
+    `e2e, compression none:      ${fmt(plain.eventsPerS)} ev/s, ${fmt(plain.cpuSPerM, 1)} CPU s/1M, peak RSS ${fmt(plain.peakRssMB)} MB`,
   );
   const shm = await e2e(env, 'tmpfs', 'e2e_tmpfs', b.shmParent);
   say(
@@ -57,7 +61,7 @@ async function endToEnd(b: Setup, env: Env) {
     maxAckPending: S.bigAckPending,
   });
   say(`e2e, max_ack_pending ${fmt(S.bigAckPending)}:  ${fmt(bigAck.eventsPerS)} ev/s`);
-  return { disk, shm, bigAck };
+  return { disk, plain, shm, bigAck };
 }
 
 export const latencyLine = (r: LatencyResult, pad: string): string =>
@@ -81,9 +85,8 @@ async function outageAndRecovery(b: Setup, env: Env, nc: NatsConnection) {
   return out;
 }
 
-async function profiled(b: Setup, env: Env): Promise<E2EResult> {
-  const profDir = join(b.root, 'cpuprof');
-  mkdirSync(profDir);
+export async function profiledE2e(b: Setup, env: Env): Promise<E2EResult> {
+  const profDir = tempDir(b.root, 'cpuprof-');
   const prof = await e2e(env, 'profiled', 'e2e_prof', b.root, { cpuProfDir: profDir });
   say(`e2e under --cpu-prof:       ${fmt(prof.eventsPerS)} ev/s`);
   return prof;
@@ -95,6 +98,6 @@ export async function measureAll(b: Setup, env: Env, nc: NatsConnection): Promis
   const lats = await latencies(b, env, nc);
   const out = await outageAndRecovery(b, env, nc);
   const scale = SCALE ? await scaleOut(b.sink, b.logDir, b.root, b.machine.nproc) : undefined;
-  const prof = PROFILE ? await profiled(b, env) : undefined;
+  const prof = PROFILE ? await profiledE2e(b, env) : undefined;
   return { ...raw, ...ends, ...lats, out, scale, prof };
 }

@@ -1,6 +1,7 @@
 /** The bench's main: set up, run one part (--only) or all of them, print the table, write the files. */
 import { connect } from '@nats-io/transport-node';
 import { progress } from './context.js';
+import { costTable } from './cost-report.js';
 import { formatProfile } from './cpuprofile.js';
 import type { Env } from './e2e.js';
 import { measureAll, type FullRun } from './full.js';
@@ -24,6 +25,7 @@ function printFullRun(b: Setup, r: FullRun, printed: string, loadEnd: number[]):
   );
   if (r.scale) process.stdout.write(`\n${scaleTable(r.scale)}\n`);
   if (r.prof?.profile) process.stdout.write(`\n${formatProfile(r.prof.profile)}\n`);
+  process.stdout.write(`\n${costTable(r.raw, r.disk, r.plain, r.prof?.profile).text}\n`);
 }
 
 async function fullRun(b: Setup): Promise<void> {

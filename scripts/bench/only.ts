@@ -1,15 +1,18 @@
 /** `--only <part>`: one part on its own, its figures merged into an existing bench.json. */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { fmt } from './context.js';
+import { formatProfile } from './cpuprofile.js';
 import { e2e, type Env } from './e2e.js';
 import { latency, type LatencyResult } from './latency.js';
 import { ensureStream, prepublish } from './nats-load.js';
-import { rawConsume } from './raw-consume.js';
+import { rawConsumers } from './raw-consume.js';
+import { costTable } from './cost-report.js';
+import { profiledE2e } from './full.js';
 import { mergePart } from './results.js';
 import { strip } from './sampler.js';
 import { scaleOut } from './scale.js';
 import { scaleTable } from './scale-report.js';
-import { S, type Part } from './settings.js';
+import { PROFILE, S, type Part } from './settings.js';
 import { loads, tearDown, type Setup } from './setup.js';
 
 async function onlyScale(b: Setup): Promise<void> {
@@ -26,19 +29,26 @@ async function onlyScale(b: Setup): Promise<void> {
 async function onlyE2e(b: Setup, env: Env, nc: NatsConnection): Promise<void> {
   await ensureStream(nc, 'APPROVED', ['approved.>']);
   await prepublish(nc, 'approved.bench', S.events);
-  const raw = await rawConsume(env.nats.url, 'APPROVED', 'raw_ack', S.events, false);
+  const raw = await rawConsumers(env.nats.url, 'APPROVED', S.events, env.nats.pid);
   const disk = await e2e(env, 'disk', 'e2e_disk', b.root);
+  const plain = await e2e(env, 'disk-none', 'e2e_none', b.root, { compression: 'none' });
+  const prof = PROFILE ? await profiledE2e(b, env) : undefined;
   const loadEnd = await tearDown(b, nc);
+  const cost = costTable(raw, disk, plain, prof?.profile);
+  if (prof?.profile) process.stdout.write(`\n${formatProfile(prof.profile)}\n`);
   process.stdout.write(
-    `raw consume + ack: ${fmt(raw.eventsPerS)} ev/s (${fmt(raw.cpuSPerM, 1)} CPU s/1M)\n` +
-      `end to end, spool on disk: ${fmt(disk.eventsPerS)} ev/s, ${fmt(disk.steadyEventsPerS)} after 20%; ` +
-      `${fmt(disk.cpuSPerM, 1)} CPU s/1M (the sink: ${fmt(disk.sinkCpuSPerM, 1)}); peak RSS ${fmt(disk.peakRssMB)} MB\n` +
-      `end to end / raw: ${(disk.eventsPerS / raw.eventsPerS).toFixed(2)} x (after 20%: ` +
-      `${(disk.steadyEventsPerS / raw.eventsPerS).toFixed(2)} x)\n` +
-      `load average: start ${loads(b.loadStart)}, end ${loads(loadEnd)}\n`,
+    `\n${cost.text}\n` + `load average: start ${loads(b.loadStart)}, end ${loads(loadEnd)}\n`,
   );
   const loadAverage = { start: b.loadStart, end: loadEnd };
-  mergePart('e2eDisk', { ...strip(disk), raw, machine: b.machine, loadAverage });
+  mergePart('e2eDisk', {
+    ...strip(disk),
+    none: strip(plain),
+    raw,
+    cost: cost.figures,
+    profile: prof?.profile,
+    machine: b.machine,
+    loadAverage,
+  });
 }
 
 const latencyLine = (r: LatencyResult) =>

@@ -52,6 +52,11 @@ export const EVENT_BYTES = eventJson(100_000, Date.now()).length;
  * would wrap them (`{subject, seq, msg_id, published_at, data}`).
  */
 export function gzipBatch(id: string, firstSeq: number, count: number, level: number): Buffer {
+  return gzipSync(batchDocument(id, firstSeq, count), { level });
+}
+
+/** The uncompressed batch document gzipBatch compresses. */
+export function batchDocument(id: string, firstSeq: number, count: number): string {
   const now = Date.now();
   const events: string[] = [];
   for (let k = 0; k < count; k++) {
@@ -63,5 +68,5 @@ export function gzipBatch(id: string, firstSeq: number, count: number, level: nu
   const doc =
     `{"batch_id":"${id}","probe_id":"bench-probe","run_id":"bench-run","created_at":"${new Date(now).toISOString()}",` +
     `"nodes_domain":[],"nodes_ip":[],"nodes_cert":[],"edges":[],"events":[${events.join(',')}]}`;
-  return gzipSync(doc, { level });
+  return doc;
 }

@@ -19,8 +19,33 @@ function ticksPerSecond(): number {
 
 /** utime + stime of the process in seconds (all its threads), or undefined when it is gone. */
 export function cpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of one thread of the process (the main thread's id is the process's). */
+export function threadCpuSeconds(pid: number, tid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+}
+
+/** CPU seconds of each thread of the process, by thread id (ascending: the order they were started). */
+export function threadsCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    for (const tid of readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .sort((a, b) => a - b)) {
+      const s = threadCpuSeconds(pid, tid);
+      if (s !== undefined) out.set(tid, s);
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+function statCpuSeconds(path: string): number | undefined {
+  try {
+    const text = readFileSync(path, 'utf8');
     // the command name (field 2) may hold spaces: count fields after its closing parenthesis
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GZIP_LEVEL } from '../../src/spool/batch-codec.js';
 import { fmt, OUT_DIR } from './context.js';
+import { costFigures } from './cost-report.js';
 import { emitterCommand } from './emitter.js';
 import type { FullRun } from './full.js';
 import { EVENT_BYTES } from './payload.js';
@@ -27,7 +28,7 @@ export function mergePart(part: string, figures: Record<string, unknown>): void 
 }
 
 function fullResults(b: Setup, r: FullRun, rows: Row[], loadEnd: number[]) {
-  const { rawAck, rawParse, limit, disk, shm, prof } = r;
+  const { raw, limit, disk, shm, prof } = r;
   return {
     at: new Date().toISOString(),
     quick: QUICK,
@@ -37,9 +38,11 @@ function fullResults(b: Setup, r: FullRun, rows: Row[], loadEnd: number[]) {
     emitter: emitterCommand().what,
     machine: b.machine,
     loadAverage: { start: b.loadStart, end: loadEnd },
-    raw: { consumeAck: rawAck, consumeParseAck: rawParse, sinkLimit: limit },
+    raw: { ...raw, sinkLimit: limit },
+    cost: costFigures(raw, disk, r.plain, prof?.profile),
     profiledRunNote: 'the profiled run is slower (sampling overhead); its figures are not in the table',
     e2eDisk: strip(disk),
+    e2eNone: strip(r.plain),
     e2eTmpfs: strip(shm),
     e2eBigAckPending: strip(r.bigAck),
     latency: strip(r.lat),
@@ -48,7 +51,7 @@ function fullResults(b: Setup, r: FullRun, rows: Row[], loadEnd: number[]) {
     scale: r.scale,
     profiledRun: prof ? { ...strip(prof), profile: prof.profile } : undefined,
     ratios: {
-      e2eOverRawConsumeAck: disk.eventsPerS / rawAck.eventsPerS,
+      e2eOverBatchAckConsumer: disk.eventsPerS / raw.batch.eventsPerS,
       e2eOverSinkLimit: disk.eventsPerS / limit.eventsPerS,
       diskOverTmpfs: disk.eventsPerS / shm.eventsPerS,
     },
@@ -56,8 +59,8 @@ function fullResults(b: Setup, r: FullRun, rows: Row[], loadEnd: number[]) {
   };
 }
 
-function panels({ rawAck, disk, shm, lat, low, out }: FullRun): ChartPanel[] {
-  const raw = { rate: rawAck.eventsPerS, label: 'raw consume+ack' };
+function panels({ raw: bare, disk, shm, lat, low, out }: FullRun): ChartPanel[] {
+  const raw = { rate: bare.batch.eventsPerS, label: 'bare consumer, batch acks' };
   const offered = (rate: number) => ({ rate, label: 'offered' });
   return [
     {

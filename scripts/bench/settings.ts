@@ -10,14 +10,17 @@ export type Part = (typeof PARTS)[number];
 
 export const USAGE =
   'usage: npm run bench [-- --quick] [--no-profile] [--scale] [--only scale|latency|e2e|pino] [--emitter <path to bin.js>]\n' +
+  '                     [--events N]\n' +
   '  --quick       shorter runs; leaves out the scale-out part unless --scale is given too\n' +
   '  --scale       include the scale-out part (1, 2, 3 emitter processes on one durable, 3-node cluster, R3 stream;\n' +
   '                in the full run by default)\n' +
   '  --only scale  run only the scale-out part; its figures replace "scale" in an existing bench-results/bench.json\n' +
   '  --only latency  run only the latency part (10,000/s and 2,000/s offered); replaces "latency" likewise\n' +
-  '  --only e2e    raw consume + ack, then end to end with the spool on disk (compare builds with --emitter)\n' +
+  '  --only e2e    the bare consumers (ack each, acks of a batch together, AckAll), then end to end with the spool\n' +
+  '                on disk, gzip and TRANSMITTER_COMPRESSION=none, and a profiled run (compare builds with --emitter)\n' +
   '  --only pino   batch-emitter/pino against pino-loki and pino-opentelemetry-transport (1,000,000 lines;\n' +
-  '                200,000 with --quick); replaces "pino" likewise\n';
+  '                200,000 with --quick); replaces "pino" likewise\n' +
+  '  --events N    events per run of the raw and end-to-end parts (default 1,000,000; 50,000 with --quick)\n';
 
 function usageError(message: string): never {
   process.stderr.write(`${message}\n${USAGE}`);
@@ -33,6 +36,7 @@ function parseCommandLine() {
         scale: { type: 'boolean', default: false },
         only: { type: 'string' },
         emitter: { type: 'string' },
+        events: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -48,6 +52,9 @@ if (args.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
+const EVENTS = args.events === undefined ? undefined : Number(args.events);
+if (EVENTS !== undefined && !(Number.isSafeInteger(EVENTS) && EVENTS >= 1000))
+  usageError(`--events: ${JSON.stringify(args.events)} is not a whole number of at least 1000`);
 if (args.only !== undefined && !(PARTS as readonly string[]).includes(args.only))
   usageError(`--only: unknown part ${JSON.stringify(args.only)} (parts: ${PARTS.join(', ')})`);
 
@@ -61,7 +68,7 @@ export const ONLY = args.only as Part | undefined;
 export const SCALE = ONLY === 'scale' || args.scale || (!QUICK && ONLY === undefined);
 
 export const S = {
-  events: QUICK ? 50_000 : 1_000_000,
+  events: EVENTS ?? (QUICK ? 50_000 : 1_000_000),
   batchSize: 1000,
   intervalS: 1,
   concurrency: 4,

@@ -1,4 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
+import { isoTime } from '../util/iso-time.js';
 import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
 import type { Delivery } from './delivery-facts.js';
 import { firstInvalidUtf8, jsonFault } from './locate.js';
@@ -38,8 +39,7 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
         seq: delivery.seq,
         msgId: messageId(msg, delivery.seq, stream),
         // only generic events carry it: skip the Date for graph items
-        publishedAt:
-          routeSubject(msg.subject) === 'events' ? new Date(delivery.publishedMs).toISOString() : '',
+        publishedAt: routeSubject(msg.subject) === 'events' ? isoTime(delivery.publishedMs) : '',
       },
       text,
     );

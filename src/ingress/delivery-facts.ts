@@ -20,19 +20,41 @@ const DELIVERED_TOKEN: Readonly<Record<number, number>> = { 9: 4, 11: 6, 12: 6 }
 
 export function parseAckSubject(reply: string): Delivery | undefined {
   if (!reply.startsWith('$JS.ACK.')) return undefined;
-  const dots: number[] = [];
+  let tokens = 1;
   for (let i = reply.indexOf('.'); i >= 0; i = reply.indexOf('.', i + 1)) {
-    if (dots.push(i) > 11) return undefined;
+    if (++tokens > 12) return undefined;
   }
-  const first = DELIVERED_TOKEN[dots.length + 1];
+  const first = DELIVERED_TOKEN[tokens];
   if (first === undefined) return undefined;
-  const token = (k: number) => Number(reply.slice((dots[k - 1] as number) + 1, dots[k]));
-  const deliveryCount = token(first);
-  const seq = token(first + 1);
-  const nanos = token(first + 3);
-  if (!Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(seq) || !Number.isFinite(nanos))
-    return undefined;
-  return { reply, seq, deliveryCount, publishedMs: Math.floor(nanos / 1e6) };
+  // read in place: one subject per message, so no token array and no substrings
+  let start = 0;
+  for (let k = 0; k < first; k++) start = reply.indexOf('.', start) + 1;
+  const deliveredEnd = reply.indexOf('.', start);
+  const seqEnd = reply.indexOf('.', deliveredEnd + 1);
+  const nanosStart = reply.indexOf('.', seqEnd + 1) + 1;
+  const nanosEnd = reply.indexOf('.', nanosStart); // the pending count always follows
+  const deliveryCount = wholeNumber(reply, start, deliveredEnd);
+  const seq = wholeNumber(reply, deliveredEnd + 1, seqEnd);
+  // milliseconds: the nanoseconds' digits but the last six (exact, where the nanoseconds are not)
+  if (Number.isNaN(wholeNumber(reply, nanosStart, nanosEnd, 0))) return undefined;
+  const publishedMs = wholeNumber(reply, nanosStart, nanosEnd - 6, 0);
+  if (Number.isNaN(deliveryCount) || Number.isNaN(seq)) return undefined;
+  return { reply, seq, deliveryCount, publishedMs };
+}
+
+/**
+ * The decimal digits of `text` from `from` to `to` as a number; NaN when one is not a digit, when
+ * there is none (unless `empty` is given for that case) or when it is not a safe integer.
+ */
+function wholeNumber(text: string, from: number, to: number, empty = NaN): number {
+  if (to <= from) return empty;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return NaN;
+    value = value * 10 + digit;
+  }
+  return empty === 0 || Number.isSafeInteger(value) ? value : NaN;
 }
 
 /** The message's delivery, from its ack subject, or from nats.js's own parse when that fails. */

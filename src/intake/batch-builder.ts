@@ -1,24 +1,26 @@
 import { SECTIONS, type Item, type Section } from '../model.js';
+import { JsonListBytes } from './json-list-bytes.js';
 
 /**
  * The open batch's items: one map per section keyed for dedup, each item kept with its JSON text
- * so the batch body is assembled by concatenation, not serialised twice. Merges never change an
- * item's size (timestamps are fixed-width), so the byte count the buffer machine keeps stays exact.
+ * so the batch body is assembled by concatenation, not serialised twice. Events never merge: only
+ * their keys are kept, their JSON goes straight into the body's bytes (JsonListBytes). Merges never
+ * change an item's size (timestamps are fixed-width), so the byte count the buffer machine keeps
+ * stays exact.
  */
 
 interface Entry {
   /** kept only where a later duplicate merges into it (see MERGES): the JSON is all the body needs */
   item?: Item;
   json: string;
-  subject?: string;
 }
 
 export interface SealedBatch<S> {
   id: string;
   createdAt: string;
   itemCount: number;
-  /** the uncompressed JSON document, exactly as in the wire format (README "Wire format") */
-  body: string;
+  /** the uncompressed JSON document as UTF-8, exactly as in the wire format (README "Wire format") */
+  body: Buffer;
   /** distinct source subjects, kept with dead letters */
   subjects: string[];
   /** the source handles (e.g. JetStream messages) to acknowledge once the batch is durable */
@@ -32,15 +34,19 @@ export interface Measured {
 }
 
 const ID_LENGTH = 36;
+/** the body ends with the events section (the last of SECTIONS) and the document */
+const CLOSE_EVENTS = Buffer.from(']}');
+if (SECTIONS.at(-1) !== 'events') throw new Error('BatchBuilder writes the events section last');
 const TIME_LENGTH = 24;
 
-function emptySections(): Record<Section, Map<string, Entry>> {
+type MergedSection = Exclude<Section, 'events'>;
+
+function emptySections(): Record<MergedSection, Map<string, Entry>> {
   return {
     nodes_domain: new Map(),
     nodes_ip: new Map(),
     nodes_cert: new Map(),
     edges: new Map(),
-    events: new Map(),
   };
 }
 
@@ -82,6 +88,10 @@ function merge(existing: Item, incoming: Item): Item {
 
 export class BatchBuilder<S> {
   private sections = emptySections();
+  /** keys of the open batch's events (their stream sequences), and their JSON as bytes */
+  private eventKeys = new Set<string>();
+  private readonly events = new JsonListBytes();
+  private subjects = new Set<string>();
   private sources: S[] = [];
   private count = 0;
 
@@ -103,53 +113,69 @@ export class BatchBuilder<S> {
   /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
   measure(item: Item): Measured & { json: string } {
     const json = (item.section === 'events' && item.json) || JSON.stringify(item.value);
-    const isNew = !this.sections[item.section].has(item.key);
+    const isNew = !this.has(item);
     return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
   }
 
   /** Add (or merge) an item; returns true when it was new to this batch. */
   add(item: Item, json: string, source?: S, subject?: string): boolean {
+    if (source !== undefined) this.sources.push(source);
+    if (item.section === 'events') return this.addEvent(item.key, json, subject);
     const section = this.sections[item.section];
     const existing = section.get(item.key);
-    if (source !== undefined) this.sources.push(source);
     if (existing) {
       const merged = existing.item && merge(existing.item, item);
       if (merged && merged !== existing.item)
         section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
       return false;
     }
-    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json, subject };
+    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json };
     section.set(item.key, entry);
+    if (subject !== undefined) this.subjects.add(subject);
+    this.count += 1;
+    return true;
+  }
+
+  private has(item: Item): boolean {
+    return item.section === 'events'
+      ? this.eventKeys.has(item.key)
+      : this.sections[item.section].has(item.key);
+  }
+
+  /** An event: the first one of a key stays as it came. */
+  private addEvent(key: string, json: string, subject?: string): boolean {
+    if (this.eventKeys.has(key)) return false;
+    this.eventKeys.add(key);
+    this.events.push(json);
+    if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
     return true;
   }
 
   /** Hand over the open batch and start an empty one. */
   take(id: string, createdAt: string): SealedBatch<S> {
-    const parts = SECTIONS.map((name) => {
-      const items = [...this.sections[name].values()].map((e) => e.json).join(',');
-      return `"${name}":[${items}]`;
+    const head = SECTIONS.map((name) => {
+      if (name === 'events') return '"events":[';
+      return `"${name}":[${[...this.sections[name].values()].map((e) => e.json).join(',')}],`;
     });
     const sealed: SealedBatch<S> = {
       id,
       createdAt,
       itemCount: this.count,
-      body: `${this.prefix(id, createdAt)},${parts.join(',')}}`,
-      subjects: this.distinctSubjects(),
+      body: Buffer.concat([
+        Buffer.from(`${this.prefix(id, createdAt)},${head.join('')}`),
+        this.events.take(),
+        CLOSE_EVENTS,
+      ]),
+      subjects: [...this.subjects],
       sources: this.sources,
     };
     this.sections = emptySections();
+    this.eventKeys = new Set();
+    this.subjects = new Set();
     this.sources = [];
     this.count = 0;
     return sealed;
-  }
-
-  private distinctSubjects(): string[] {
-    const subjects = new Set<string>();
-    for (const section of Object.values(this.sections)) {
-      for (const entry of section.values()) if (entry.subject !== undefined) subjects.add(entry.subject);
-    }
-    return [...subjects];
   }
 
   private prefix(id: string, createdAt: string): string {

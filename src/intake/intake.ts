@@ -452,7 +452,7 @@ function batchRecord(
     id: batch.id,
     createdAt: batch.createdAt,
     itemCount: batch.itemCount,
-    rawBytes: Buffer.byteLength(batch.body),
+    rawBytes: batch.body.length,
     storedBytes: body.length,
     encoding,
     subjects: batch.subjects,

@@ -13,8 +13,8 @@ const gunzip = promisify(gunzipCallback);
 
 export const GZIP_LEVEL = 6;
 
-export async function encodeBody(json: string, encoding: BatchState['encoding']): Promise<Buffer> {
-  const raw = Buffer.from(json);
+export async function encodeBody(json: string | Buffer, encoding: BatchState['encoding']): Promise<Buffer> {
+  const raw = typeof json === 'string' ? Buffer.from(json) : json;
   return encoding === 'gzip' ? gzip(raw, { level: GZIP_LEVEL }) : raw;
 }
 

@@ -44,7 +44,7 @@ describe('batch builder', () => {
     expect(b.size).toBe(3);
     const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
     expect(sealed.sources).toHaveLength(5);
-    const doc = BatchDocumentSchema.parse(JSON.parse(sealed.body));
+    const doc = BatchDocumentSchema.parse(JSON.parse(sealed.body.toString()));
     expect(doc.edges).toEqual([
       {
         type: 'RESOLVES_TO',
@@ -81,8 +81,34 @@ describe('batch builder', () => {
       b.add(item, m.json, seq);
     }
     const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
-    expect(JSON.parse(sealed.body).events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3]);
+    expect(JSON.parse(sealed.body.toString()).events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3]);
     expect(Buffer.byteLength(sealed.body)).toBeLessThanOrEqual(b.envelopeBytes() + bytes);
     expect(Buffer.byteLength(sealed.body)).toBeGreaterThanOrEqual(b.envelopeBytes() + bytes - 5);
+  });
+
+  it('keeps a body of many events with other sections and non-ASCII data whole, batch after batch', () => {
+    const b = new BatchBuilder<number>('probe', 'run');
+    for (const round of [0, 1]) {
+      const seqs = Array.from({ length: 1500 }, (_, i) => round * 10_000 + i);
+      for (const seq of seqs) {
+        const item = itemFromEvent({
+          subject: `approved.x${seq % 3}`,
+          seq,
+          msg_id: `m${seq}`,
+          published_at: '2024-01-01T00:00:00.000Z',
+          data: { text: `événement ${seq} 😀`.repeat(3) },
+        });
+        b.add(item, b.measure(item).json, seq, `approved.x${seq % 3}`);
+      }
+      const e = edge('2024-01-02T00:00:00Z');
+      b.add(e, b.measure(e).json, -1, 'approved.edge');
+      const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
+      const doc = BatchDocumentSchema.parse(JSON.parse(sealed.body.toString()));
+      expect(doc.events.map((x) => x.seq)).toEqual(seqs);
+      expect(doc.events[7]?.data).toEqual({ text: `événement ${seqs[7]} 😀`.repeat(3) });
+      expect(doc.edges).toHaveLength(1);
+      expect(sealed.itemCount).toBe(1501);
+      expect(sealed.subjects.sort()).toEqual(['approved.edge', 'approved.x0', 'approved.x1', 'approved.x2']);
+    }
   });
 });

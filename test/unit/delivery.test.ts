@@ -18,5 +18,16 @@ describe('parseAckSubject', () => {
     expect(parseAckSubject('$JS.ACK.APPROVED.c.2.4711')).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.two.4711.99.${NANOS}.17`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.47x1.99.${NANOS}.17`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.1795669200123x56789.17`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.9007199254740993.99.${NANOS}.17`)).toBeUndefined();
+  });
+
+  it('reads the publish time to the exact millisecond, which the nanoseconds as a double are not', () => {
+    // as a double, 1795669200123999999 ns rounds up into the next millisecond
+    const late = parseAckSubject('$JS.ACK.APPROVED.c.1.5.5.1795669200123999999.0');
+    expect(late?.publishedMs).toBe(1795669200123);
+    expect(parseAckSubject('$JS.ACK.APPROVED.c.1.5.5.999999.0')?.publishedMs).toBe(0);
+    expect(parseAckSubject('$JS.ACK.APPROVED.c.1.5.5.1000000.0')?.publishedMs).toBe(1);
   });
 });

@@ -1,0 +1,47 @@
+/**
+ * The members of one JSON array as UTF-8 bytes in one growing Buffer, written as they come. The
+ * open batch's events live here instead of as strings on the JS heap: at full speed a batch's
+ * strings lived just long enough to be promoted to the old generation, and sealing joined them
+ * into one more string and encoded that again.
+ */
+
+/** Worst case UTF-8 bytes of a JS string: 3 per UTF-16 code unit (a surrogate pair is 4 for 2). */
+const MAX_UTF8_PER_UNIT = 3;
+const FIRST_CAPACITY = 64 * 1024;
+
+export class JsonListBytes {
+  private buf?: Buffer;
+  private used = 0;
+  /** the capacity the next list starts with: what the last one needed */
+  private nextCapacity = FIRST_CAPACITY;
+
+  get byteLength(): number {
+    return this.used;
+  }
+
+  /** Append one member (valid JSON text), after a comma unless it is the first. */
+  push(json: string): void {
+    const room = this.used + 1 + json.length * MAX_UTF8_PER_UNIT;
+    const buf = !this.buf || room > this.buf.length ? this.grow(room) : this.buf;
+    if (this.used > 0) buf[this.used++] = 0x2c; // ','
+    this.used += buf.write(json, this.used, 'utf8');
+  }
+
+  /** Hand over the bytes written (a view) and start an empty list. */
+  take(): Buffer {
+    const out = this.buf ? this.buf.subarray(0, this.used) : Buffer.alloc(0);
+    if (this.used > 0) this.nextCapacity = Math.max(FIRST_CAPACITY, this.used + (this.used >> 3));
+    this.buf = undefined;
+    this.used = 0;
+    return out;
+  }
+
+  private grow(room: number): Buffer {
+    let capacity = Math.max(this.buf?.length ?? 0, this.nextCapacity);
+    while (capacity < room) capacity *= 2;
+    const next = Buffer.allocUnsafe(capacity);
+    this.buf?.copy(next, 0, 0, this.used);
+    this.buf = next;
+    return next;
+  }
+}

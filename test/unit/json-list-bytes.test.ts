@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { JsonListBytes } from '../../src/intake/json-list-bytes.js';
+
+const members = (n: number, text: (i: number) => string) =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ i, text: text(i) }));
+
+describe('JSON list bytes', () => {
+  it('writes members comma-separated as UTF-8, exactly as the joined string encodes', () => {
+    const list = new JsonListBytes();
+    const texts = members(5, (i) => ['plain', 'é', '日本語', '😀 pair', '\u2028'][i] as string);
+    for (const t of texts) list.push(t);
+    const bytes = list.take();
+    expect(bytes.equals(Buffer.from(texts.join(',')))).toBe(true);
+    expect(JSON.parse(`[${bytes.toString()}]`)).toHaveLength(5);
+  });
+
+  it('grows past its first capacity without losing what was written', () => {
+    const list = new JsonListBytes();
+    const texts = members(3000, (i) => `${'x'.repeat(i % 97)}ü${i}`);
+    for (const t of texts) list.push(t);
+    expect(list.byteLength).toBeGreaterThan(64 * 1024);
+    expect(list.take().equals(Buffer.from(texts.join(',')))).toBe(true);
+  });
+
+  it('starts empty after take, and an empty list takes as no bytes', () => {
+    const list = new JsonListBytes();
+    expect(list.take()).toHaveLength(0);
+    list.push('1');
+    list.push('2');
+    const first = list.take();
+    list.push('3');
+    expect(first.toString()).toBe('1,2');
+    expect(list.take().toString()).toBe('3');
+    expect(list.byteLength).toBe(0);
+  });
+});
