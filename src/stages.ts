@@ -91,7 +91,7 @@ export async function bindDestination(spool: Spool, config: Config, logger: Logg
   const holds = { batches, deadLetters, quarantined };
   const empty = batches + deadLetters + quarantined === 0;
   if (recorded !== undefined && !empty) throw new SpoolDestinationError(spool.dir, recorded, configured);
-  await spool.destination.record(config.destination.url);
+  await spool.destination.record(configured);
   const where = { dir: spool.dir, destination: configured };
   if (recorded !== undefined) {
     logger.warn({ ...where, previous: recorded }, 'spool was empty: bound to the configured destination');

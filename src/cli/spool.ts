@@ -178,8 +178,8 @@ function retarget(args: string[], env: NodeJS.ProcessEnv): Prepared {
   const configured = destinationKey(loadVariable('TRANSMITTER_DESTINATION_URL', env));
   return async (spool) => {
     const recorded = (await spool.destination.recorded()) ?? 'no recorded destination';
-    const { batches, deadLetters } = spool.status();
-    const holds = `${batches} batch(es), ${deadLetters} dead letter(s)`;
+    const { batches, deadLetters, quarantined } = await spool.stats();
+    const holds = `${batches} batch(es), ${deadLetters} dead letter(s), ${quarantined} quarantined batch(es)`;
     if (recorded === configured) {
       out(`spool ${spool.dir} is already bound to ${configured} (${holds})`);
       return EXIT_OK;

@@ -31,7 +31,7 @@ function environmentSource(env: NodeJS.ProcessEnv): Source {
  */
 export function refuseUnknownVariables(env: NodeJS.ProcessEnv): void {
   const unknown = Object.keys(env)
-    .filter((key) => key.startsWith('TRANSMITTER_') && !(key in OPTIONS))
+    .filter((key) => key.startsWith('TRANSMITTER_') && !(key in OPTIONS) && !isServiceLink(key))
     .sort();
   const [first, ...more] = unknown;
   if (first === undefined) return;
@@ -41,6 +41,18 @@ export function refuseUnknownVariables(env: NodeJS.ProcessEnv): void {
     `is not a known variable; did you mean ${closestName(first, VARIABLES)}? ` +
       `(batch-emitter run --help lists them)${also}`,
   );
+}
+
+/**
+ * Kubernetes gives every pod variables for each Service in its namespace (service links): a
+ * Service named `transmitter` brings TRANSMITTER_SERVICE_HOST, TRANSMITTER_PORT_8020_TCP and the
+ * like. They are not ours and not typos, so they are let through.
+ */
+const SERVICE_LINK =
+  /^TRANSMITTER_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$/;
+
+function isServiceLink(key: string): boolean {
+  return SERVICE_LINK.test(key);
 }
 
 /** Parse the environment. Throws ConfigError (never echoing a secret value). */

@@ -1,19 +1,28 @@
+import { createHash } from 'node:crypto';
 import type { SpoolHandle } from './handle.js';
 import { commit, put, type Stores } from './stores.js';
 
 /**
  * The destination a spool is bound to: every batch in it was accepted for that endpoint, so a
  * start aimed at another one is refused until an operator rebinds the spool on purpose
- * (`batch-emitter spool retarget --yes`). Recorded as origin and path only: never credentials or
- * a query string, which may carry keys.
+ * (`batch-emitter spool retarget --yes`). Recorded as origin and path, never credentials; a query
+ * string (`?tenant=a`) selects another destination too, but may carry keys, so it is recorded as a
+ * digest that tells two queries apart without showing either.
  */
 
 const BOUND_TO = 'destination';
 
-/** `https://ingest.example.com/v1/batch` for a destination URL: origin and path, nothing else. */
+/**
+ * `https://ingest.example.com/v1/batch` for a destination URL: origin and path, and with a query
+ * `https://ingest.example.com/v1/batch?(query sha256:1f0c...)`, the digest of its sorted parameters.
+ */
 export function destinationKey(url: string): string {
   const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
+  const base = `${u.origin}${u.pathname}`;
+  if (u.search === '') return base;
+  u.searchParams.sort();
+  const digest = createHash('sha256').update(u.searchParams.toString()).digest('hex').slice(0, 16);
+  return `${base}?(query sha256:${digest})`;
 }
 
 export class SpoolDestination {
@@ -27,9 +36,9 @@ export class SpoolDestination {
     return this.handle.run(async () => this.stores.meta.get(BOUND_TO), { retry: true });
   }
 
-  /** Bind the spool to `url`'s destination (synced: a crash must not lose the binding). */
-  record(url: string): Promise<void> {
-    const op = put(this.stores.meta, BOUND_TO, destinationKey(url));
+  /** Bind the spool to a destination's `destinationKey` (synced: a crash must not lose the binding). */
+  record(key: string): Promise<void> {
+    const op = put(this.stores.meta, BOUND_TO, key);
     return this.handle.run(() => commit(this.handle.db, [op], { sync: true }), { retry: true });
   }
 }

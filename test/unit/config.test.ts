@@ -178,6 +178,21 @@ describe('config', () => {
     expect(two.message).toContain('also unknown: TRANSMITTER_LOGLEVEL');
   });
 
+  it("lets Kubernetes' service-link variables through, and still refuses a typo beside them", () => {
+    const links = {
+      TRANSMITTER_SERVICE_HOST: '10.0.0.7',
+      TRANSMITTER_SERVICE_PORT: '8020',
+      TRANSMITTER_SERVICE_PORT_HTTP: '8020',
+      TRANSMITTER_PORT: 'tcp://10.0.0.7:8020',
+      TRANSMITTER_PORT_8020_TCP: 'tcp://10.0.0.7:8020',
+      TRANSMITTER_PORT_8020_TCP_PROTO: 'tcp',
+      TRANSMITTER_PORT_8020_TCP_PORT: '8020',
+      TRANSMITTER_PORT_8020_TCP_ADDR: '10.0.0.7',
+    };
+    expect(loadConfig({ ...base, ...links }).debug).toBe(false);
+    expect(errorOf({ ...base, ...links, TRANSMITTER_PORTS: '1' }).variable).toBe('TRANSMITTER_PORTS');
+  });
+
   it('booleans accept true/false, 1/0 and yes/no in any case', () => {
     const debugOf = (v: string) => loadConfig({ ...base, TRANSMITTER_DEBUG: v }).debug;
     for (const yes of ['true', 'TRUE', 'True', '1', 'yes', 'YES', 'Yes'])
