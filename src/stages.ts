@@ -74,7 +74,10 @@ export async function openStatechartInspection(
 ): Promise<Inspection | undefined> {
   if (config.inspectUrl === undefined) return undefined;
   const { openInspection } = await import('./observe/inspect/index.js');
-  logger.info({ url: config.inspectUrl }, 'streaming the statecharts to a Stately inspector');
+  logger.info(
+    { inspector: new URL(config.inspectUrl).origin },
+    'streaming the statecharts to a Stately inspector',
+  );
   return openInspection(config.inspectUrl, logger, secretsOf(config));
 }
 
