@@ -199,7 +199,7 @@ export class LogFeed {
         c.pending -= group.lines;
         c.failed += group.lines;
         this.unsettled.delete(durable);
-        this.onLost(`their batch was not written: ${(error as Error).message}`, group.lines);
+        this.onLost(`batch not written to the spool: ${(error as Error).message}`, group.lines);
       },
     );
   }

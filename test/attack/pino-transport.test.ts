@@ -75,6 +75,28 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
+  // The README's advice for SIGTERM: the worker sees no signal, and SIGTERM's default action ends
+  // the host without pino's exit hook; a host that turns SIGTERM into process.exit(0) gets the
+  // transport's flush, open batch included (2,500 lines in batches of 1,000).
+  it('SIGTERM to a host that handles it with process.exit(0): every line is in the spool', async () => {
+    const spool = await tempDir('attack-pino-sigterm');
+    try {
+      // no seal by the interval before the signal: the open batch is only flushed by the exit hook
+      const child = host(
+        spool.path,
+        2500,
+        { batchIntervalS: 60 },
+        { ATTACK_MODE: 'stay', ATTACK_SIGTERM: 'exit' },
+      );
+      await child.saw('logged');
+      child.child.kill('SIGTERM');
+      expect(await child.exited, child.output()).toBe(0);
+      expect(await spooledItems(spool.path)).toBe(2500);
+    } finally {
+      await spool.remove();
+    }
+  }, 120_000);
+
   // Was a hole: with the spool full (spoolMaxBytes reached, endpoint down) the feed waited on
   // whenAccepting() for ever, so pino's exit hook gave up after 10 s (thread-stream "_flushSync
   // took too long"), the worker was killed, the host exited 0, and the lines not spooled (the open
