@@ -75,11 +75,16 @@ export default async function batchEmitterTransport(options: PinoTransportOption
           );
           await until(deadline, emitter.wait());
         } finally {
-          // seals what is open; writes still failing then are abandoned, their lines rejected
-          await emitter.close();
+          // deliveries were waited for above: close only seals what is open and writes it (writes
+          // still failing are abandoned, their lines rejected and counted)
+          emitter.hurry();
+          try {
+            await emitter.close();
+          } finally {
+            await until(Date.now() + SETTLE_MS, feed?.settled() ?? Promise.resolve());
+            lost.report();
+          }
         }
-        await until(Date.now() + SETTLE_MS, feed?.settled() ?? Promise.resolve());
-        lost.report();
       },
     },
   );
