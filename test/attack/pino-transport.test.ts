@@ -97,6 +97,37 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
+  // close stays within closeTimeoutS (plus the last write) however long the emitter's own
+  // shutdownTimeoutS: it has waited for deliveries already, so it hurries the emitter's close. With
+  // an endpoint that takes requests and never answers, a close that waited the 30 s again outlived
+  // pino's exit handler, which gave up on the worker after 10 s (the batches were in the spool by
+  // then, but the host's exit took 10 s).
+  it('an endpoint that never answers, shutdownTimeoutS 30: the host exits without pino giving up on the worker', async () => {
+    const spool = await tempDir('attack-pino-hang');
+    const hanging = await startSink();
+    hanging.respondWith(() => 'hang');
+    try {
+      const options = {
+        ...embedOptions(`${hanging.url}/logs`, spool.path, { batchSize: 1000, shutdownTimeoutS: 30 }),
+        closeTimeoutS: 1,
+      };
+      const child = spawnTs('test/attack/pino-host-child.ts', {
+        ATTACK_OPTIONS: JSON.stringify(options),
+        ATTACK_LINES: '2500',
+        ATTACK_MODE: 'exit',
+      });
+      await child.saw('logged');
+      const exiting = Date.now();
+      expect(await child.exited, child.output()).toBe(0);
+      // pino's exit handler gives up on the worker after 10 s; the close itself takes about 2 s
+      expect(Date.now() - exiting, child.output()).toBeLessThan(8000);
+      expect(await spooledItems(spool.path)).toBe(2500);
+    } finally {
+      await hanging.close();
+      await spool.remove();
+    }
+  }, 120_000);
+
   // Was a hole: with the spool full (spoolMaxBytes reached, endpoint down) the feed waited on
   // whenAccepting() for ever, so pino's exit hook gave up after 10 s (thread-stream "_flushSync
   // took too long"), the worker was killed, the host exited 0, and the lines not spooled (the open
