@@ -23,12 +23,6 @@ export class LostLines {
 
   constructor(private readonly write: (text: string) => void = writeStderr) {}
 
-  get total(): number {
-    let sum = 0;
-    for (const n of this.byReason.values()) sum += n;
-    return sum;
-  }
-
   add(reason: string, lines: number): void {
     const seen = this.byReason.get(reason);
     if (seen === undefined) {
