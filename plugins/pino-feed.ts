@@ -1,10 +1,14 @@
-import type { Emitter } from '../src/index.js';
+import { IntakeClosedError, type Emitter, type PauseReason } from '../src/index.js';
 
 /**
  * The pino transport's inner loop: log lines into an emitter's batches no faster than its spool
- * takes them. Before each line it waits while intake is paused (seals pending, spool full), so the
- * lines held in memory are at most the open batch and the batches being sealed; the rest waits in
- * pino's stream (the worker stops reading it, pino's buffers hold the lines until it reads again).
+ * takes them. Before each line it waits while intake is paused for seals under way (a pause of
+ * moments), so the lines held in memory are at most the open batch and the batches being sealed;
+ * the rest waits in pino's stream (the worker stops reading it, pino's buffers hold the lines until
+ * it reads again). While intake is paused for the spool itself (full, writes failing, directory
+ * replaced) it does not wait: such a pause lasts as long as the endpoint is down, a wait would grow
+ * pino's buffer in the host without bound and block pino's exit handler until it gives up and the
+ * worker is killed with every line unsaid. Those lines are refused and counted (`onLost`) instead.
  * A line counts as accepted once it is in the open batch; `flush` makes every accepted line durable.
  */
 
@@ -21,8 +25,10 @@ export interface FeedStats {
   pending: number;
   /** the most `pending` has been */
   peakPending: number;
-  /** lines whose batch could not be written (or which were refused) */
+  /** lines whose batch could not be written */
   failed: number;
+  /** lines not put into a batch: the spool could not take them (or the emitter was closed) */
+  refused: number;
 }
 
 const DEFAULT_LABELS: Record<number, string> = {
@@ -47,36 +53,116 @@ export function parseLine(text: string): ParsedLine {
   return { value, text };
 }
 
+/** Why lines are refused while intake is paused for this reason; undefined: wait (seals under way). */
+function refusal(reason: PauseReason, spoolDir: string): string | undefined {
+  switch (reason) {
+    case 'seals_pending':
+      return undefined;
+    case 'spool_full':
+      return `spool full (${spoolDir})`;
+    case 'spool_write_failing':
+      return `spool writes failing (${spoolDir})`;
+    case 'spool_replaced':
+      return `spool directory replaced (${spoolDir})`;
+  }
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class LogFeed {
-  private readonly counts: FeedStats = { accepted: 0, pending: 0, peakPending: 0, failed: 0 };
+  private readonly counts: FeedStats = { accepted: 0, pending: 0, peakPending: 0, failed: 0, refused: 0 };
   /** the durable promise of the batch the last line went into, and the lines waiting on it */
   private group?: { durable: Promise<void>; lines: number };
+  /** the durable promises of batches not yet settled (one per batch) */
+  private readonly unsettled = new Set<Promise<void>>();
+  /** resolves at the emitter's next intake pause, change of pause reason, or resume */
+  private intakeChanged: Promise<void>;
+  private markIntakeChanged = () => undefined as void;
 
   constructor(
     private readonly emitter: Emitter,
     private readonly subjectPrefix: string,
-    private readonly onFailed: (error: unknown, lines: number) => void,
+    /** lines lost and why: refused (spool full, ...) or in a batch that could not be written */
+    private readonly onLost: (reason: string, lines: number) => void,
     private readonly labels: Record<number, string> = DEFAULT_LABELS,
-  ) {}
+  ) {
+    this.intakeChanged = this.nextIntakeChange();
+    emitter.events.on('intake', () => {
+      const mark = this.markIntakeChanged;
+      this.intakeChanged = this.nextIntakeChange();
+      mark();
+    });
+  }
+
+  private nextIntakeChange(): Promise<void> {
+    return new Promise((resolve) => (this.markIntakeChanged = resolve));
+  }
 
   get stats(): FeedStats {
     return { ...this.counts };
   }
 
-  /** Every line of `source`, each once intake takes lines. */
+  /** Resolves once every batch a line went into is durable or failed (close settles them all). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.unsettled]);
+  }
+
+  /** Every line of `source`, each once intake takes lines, or refused while the spool cannot. */
   async consume(source: AsyncIterable<ParsedLine>): Promise<void> {
     for await (const line of source) {
-      const waiting = this.emitter.whenAccepting();
-      if (waiting) await waiting;
-      this.add(line);
+      const refused = await this.room();
+      if (refused === undefined) this.add(line);
+      else this.refuse(refused);
     }
+  }
+
+  /**
+   * undefined once intake takes a line; while it waits for seals, waits (and looks again when the
+   * pause changes its reason: seals that land on a full spool turn it into 'spool_full'); else why
+   * the line is refused.
+   */
+  private async room(): Promise<string | undefined> {
+    for (;;) {
+      const waiting = this.whenAccepting();
+      if (waiting === undefined) return undefined;
+      const refused = this.spoolRefusal();
+      if (refused !== undefined) return refused;
+      await Promise.race([waiting, this.intakeChanged]);
+    }
+  }
+
+  /** The emitter's whenAccepting(); once it is closing, resolved (the add is then refused). */
+  private whenAccepting(): Promise<void> | undefined {
+    try {
+      return this.emitter.whenAccepting();
+    } catch (error) {
+      if (error instanceof IntakeClosedError) return Promise.resolve();
+      throw error;
+    }
+  }
+
+  /** Why a line is refused now (the spool cannot take it, the emitter is closing), or undefined. */
+  private spoolRefusal(): string | undefined {
+    let reason: PauseReason | undefined;
+    try {
+      reason = this.emitter.pauseReason();
+    } catch (error) {
+      if (error instanceof IntakeClosedError) return 'the transport was closing';
+      throw error;
+    }
+    return reason && refusal(reason, this.emitter.config.spool.dir);
+  }
+
+  private refuse(reason: string): void {
+    this.counts.refused += 1;
+    this.onLost(reason, 1);
   }
 
   /** A line that is not JSON: `<prefix>.unparsed` with `{ line }`. */
   addUnparsed(text: string): void {
+    const refused = this.spoolRefusal();
+    if (refused !== undefined) return this.refuse(refused);
     this.track(this.emitter.add(`${this.subjectPrefix}.unparsed`, { line: text }));
   }
 
@@ -103,12 +189,17 @@ export class LogFeed {
     }
     const group = { durable, lines: 1 };
     this.group = group;
+    this.unsettled.add(durable);
     durable.then(
-      () => (c.pending -= group.lines),
+      () => {
+        c.pending -= group.lines;
+        this.unsettled.delete(durable);
+      },
       (error: unknown) => {
         c.pending -= group.lines;
         c.failed += group.lines;
-        this.onFailed(error, group.lines);
+        this.unsettled.delete(durable);
+        this.onLost(`batch not written to the spool: ${(error as Error).message}`, group.lines);
       },
     );
   }

@@ -2,6 +2,7 @@ import type { Transform } from 'node:stream';
 import build from 'pino-abstract-transport';
 import { createEmitter, type EmbeddedConfig } from '../src/index.js';
 import { LogFeed, parseLine, type ParsedLine } from './pino-feed.js';
+import { LostLines } from './pino-lost.js';
 
 /**
  * A pino transport: every log line becomes an event `log.<level label>` (the line's JSON object
@@ -17,6 +18,8 @@ import { LogFeed, parseLine, type ParsedLine } from './pino-feed.js';
  * (logger end, process exit) the transport flushes the open batch, waits for deliveries at most
  * closeTimeoutS, and closes: what is not delivered by then stays in the spool for the next start.
  * Keep the whole teardown well under 10 s: pino's exit handler waits that long for the worker.
+ * While the spool cannot take lines (full, its writes failing) lines are not waited for but
+ * refused and counted; the counts go to stderr at close (pino-lost.ts).
  * A line that is not JSON becomes `log.unparsed` with `{ line }`.
  */
 
@@ -41,20 +44,15 @@ export default async function batchEmitterTransport(options: PinoTransportOption
   ) as Omit<PinoTransportOptions, 'subjectPrefix' | 'closeTimeoutS'>;
   const emitter = createEmitter({ logLevel: 'warn', shutdownTimeoutS: 2, ...config });
   await emitter.start();
-  let failures = 0;
-  const onFailed = (error: unknown, lines: number) => {
-    if (failures === 0) {
-      process.stderr.write(`batch-emitter/pino: log lines were not accepted: ${(error as Error).message}\n`);
-    }
-    failures += lines;
-  };
+  const lost = new LostLines();
+  let feed: LogFeed | undefined;
   let feeding: Promise<void> = Promise.resolve();
 
   return build(
     (source) => {
       const labels = (source as unknown as PinoConfigured).levels?.labels;
-      const feed = new LogFeed(emitter, subjectPrefix, onFailed, labels);
-      source.on('unknown', (line: string) => feed.addUnparsed(line));
+      feed = new LogFeed(emitter, subjectPrefix, (reason, lines) => lost.add(reason, lines), labels);
+      source.on('unknown', (line: string) => feed?.addUnparsed(line));
       feeding = feed.consume(source as AsyncIterable<ParsedLine>);
       return feeding;
     },
@@ -63,21 +61,44 @@ export default async function batchEmitterTransport(options: PinoTransportOption
       parseLine,
       metadata: false,
       async close() {
+        // every step bounded: pino's exit handler gives the worker 10 s, then the process exits
+        const deadline = Date.now() + closeTimeoutS * 1000;
         try {
-          // the source has ended; the feed may still be waiting to put its last lines into a batch
-          await feeding.catch(() => undefined);
-          await emitter.flush();
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([
-            emitter.wait(),
-            new Promise((resolve) => (timer = setTimeout(resolve, closeTimeoutS * 1000))),
-          ]);
-          clearTimeout(timer);
+          // the source has ended; the feed may still be putting its last lines into a batch
+          await until(
+            deadline,
+            feeding.catch(() => undefined),
+          );
+          await until(
+            deadline,
+            emitter.flush().catch(() => undefined),
+          );
+          await until(deadline, emitter.wait());
         } finally {
-          await emitter.close();
+          // deliveries were waited for above: close only seals what is open and writes it (writes
+          // still failing are abandoned, their lines rejected and counted)
+          emitter.hurry();
+          try {
+            await emitter.close();
+          } finally {
+            await until(Date.now() + SETTLE_MS, feed?.settled() ?? Promise.resolve());
+            lost.report();
+          }
         }
-        if (failures > 0) process.stderr.write(`batch-emitter/pino: ${failures} log lines not accepted\n`);
       },
     },
   );
+}
+
+/** after close, the longest wait for the last batches' outcomes (they settle as close returns) */
+const SETTLE_MS = 1000;
+
+/** `work`, or the deadline (epoch ms), whichever comes first. */
+async function until(deadline: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work,
+    new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+  ]);
+  clearTimeout(timer);
 }

@@ -4,7 +4,7 @@ import { checkTransportOptions, createHttpTransport } from './delivery/http-tran
 import { Ingress } from './ingress/ingress.js';
 import { checkNatsFiles } from './ingress/nats-files.js';
 import { Redelivery } from './ingress/redelivery.js';
-import { Intake, IntakeClosedError } from './intake/intake.js';
+import { Intake, IntakeClosedError, type PauseReason } from './intake/intake.js';
 import { InProcessInput } from './intake/in-process.js';
 import { EmitterStatusView, type EmitterStatus } from './observe/emitter-status.js';
 import { EmitterEvents } from './observe/events.js';
@@ -115,6 +115,14 @@ export class Emitter {
    */
   whenAccepting(): Promise<void> | undefined {
     return this.openIntake().whenAccepting();
+  }
+
+  /**
+   * Why intake is paused ('seals_pending' passes within moments; 'spool_full', 'spool_write_failing'
+   * and 'spool_replaced' last until the spool recovers), or undefined while it takes adds.
+   */
+  pauseReason(): PauseReason | undefined {
+    return this.openIntake().status().paused;
   }
 
   private openIntake(): Intake {

@@ -19,6 +19,7 @@ import type { Logger } from './util/logger.js';
 
 export { Emitter, EmitterNotStartedError, type EmitterOptions } from './emitter.js';
 export { IntakeClosedError, ItemTooLargeError, SpoolWriteAbandonedError } from './intake/intake.js';
+export type { PauseReason } from './intake/intake.js';
 export { SpoolError } from './spool/handle.js';
 export { SpoolDestinationError } from './spool/destination.js';
 export {

@@ -8,7 +8,7 @@ import { Spool } from '../../src/spool/spool.js';
 import { embedOptions, spawnTs } from '../fixtures/embed-support.js';
 
 /**
- * Attack on the pino transport that waits while intake is paused (f-pino): a real host process
+ * Attacks on the pino transport that waits while intake is paused for seals: a real host process
  * (test/attack/pino-host-child.ts) logs a burst through batch-emitter/pino in pino's worker thread,
  * onto a real LevelDB spool, towards a real loopback sink that is down.
  */
@@ -32,6 +32,14 @@ async function spooledItems(dir: string): Promise<number> {
   } finally {
     await spool.close();
   }
+}
+
+/** The lines the transport said it did not accept, from its totals at close. */
+function reportedLost(output: string): number {
+  let sum = 0;
+  for (const m of output.matchAll(/batch-emitter\/pino: (\d+) log lines not accepted: /g))
+    sum += Number(m[1]);
+  return sum;
 }
 
 function host(
@@ -67,11 +75,64 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
-  // HOLE: with the spool full (spoolMaxBytes reached, endpoint down) the feed waits on
-  // whenAccepting() for ever (plugins/pino-feed.ts consume), so the transport's close()
-  // (plugins/pino.ts: `await feeding`) never runs; pino's exit hook gives up after 10 s
-  // (thread-stream "_flushSync took too long"), the worker is killed, the host exits 0, and the
-  // lines not spooled (the open batch included) are gone without the transport saying so.
+  // The README's advice for SIGTERM: the worker sees no signal, and SIGTERM's default action ends
+  // the host without pino's exit hook; a host that turns SIGTERM into process.exit(0) gets the
+  // transport's flush, open batch included (2,500 lines in batches of 1,000).
+  it('SIGTERM to a host that handles it with process.exit(0): every line is in the spool', async () => {
+    const spool = await tempDir('attack-pino-sigterm');
+    try {
+      // no seal by the interval before the signal: the open batch is only flushed by the exit hook
+      const child = host(
+        spool.path,
+        2500,
+        { batchIntervalS: 60 },
+        { ATTACK_MODE: 'stay', ATTACK_SIGTERM: 'exit' },
+      );
+      await child.saw('logged');
+      child.child.kill('SIGTERM');
+      expect(await child.exited, child.output()).toBe(0);
+      expect(await spooledItems(spool.path)).toBe(2500);
+    } finally {
+      await spool.remove();
+    }
+  }, 120_000);
+
+  // close stays within closeTimeoutS (plus the last write) however long the emitter's own
+  // shutdownTimeoutS: it has waited for deliveries already, so it hurries the emitter's close. With
+  // an endpoint that takes requests and never answers, a close that waited the 30 s again outlived
+  // pino's exit handler, which gave up on the worker after 10 s (the batches were in the spool by
+  // then, but the host's exit took 10 s).
+  it('an endpoint that never answers, shutdownTimeoutS 30: the host exits without pino giving up on the worker', async () => {
+    const spool = await tempDir('attack-pino-hang');
+    const hanging = await startSink();
+    hanging.respondWith(() => 'hang');
+    try {
+      const options = {
+        ...embedOptions(`${hanging.url}/logs`, spool.path, { batchSize: 1000, shutdownTimeoutS: 30 }),
+        closeTimeoutS: 1,
+      };
+      const child = spawnTs('test/attack/pino-host-child.ts', {
+        ATTACK_OPTIONS: JSON.stringify(options),
+        ATTACK_LINES: '2500',
+        ATTACK_MODE: 'exit',
+      });
+      await child.saw('logged');
+      const exiting = Date.now();
+      expect(await child.exited, child.output()).toBe(0);
+      // pino's exit handler gives up on the worker after 10 s; the close itself takes about 2 s
+      expect(Date.now() - exiting, child.output()).toBeLessThan(8000);
+      expect(await spooledItems(spool.path)).toBe(2500);
+    } finally {
+      await hanging.close();
+      await spool.remove();
+    }
+  }, 120_000);
+
+  // Was a hole: with the spool full (spoolMaxBytes reached, endpoint down) the feed waited on
+  // whenAccepting() for ever, so pino's exit hook gave up after 10 s (thread-stream "_flushSync
+  // took too long"), the worker was killed, the host exited 0, and the lines not spooled (the open
+  // batch included) were gone without a word. Now lines the full spool cannot take are refused,
+  // counted and reported on stderr at close, and every line is either spooled or counted.
   it('the spool full at exit: the host is told how many lines were not spooled', async () => {
     const spool = await tempDir('attack-pino-full');
     const lines = 20_000;
@@ -89,6 +150,11 @@ describe('attack: the pino transport at the host exit', () => {
         output,
         `${lines - spooled} of ${lines} lines were not spooled, exit ${String(code)}; the transport said nothing`,
       ).toMatch(/log lines (were )?not accepted/);
+      // nothing silent: every line is in the spool or in the count the transport printed
+      expect(output).toContain(`log lines not accepted: spool full (${spool.path})`);
+      expect(spooled + reportedLost(output), output).toBe(lines);
+      // the worker kept reading: pino's exit handler did not give up on it
+      expect(output).not.toMatch(/took too long/);
     } finally {
       await spool.remove();
     }
@@ -150,10 +216,10 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
-  // HOLE (same cause as the full spool): the spool's disk full (a real 8 MiB tmpfs: ENOSPC) during
-  // a burst: the spool's writes fail, intake pauses (spool_write_failing), the feed waits for
-  // ever, pino's exit hook gives up after 10 s; the host exits 0 and the transport never says how
-  // many lines it did not spool.
+  // Was a hole (same cause as the full spool): the spool's disk full (a real 8 MiB tmpfs: ENOSPC)
+  // during a burst: the spool's writes fail, intake pauses (spool_write_failing), the feed waited
+  // for ever, pino's exit hook gave up after 10 s; the host exited 0 without a word of the lines
+  // it did not spool. Now they are refused or rejected, and counted on stderr at close.
   it('the spool disk full (ENOSPC) during a burst: the host is told how many lines were not spooled', async (ctx) => {
     const dir = await tempDir('attack-pino-enospc');
     const why = tryMount(dir.path, '8m');
@@ -175,8 +241,6 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
-  // HOLE (f-config x f-pino): a pino host whose log spool still holds batches for another
-  // destination. The transport's createEmitter().start() throws SpoolDestinationError inside
   // pino's worker (plugins/pino.ts, before `build`): a host that logs and exits is never told
   // (exit 0 after pino's 10 s wait, every line gone); a long-running one dies of an unhandled
   // 'error' event. Fix: in plugins/pino.ts catch the start error, write it with fs.writeSync(2, ...)

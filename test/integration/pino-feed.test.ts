@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { tempDir } from '../../harness/workload.js';
 import { LogFeed, parseLine } from '../../plugins/pino-feed.js';
 import { createEmitter } from '../../src/index.js';
 import { MAX_PENDING_SEALS } from '../../src/intake/intake.js';
+import { Spool } from '../../src/spool/spool.js';
 import { deliveredEvents, embedOptions } from '../fixtures/embed-support.js';
 
 let sink: Sink;
@@ -46,6 +48,50 @@ describe('the pino transport feed (plugins/pino-feed.ts) on a real spool', () =>
       expect(failed).toEqual([]);
     } finally {
       await emitter.close();
+      await spool.remove();
+      sink.clear();
+    }
+  });
+
+  it('refuses and counts the lines a full spool cannot take, without waiting for it: each line is spooled or counted', async () => {
+    const spool = await tempDir('pino-feed-full');
+    const spoolMaxBytes = 1024 * 1024;
+    const emitter = createEmitter(
+      embedOptions(`${sink.url}/logs`, spool.path, { batchSize: BATCH, spoolMaxBytes, shutdownTimeoutS: 1 }),
+    );
+    await sink.down();
+    try {
+      await emitter.start();
+      const lost = new Map<string, number>();
+      const feed = new LogFeed(emitter, 'log', (reason, n) => lost.set(reason, (lost.get(reason) ?? 0) + n));
+      // ~4 MB of lines into a 1 MiB spool with the endpoint down: intake pauses for seals first,
+      // then the spool fills while the feed waits on them, and must stop waiting then
+      // (random padding: the spool stores batches gzipped)
+      const lines = Array.from({ length: LINES }, (_, n) =>
+        parseLine(
+          JSON.stringify({ level: 30, n, pad: randomBytes(150).toString('base64'), msg: `line ${n}` }),
+        ),
+      );
+      const consumed = await Promise.race([
+        feed.consume(Readable.from(lines)).then(() => 'consumed' as const),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000)),
+      ]);
+      expect(consumed).toBe('consumed');
+      await emitter.flush();
+      const { accepted, refused, failed, peakPending } = feed.stats;
+      expect(refused).toBeGreaterThan(0);
+      expect(failed).toBe(0);
+      expect(accepted + refused).toBe(LINES);
+      expect(peakPending).toBeLessThanOrEqual(BATCH * (MAX_PENDING_SEALS + 1));
+      expect(Object.fromEntries(lost)).toEqual({ [`spool full (${spool.path})`]: refused });
+      expect(feed.stats.pending).toBe(0);
+      await emitter.close();
+      const reopened = await Spool.openExisting(spool.path);
+      const batches = await reopened.batches.list().finally(() => reopened.close());
+      expect(batches.reduce((sum, b) => sum + b.itemCount, 0)).toBe(accepted);
+    } finally {
+      await emitter.close();
+      await sink.up();
       await spool.remove();
       sink.clear();
     }
