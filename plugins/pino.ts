@@ -43,8 +43,9 @@ export default async function batchEmitterTransport(options: PinoTransportOption
     Object.entries(rest).filter(([key]) => !key.startsWith('$') && key !== 'pinoWillSendConfig'),
   ) as Omit<PinoTransportOptions, 'subjectPrefix' | 'closeTimeoutS'>;
   const emitter = createEmitter({ logLevel: 'warn', shutdownTimeoutS: 2, ...config });
-  await emitter.start();
   const lost = new LostLines();
+  const refusal = await startOrRefusal(emitter);
+  if (refusal !== undefined) return refusingTransport(refusal, lost);
   let feed: LogFeed | undefined;
   let feeding: Promise<void> = Promise.resolve();
 
@@ -87,6 +88,31 @@ export default async function batchEmitterTransport(options: PinoTransportOption
         }
       },
     },
+  );
+}
+
+/**
+ * Why the emitter could not start (a spool bound to another destination, a locked spool, a bad
+ * option), or undefined once it runs. pino would otherwise see the worker fail without a word: a
+ * host that logs and exits gets exit 0 with every line gone.
+ */
+async function startOrRefusal(emitter: ReturnType<typeof createEmitter>): Promise<string | undefined> {
+  try {
+    await emitter.start();
+    return undefined;
+  } catch (error) {
+    return `the emitter could not start: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** A transport that takes every line and counts it as not accepted, for `reason`. */
+function refusingTransport(reason: string, lost: LostLines): Promise<Transform> {
+  return build(
+    async (source) => {
+      source.on('unknown', () => lost.add(reason, 1));
+      for await (const _line of source as AsyncIterable<unknown>) lost.add(reason, 1);
+    },
+    { expectPinoConfig: true, metadata: false, close: async () => lost.report() },
   );
 }
 

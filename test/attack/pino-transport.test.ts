@@ -241,11 +241,9 @@ describe('attack: the pino transport at the host exit', () => {
     }
   }, 120_000);
 
-  // pino's worker (plugins/pino.ts, before `build`): a host that logs and exits is never told
-  // (exit 0 after pino's 10 s wait, every line gone); a long-running one dies of an unhandled
-  // 'error' event. Fix: in plugins/pino.ts catch the start error, write it with fs.writeSync(2, ...)
-  // (a worker's process.stderr goes through the main thread, blocked in pino's exit hook), and
-  // return a stream that counts the lines it cannot take.
+  // The emitter refusing to start in pino's worker was never told: a host that logs and exits got
+  // exit 0 after pino's 10 s wait, every line gone. Now the transport counts the lines it cannot
+  // take and says why on stderr (written synchronously: the main thread is in pino's exit hook).
   it('a spool bound to another destination: a host that logs and exits is told why its lines went nowhere', async () => {
     const spool = await tempDir('attack-pino-bound');
     try {
@@ -257,6 +255,8 @@ describe('attack: the pino transport at the host exit', () => {
       expect(second.output(), `exit ${String(code)}`).toMatch(
         /is bound to .*\/a, not to the configured destination/,
       );
+      expect(reportedLost(second.output())).toBe(100);
+      expect(await spooledItems(spool.path)).toBe(100);
     } finally {
       await spool.remove();
     }
