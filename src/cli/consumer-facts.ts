@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type NatsConfig } from '../config/index.js';
+import { natsConnectionOptions } from '../ingress/nats-connect.js';
 import type { ConsumerFacts } from '../observe/trace/story.js';
 
 /**
@@ -28,13 +28,7 @@ async function askConsumer(config: NatsConfig): Promise<ConsumerFacts | undefine
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: config.servers,
-      name: 'batch-emitter-trace',
-      user: config.user,
-      pass: config.password,
-      token: config.token,
-      authenticator: config.credsFile ? credsAuthenticator(await readFile(config.credsFile)) : undefined,
-      tls: config.tlsCaFile ? { caFile: config.tlsCaFile } : undefined,
+      ...(await natsConnectionOptions(config, 'batch-emitter-trace')),
       timeout: CONNECT_TIMEOUT_MS,
       reconnect: false,
     });

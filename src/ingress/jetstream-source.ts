@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import type { Acknowledgeable } from '../intake/intake.js';
 import { deliveryOf, type Delivery } from './delivery-facts.js';
 import { Binding, BindingWatch } from './binding-watch.js';
 import { JetStreamAck, nakQuietly } from './jetstream-ack.js';
+import { natsConnectionOptions } from './nats-connect.js';
 import {
   consumerSettings,
   ensureResources,
@@ -84,13 +84,7 @@ export class JetStreamSource {
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers: config.servers,
-        name: 'batch-emitter',
-        user: config.user,
-        pass: config.password,
-        token: config.token,
-        authenticator: config.credsFile ? credsAuthenticator(await readFile(config.credsFile)) : undefined,
-        tls: config.tlsCaFile ? { caFile: config.tlsCaFile } : undefined,
+        ...(await natsConnectionOptions(config, 'batch-emitter')),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
       });

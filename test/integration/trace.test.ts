@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../harness/chromium.js';
 import { freePort, startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { startSink, type Sink, type SinkRequest } from '../../harness/sink.js';
 import { spawnEmitter } from '../../harness/process.js';
@@ -35,7 +36,7 @@ function itemsOf(req: SinkRequest): number {
 }
 
 const run = promisify(execFile);
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+const CHROMIUM = CHROMIUM_PATH;
 
 const keyOf = (req: SinkRequest) => String(req.headers['idempotency-key']);
 
@@ -52,19 +53,7 @@ async function renderedDom(url: string): Promise<string | undefined> {
   try {
     const { stdout } = await run(
       CHROMIUM,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        `--user-data-dir=${profile.path}`,
-        '--virtual-time-budget=10000',
-        '--dump-dom',
-        url,
-      ],
+      [...CHROMIUM_ARGS, `--user-data-dir=${profile.path}`, '--virtual-time-budget=10000', '--dump-dom', url],
       { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
     );
     return stdout;
