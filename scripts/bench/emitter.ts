@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../harness/nats.js';
+import { MALLOC_TUNING } from '../../src/util/heap-tuning.js';
 import { children, exited, REPO, sleep } from './context.js';
 import { cpuSeconds } from './proc.js';
 import { EMITTER_ARG, S } from './settings.js';
@@ -79,6 +80,8 @@ function emitterEnv(opts: EmitterOptions, port: number): Record<string, string |
     TRANSMITTER_PROBE_ID: 'bench-probe',
     TRANSMITTER_RUN_ID: 'bench-run',
     TRANSMITTER_SHUTDOWN_TIMEOUT_S: '5',
+    // as deploy/ starts it (unless this process's environment says otherwise)
+    ...Object.fromEntries(Object.entries(MALLOC_TUNING).map(([k, v]) => [k, process.env[k] ?? v])),
     ...opts.env,
   });
   return env;

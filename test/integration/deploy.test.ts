@@ -4,6 +4,7 @@ import { dirname, join, posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { OPTIONS, VARIABLES } from '../../src/config/options.js';
+import { MALLOC_TUNING } from '../../src/util/heap-tuning.js';
 import { DEPLOY, dockerfileStages, execForm, envFile, unitSettings } from '../../harness/deploy-files.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { spawnEmitter, type EmitterProcess } from '../../harness/process.js';
@@ -80,7 +81,8 @@ describe('deploy/kubernetes/statefulset.yaml', () => {
 
   it('names only variables the emitter knows, the token in the Secret and not in the ConfigMap', () => {
     const names = [...Object.keys(env), ...Object.keys(secret), ...container.env.map((e) => e.name)];
-    expect(names.filter((n) => !(VARIABLES as string[]).includes(n))).toEqual([]);
+    const known = (n: string) => (VARIABLES as string[]).includes(n) || n in MALLOC_TUNING;
+    expect(names.filter((n) => !known(n))).toEqual([]);
     expect(Object.keys(secret)).toEqual(['TRANSMITTER_AUTH_TOKEN']);
     expect(configMap).not.toHaveProperty('TRANSMITTER_AUTH_TOKEN');
     expect(container.envFrom).toEqual(
@@ -89,6 +91,10 @@ describe('deploy/kubernetes/statefulset.yaml', () => {
         { secretRef: { name: byKind('Secret').metadata.name } },
       ]),
     );
+  });
+
+  it('starts the emitter with the C heap tuning (MALLOC_TUNING)', () => {
+    expect(env).toMatchObject(MALLOC_TUNING);
   });
 
   it('serves on the configured port (the default), probes /health for liveness and /ready for readiness', () => {
@@ -141,6 +147,10 @@ describe('deploy/Dockerfile', () => {
     expect(last('STOPSIGNAL')).toBe('SIGTERM');
   });
 
+  it('starts the emitter with the C heap tuning (MALLOC_TUNING)', () => {
+    expect(image).toMatchObject(MALLOC_TUNING);
+  });
+
   it("starts the package's bin under an init (tini) that forwards signals", () => {
     const entry = execForm(last('ENTRYPOINT'));
     expect(entry.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
@@ -187,6 +197,7 @@ describe('deploy/systemd/batch-emitter.service', () => {
     const configured = envFile(join(DEPLOY, 'systemd/batch-emitter.env.example'));
     expect(configured).not.toHaveProperty('TRANSMITTER_SPOOL_DIR');
     expect(Object.keys(configured).filter((n) => !(VARIABLES as string[]).includes(n))).toEqual([]);
+    expect(environment).toMatchObject(MALLOC_TUNING);
     const shutdownS = Number(configured.TRANSMITTER_SHUTDOWN_TIMEOUT_S ?? DEFAULT_SHUTDOWN_S);
     expect(Number(one('TimeoutStopSec'))).toBeGreaterThan(shutdownS);
   });
