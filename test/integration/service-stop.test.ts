@@ -242,17 +242,22 @@ describe('the npm process that started the emitter goes away without passing a s
         npm_command: 'test',
         npm_execpath: '/x/npm-cli.js',
       };
+      // the shell waits for its stdin to close, so it exits after the emitter is running
       const shell = startService(
-        ['sh', '-c', `"${process.execPath}" dist/src/bin.js run &`],
+        ['sh', '-c', `"${process.execPath}" dist/src/bin.js run & read line; true`],
         join(project, 'node_modules/batch-emitter'),
         inherited,
+        'pipe',
       );
       try {
-        shell.ready.catch(() => undefined); // the shell exits at once, by design
+        await bounded(shell, shell.ready, 60_000, 'reach "running"');
+        const [pid] = processesMarked(shell.mark)
+          .map((p) => Number.parseInt(p, 10))
+          .filter((p) => p !== shell.child.pid);
+        expect(parentOf(pid!)).toBe(shell.child.pid);
+        shell.child.stdin!.end();
         expect(await bounded(shell, shell.exited, 30_000, 'shell exit')).toBe(0);
-        await bounded(shell, shell.running, 60_000, 'reach "running"');
-        const [emitter] = processesMarked(shell.mark);
-        const pid = Number.parseInt(emitter!, 10);
+        expect(parentOf(pid!)).not.toBe(shell.child.pid);
         const messages = await pulled(durable);
         // three polls of a watch that must not exist, after its parent is long gone
         await new Promise((r) => setTimeout(r, 3000));
@@ -261,7 +266,7 @@ describe('the npm process that started the emitter goes away without passing a s
         expect(shell.output()).not.toContain('started by npm');
         expect(shell.output()).not.toContain(GONE);
 
-        process.kill(pid, 'SIGTERM');
+        process.kill(pid!, 'SIGTERM');
         await bounded(
           shell,
           until(() => processesMarked(shell.mark).length === 0),
@@ -277,6 +282,12 @@ describe('the npm process that started the emitter goes away without passing a s
     },
   );
 });
+
+/** The parent pid of a live process, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
 
 /** Resolves once `condition` holds (polled every 100 ms); bounded by the caller. */
 async function until(condition: () => boolean): Promise<void> {
@@ -302,8 +313,6 @@ interface Service {
   readonly mark: string;
   output(): string;
   ready: Promise<void>;
-  /** the "running" line seen, whether or not the started process is still there */
-  running: Promise<void>;
   exited: Promise<number | string>;
 }
 
@@ -313,14 +322,19 @@ atProcessEnd(() => {
 });
 
 /** Starts the command with a unique marker in its environment, inherited by every descendant. */
-function startService(argv: string[], cwd: string, env: Record<string, string>): Service {
+function startService(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string>,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): Service {
   const mark = randomUUID();
   started.add(mark);
   const [command, ...args] = argv;
   const child = spawn(command!, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, [MARK]: mark },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   let out = '';
   let markReady: () => void = () => undefined;
@@ -342,7 +356,6 @@ function startService(argv: string[], cwd: string, env: Record<string, string>):
     mark,
     output: () => out,
     ready: Promise.race([ready, failedToStart]),
-    running: ready,
     exited,
   };
 }
