@@ -189,6 +189,13 @@ const npmKilled: Array<{ name: string; cwd: () => string; argv: string[]; signal
     argv: ['npx', 'batch-emitter', 'run'],
     signal: 'SIGTERM',
   },
+  // the sh -c lives on, re-parented, while the emitter runs: the loss of its parent is what is seen
+  {
+    name: 'SIGKILL to `npx batch-emitter run`',
+    cwd: () => project,
+    argv: ['npx', 'batch-emitter', 'run'],
+    signal: 'SIGKILL',
+  },
   { name: 'SIGKILL to `npm start`', cwd: () => REPO, argv: ['npm', 'start'], signal: 'SIGKILL' },
   { name: 'SIGHUP to `npm start`', cwd: () => REPO, argv: ['npm', 'start'], signal: 'SIGHUP' },
 ];
