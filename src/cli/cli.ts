@@ -9,6 +9,7 @@ import { Redactor } from '../util/redact.js';
 import { TransportConfigError } from '../delivery/http-transport.js';
 import { SpoolDestinationError } from '../spool/destination.js';
 import { VERSION } from '../util/version.js';
+import { watchNpmParent } from '../util/parent-watch.js';
 
 const HELP = `batch-emitter ${VERSION}
 
@@ -72,7 +73,8 @@ SIGTERM / SIGINT: stop intake, seal the open batch, wait for deliveries (bounded
 exit 1 when the spool kept failing until the shutdown timeout or its directory was replaced
 (what could not be written stays unacknowledged in JetStream).
 A second SIGTERM / SIGINT stops waiting for deliveries (what is undelivered stays spooled).
-SIGHUP is logged and ignored (there is nothing to reload).
+SIGHUP is logged and ignored (there is nothing to reload). Started by npm or npx, it stops as on
+SIGTERM when that npm process is gone.
 `;
 
 const RUN_HELP = `batch-emitter run: the variables it reads (an empty one with a default is refused)
@@ -94,15 +96,18 @@ function startupFailure(error: unknown, redactor = new Redactor([])): { line: st
 /**
  * Every signal is logged. The first SIGTERM or SIGINT starts the stop (the promise resolves with
  * it); another during the stop hurries it: no more waiting for deliveries, the spool still closed
- * cleanly. SIGHUP (a service manager's "reload") is ignored: there is nothing to reload.
+ * cleanly. SIGHUP (a service manager's "reload") is ignored: there is nothing to reload. Started by
+ * npm or npx, the loss of that npm process stops it as a SIGTERM would (src/util/parent-watch.ts).
  */
 function watchSignals(emitter: Emitter): Promise<NodeJS.Signals> {
   const { logger } = emitter;
   return new Promise((resolve) => {
     let stopping = false;
+    let endParentWatch = (): void => undefined;
     const stop = (signal: NodeJS.Signals): void => {
       if (!stopping) {
         stopping = true;
+        endParentWatch();
         logger.info({ signal }, 'stopping');
         resolve(signal);
         return;
@@ -117,6 +122,7 @@ function watchSignals(emitter: Emitter): Promise<NodeJS.Signals> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', (signal) => logger.warn({ signal }, 'SIGHUP ignored: nothing to reload'));
+    endParentWatch = watchNpmParent({ logger, onGone: () => stop('SIGTERM') });
   });
 }
 

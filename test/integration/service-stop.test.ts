@@ -139,6 +139,168 @@ describe('SIGTERM to the started process of each service command', () => {
   );
 });
 
+/** The environment of one case: its own spool and durable, nothing sealed before the stop. */
+function caseEnv(): { env: Record<string, string>; durable: string } {
+  const durable = `svc${randomUUID().slice(0, 8)}`;
+  const env = testEnv({
+    natsUrl: nats.url,
+    sinkUrl: sink.url,
+    spoolDir: join(work.path, `spool-${randomUUID()}`),
+    extra: {
+      TRANSMITTER_NATS_DURABLE: durable,
+      TRANSMITTER_BATCH_INTERVAL_S: '600',
+      TRANSMITTER_BATCH_SIZE: '10000',
+      TRANSMITTER_SHUTDOWN_TIMEOUT_S: String(SHUTDOWN_TIMEOUT_S),
+      TRANSMITTER_LOG_LEVEL: 'info',
+    },
+  });
+  return { env, durable };
+}
+
+/** Publishes 40 events and waits until the service has pulled them all (none sealed yet). */
+async function pulled(durable: string) {
+  const messages = sampleMessages(40, durable);
+  await publishAll(nats.url, messages);
+  publishedSoFar += messages.length;
+  await waitForAckPending(nats.url, durable, publishedSoFar);
+  expect(sink.requests).toHaveLength(0);
+  return messages;
+}
+
+/** The spool lock went with the process: the installed binary opens the same spool and is ready. */
+async function startsAgain(env: Record<string, string>): Promise<void> {
+  const again = startService(['node_modules/.bin/batch-emitter', 'run'], project, env);
+  try {
+    await bounded(again, again.ready, 60_000, 'start again on the same spool');
+    await readyAnswers(again);
+    again.child.kill('SIGTERM');
+    expect(await bounded(again, again.exited, 60_000, 'exit'), again.output()).toBe(0);
+  } finally {
+    for (const p of processesMarked(again.mark)) killQuietly(Number.parseInt(p, 10));
+  }
+}
+
+const GONE = 'the npm process that started the emitter is gone';
+
+const npmKilled: Array<{ name: string; cwd: () => string; argv: string[]; signal: NodeJS.Signals }> = [
+  {
+    name: 'SIGTERM to `npx batch-emitter run`',
+    cwd: () => project,
+    argv: ['npx', 'batch-emitter', 'run'],
+    signal: 'SIGTERM',
+  },
+  // the sh -c lives on, re-parented, while the emitter runs: the loss of its parent is what is seen
+  {
+    name: 'SIGKILL to `npx batch-emitter run`',
+    cwd: () => project,
+    argv: ['npx', 'batch-emitter', 'run'],
+    signal: 'SIGKILL',
+  },
+  { name: 'SIGKILL to `npm start`', cwd: () => REPO, argv: ['npm', 'start'], signal: 'SIGKILL' },
+  { name: 'SIGHUP to `npm start`', cwd: () => REPO, argv: ['npm', 'start'], signal: 'SIGHUP' },
+];
+
+describe('the npm process that started the emitter goes away without passing a signal on', () => {
+  it.for(npmKilled)(
+    '$name: the emitter notices, drains, delivers every pulled event, exits and frees the spool',
+    { timeout: 240_000 },
+    async ({ cwd, argv, signal }) => {
+      const { env, durable } = caseEnv();
+      const npm = startService(argv, cwd(), env);
+      try {
+        await bounded(npm, npm.ready, 60_000, 'reach "running"');
+        expect(npm.output()).toContain('started by npm');
+        const messages = await pulled(durable);
+
+        const signalledAt = performance.now();
+        npm.child.kill(signal);
+        expect(await bounded(npm, npm.exited, 60_000, 'npm exit')).not.toBe(0);
+        // npm is gone at once; the emitter, re-parented, must see it within a poll and drain
+        await bounded(
+          npm,
+          until(() => processesMarked(npm.mark).length === 0),
+          60_000,
+          'leave no process',
+        );
+        expect(performance.now() - signalledAt).toBeLessThan(SHUTDOWN_TIMEOUT_S * 1000 + 3000);
+        expect(npm.output()).toContain(GONE);
+        expect(npm.output()).toContain('"msg":"closed"');
+        expect(allDelivered(messages)(sink.requests), npm.output()).toBe(true);
+        await startsAgain(env);
+      } finally {
+        for (const p of processesMarked(npm.mark)) killQuietly(Number.parseInt(p, 10));
+        sink.clear();
+      }
+    },
+  );
+
+  it(
+    'a binary started directly keeps running when the shell that started it exits, until SIGTERM',
+    {
+      timeout: 240_000,
+    },
+    async () => {
+      const { env, durable } = caseEnv();
+      // npm's variables inherited (as under `npm test`, or `nohup ... &` in an npm script) do not make
+      // it npm's child: only npm as its parent (or its sh -c's parent) does
+      const inherited = {
+        ...env,
+        npm_lifecycle_event: 'test',
+        npm_command: 'test',
+        npm_execpath: '/x/npm-cli.js',
+      };
+      // the shell waits for its stdin to close, so it exits after the emitter is running
+      const shell = startService(
+        ['sh', '-c', `"${process.execPath}" dist/src/bin.js run & read line; true`],
+        join(project, 'node_modules/batch-emitter'),
+        inherited,
+        'pipe',
+      );
+      try {
+        await bounded(shell, shell.ready, 60_000, 'reach "running"');
+        const [pid] = processesMarked(shell.mark)
+          .map((p) => Number.parseInt(p, 10))
+          .filter((p) => p !== shell.child.pid);
+        expect(parentOf(pid!)).toBe(shell.child.pid);
+        shell.child.stdin!.end();
+        expect(await bounded(shell, shell.exited, 30_000, 'shell exit')).toBe(0);
+        expect(parentOf(pid!)).not.toBe(shell.child.pid);
+        const messages = await pulled(durable);
+        // three polls of a watch that must not exist, after its parent is long gone
+        await new Promise((r) => setTimeout(r, 3000));
+        expect(processesMarked(shell.mark).map((p) => Number.parseInt(p, 10))).toEqual([pid]);
+        await readyAnswers(shell);
+        expect(shell.output()).not.toContain('started by npm');
+        expect(shell.output()).not.toContain(GONE);
+
+        process.kill(pid!, 'SIGTERM');
+        await bounded(
+          shell,
+          until(() => processesMarked(shell.mark).length === 0),
+          60_000,
+          'exit',
+        );
+        expect(shell.output()).toContain('"signal":"SIGTERM"');
+        expect(allDelivered(messages)(sink.requests), shell.output()).toBe(true);
+      } finally {
+        for (const p of processesMarked(shell.mark)) killQuietly(Number.parseInt(p, 10));
+        sink.clear();
+      }
+    },
+  );
+});
+
+/** The parent pid of a live process, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Resolves once `condition` holds (polled every 100 ms); bounded by the caller. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 100));
+}
+
 describe('deploy/systemd/batch-emitter.service', () => {
   it.skipIf(spawnSync('systemd-analyze', ['--version']).status !== 0)(
     'passes systemd-analyze verify, its ExecStart pointed at the installed package',
@@ -167,14 +329,19 @@ atProcessEnd(() => {
 });
 
 /** Starts the command with a unique marker in its environment, inherited by every descendant. */
-function startService(argv: string[], cwd: string, env: Record<string, string>): Service {
+function startService(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string>,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): Service {
   const mark = randomUUID();
   started.add(mark);
   const [command, ...args] = argv;
   const child = spawn(command!, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, [MARK]: mark },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   let out = '';
   let markReady: () => void = () => undefined;
@@ -191,7 +358,13 @@ function startService(argv: string[], cwd: string, env: Record<string, string>):
   const failedToStart = exited.then((code) => {
     throw new Error(`${argv.join(' ')} exited ${code} before running:\n${out}`);
   });
-  return { child, mark, output: () => out, ready: Promise.race([ready, failedToStart]), exited };
+  return {
+    child,
+    mark,
+    output: () => out,
+    ready: Promise.race([ready, failedToStart]),
+    exited,
+  };
 }
 
 /** Resolves once the service's /ready answers 200 (spool open, consumer bound). */
