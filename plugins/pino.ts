@@ -80,7 +80,9 @@ export default async function batchEmitterTransport(options: PinoTransportOption
           // still failing are abandoned, their lines rejected and counted)
           emitter.hurry();
           try {
-            await emitter.close();
+            // bounded too: a spool write that hangs without failing would hold close() past pino's
+            // 10 s, and the totals below would never be told
+            await until(Math.max(deadline, Date.now()) + CLOSE_GRACE_MS, emitter.close());
           } finally {
             await until(Date.now() + SETTLE_MS, feed?.settled() ?? Promise.resolve());
             lost.report();
@@ -115,6 +117,9 @@ function refusingTransport(reason: string, lost: LostLines): Promise<Transform> 
     { expectPinoConfig: true, metadata: false, close: async () => lost.report() },
   );
 }
+
+/** past the teardown's deadline, the longest close() may take to seal and write what is open */
+const CLOSE_GRACE_MS = 1000;
 
 /** after close, the longest wait for the last batches' outcomes (they settle as close returns) */
 const SETTLE_MS = 1000;

@@ -23,6 +23,8 @@ export function urlPassword(url: string | undefined): string | undefined {
 /** Query parameters whose name says they carry a credential (`?api_key=...`, `?sig=...`). */
 const SECRET_PARAM = /key|token|secret|sig|auth|pass|credential/i;
 
+export const isCredentialParam = (name: string): boolean => SECRET_PARAM.test(name);
+
 /**
  * A destination URL's password and credential-named query values: a receiver may echo the URL it
  * was called with. Other query values (`?format=json`) are not secrets and stay readable.
@@ -30,7 +32,7 @@ const SECRET_PARAM = /key|token|secret|sig|auth|pass|credential/i;
 export function urlSecrets(url: string | undefined): string[] {
   if (url === undefined) return [];
   try {
-    const params = [...new URL(url).searchParams].filter(([name]) => SECRET_PARAM.test(name));
+    const params = [...new URL(url).searchParams].filter(([name]) => isCredentialParam(name));
     const values = [urlPassword(url), ...params.map(([, value]) => value)];
     return values.filter((v): v is string => v !== undefined && v.length >= MIN_HEADER_SECRET_CHARS);
   } catch {

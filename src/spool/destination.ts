@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isCredentialParam } from '../config/secret-values.js';
 import type { SpoolHandle } from './handle.js';
 import { commit, put, type Stores } from './stores.js';
 
@@ -6,8 +7,9 @@ import { commit, put, type Stores } from './stores.js';
  * The destination a spool is bound to: every batch in it was accepted for that endpoint, so a
  * start aimed at another one is refused until an operator rebinds the spool on purpose
  * (`batch-emitter spool retarget --yes`). Recorded as origin and path, never credentials; a query
- * string (`?tenant=a`) selects another destination too, but may carry keys, so it is recorded as a
- * digest that tells two queries apart without showing either.
+ * (`?tenant=a`) selects another destination too, so its parameters are recorded as a digest that
+ * tells two queries apart without showing either. Credential-named parameters (`?api_key=`) are
+ * left out of it: rotating a key does not change where the batches go.
  */
 
 const BOUND_TO = 'destination';
@@ -19,9 +21,10 @@ const BOUND_TO = 'destination';
 export function destinationKey(url: string): string {
   const u = new URL(url);
   const base = `${u.origin}${u.pathname}`;
-  if (u.search === '') return base;
-  u.searchParams.sort();
-  const digest = createHash('sha256').update(u.searchParams.toString()).digest('hex').slice(0, 16);
+  const selecting = new URLSearchParams([...u.searchParams].filter(([name]) => !isCredentialParam(name)));
+  if (selecting.size === 0) return base;
+  selecting.sort();
+  const digest = createHash('sha256').update(selecting.toString()).digest('hex').slice(0, 16);
   return `${base}?(query sha256:${digest})`;
 }
 

@@ -29,8 +29,11 @@ export interface NpmParent {
 export interface ProcessTable {
   /** this process's parent pid now */
   ppid(): number;
-  /** the parent pid and command name of `pid`, undefined when it is gone or unreadable */
-  stat(pid: number): { parent: number; comm: string } | undefined;
+  /**
+   * the parent pid and command name of `pid`, undefined when it is gone; 'unknown' when it could
+   * not be read for another reason (out of file descriptors): not taken as gone
+   */
+  stat(pid: number): { parent: number; comm: string } | undefined | 'unknown';
 }
 
 export const procTable: ProcessTable = {
@@ -43,8 +46,9 @@ export const procTable: ProcessTable = {
       const close = text.lastIndexOf(')');
       const parent = Number(text.slice(close + 2).split(' ')[1]);
       return { parent, comm: text.slice(open + 1, close) };
-    } catch {
-      return undefined;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' || code === 'ESRCH' ? undefined : 'unknown';
     }
   },
 };
@@ -70,17 +74,21 @@ export function findNpmParent(
   if (!startedByNpm(env)) return undefined;
   const self = { pid: 0, parent: table.ppid() };
   const parent = table.stat(self.parent);
-  if (!parent) return undefined;
+  if (!parent || parent === 'unknown') return undefined;
   if (isNpm(parent.comm)) return { npmPid: self.parent, chain: [self] };
   if (!SHELLS.has(parent.comm)) return undefined;
   const grandparent = table.stat(parent.parent);
-  if (!grandparent || !isNpm(grandparent.comm)) return undefined;
+  if (!grandparent || grandparent === 'unknown' || !isNpm(grandparent.comm)) return undefined;
   return { npmPid: parent.parent, chain: [self, { pid: self.parent, parent: parent.parent }] };
 }
 
 /** True while every link holds (pid 0 stands for this process). */
 export function chainHolds(chain: Link[], table: ProcessTable = procTable): boolean {
-  return chain.every(({ pid, parent }) => (pid === 0 ? table.ppid() : table.stat(pid)?.parent) === parent);
+  return chain.every(({ pid, parent }) => {
+    if (pid === 0) return table.ppid() === parent;
+    const stat = table.stat(pid);
+    return stat === 'unknown' || stat?.parent === parent;
+  });
 }
 
 export interface ParentWatchOptions {

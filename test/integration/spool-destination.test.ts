@@ -48,7 +48,7 @@ const batchIds = (sink: Sink) => sink.requests.map((r) => (r.body as { batch_id:
 describe('the spool bound to its destination', () => {
   it('a run aimed at A leaves batches; aimed at B it refuses and sends nothing; retarget --yes; then B gets them', async () => {
     const spool = await tempDir('destination');
-    const urlA = `${a.url}/v1/batch?api_key=k3y-secret`;
+    const urlA = `${a.url}/v1/batch?tenant=alpha&api_key=k3y-secret`;
     const urlB = `${b.url}/v2/batch`;
     try {
       a.respondWith(() => ({ status: 503 }));
@@ -61,6 +61,7 @@ describe('the spool bound to its destination', () => {
       const recorded = await direct.destination.recorded();
       expect(recorded).toMatch(new RegExp(`^${a.url}/v1/batch\\?\\(query sha256:[0-9a-f]{16}\\)$`));
       expect(recorded).not.toContain('k3y-secret');
+      expect(recorded).not.toContain('alpha');
       const keyA = recorded ?? '';
       await direct.close();
 

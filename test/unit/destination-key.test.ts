@@ -19,6 +19,13 @@ describe('destinationKey', () => {
     }
   });
 
+  it('leaves credential-named parameters out: rotating a key in the query is the same destination', () => {
+    const before = destinationKey('https://i.example/x?tenant=a&api_key=old-k3y');
+    expect(destinationKey('https://i.example/x?tenant=a&api_key=new-k3y')).toBe(before);
+    expect(destinationKey('https://i.example/x?tenant=b&api_key=old-k3y')).not.toBe(before);
+    expect(destinationKey('https://i.example/x?token=only-a-credential')).toBe('https://i.example/x');
+  });
+
   it('reads the parameters in any order as the same query', () => {
     expect(destinationKey('https://i.example/x?b=2&a=1')).toBe(destinationKey('https://i.example/x?a=1&b=2'));
   });

@@ -82,6 +82,27 @@ describe('watchNpmParent', () => {
     expect(onGone).toHaveBeenCalledTimes(1);
   });
 
+  it('a /proc entry it cannot read (out of file descriptors) is not taken for npm gone', () => {
+    vi.useFakeTimers();
+    const procs: Record<number, [number, string]> = { 20: [10, 'sh'], 10: [1, 'npm exec batch-'] };
+    const unreadable = { now: false };
+    const base = table(procs, { ppid: 20 });
+    const onGone = vi.fn();
+    watchNpmParent({
+      logger: logged().logger,
+      onGone,
+      env: NPM_ENV,
+      table: { ppid: base.ppid, stat: (pid) => (unreadable.now ? 'unknown' : base.stat(pid)) },
+    });
+    unreadable.now = true;
+    vi.advanceTimersByTime(5000);
+    expect(onGone).not.toHaveBeenCalled();
+    unreadable.now = false;
+    procs[20] = [1, 'sh'];
+    vi.advanceTimersByTime(1000);
+    expect(onGone).toHaveBeenCalledTimes(1);
+  });
+
   it('stops when this process is re-parented (npm start killed)', () => {
     vi.useFakeTimers();
     const self = { ppid: 10 };
