@@ -34,6 +34,18 @@ export function spawnEmitter(env: Record<string, string>, args: string[] = ['run
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
+  const { output, ready, exited } = watchEmitter(child);
+  void exited.then(() => live.delete(child));
+  const stop = async () => {
+    await Promise.race([ready, exited]);
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return { child, output, exited, ready, kill: (signal) => child.kill(signal), stop };
+}
+
+/** An emitter child's output (stdout and stderr together), its `running` log line and its exit. */
+export function watchEmitter(child: ChildProcess): Pick<EmitterProcess, 'output' | 'ready' | 'exited'> {
   let out = '';
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -44,15 +56,7 @@ export function spawnEmitter(env: Record<string, string>, args: string[] = ['run
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve(code ?? signal ?? -1);
-    }),
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );
-  const stop = async () => {
-    await Promise.race([ready, exited]);
-    child.kill('SIGTERM');
-    return exited;
-  };
-  return { child, output: () => out, exited, ready, kill: (signal) => child.kill(signal), stop };
+  return { output: () => out, ready, exited };
 }

@@ -9,6 +9,7 @@ import { waitForAckPending } from '../../harness/consumer.js';
 import { DEPLOY, dockerfileStages, execForm, unitSettings } from '../../harness/deploy-files.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { installInto, packInto } from '../../harness/packed-package.js';
+import { watchEmitter } from '../../harness/process.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { allDelivered, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 import { REPO } from '../fixtures/embed-support.js';
@@ -343,25 +344,14 @@ function startService(
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, [MARK]: mark },
     stdio: [stdin, 'pipe', 'pipe'],
   });
-  let out = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const onData = (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('"msg":"running"')) markReady();
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-  );
+  const { output, ready, exited } = watchEmitter(child);
   const failedToStart = exited.then((code) => {
-    throw new Error(`${argv.join(' ')} exited ${code} before running:\n${out}`);
+    throw new Error(`${argv.join(' ')} exited ${code} before running:\n${output()}`);
   });
   return {
     child,
     mark,
-    output: () => out,
+    output,
     ready: Promise.race([ready, failedToStart]),
     exited,
   };
