@@ -1,4 +1,4 @@
-import elkjs, { type ElkExtendedEdge, type ElkLabel, type ElkNode } from 'elkjs/lib/elk.bundled.js';
+import type { ElkExtendedEdge, ElkLabel, ElkNode } from 'elkjs/lib/elk.bundled.js';
 import { transitionLabel, type GraphState, type GraphTransition, type StateGraph } from './statechart.js';
 
 /**
@@ -209,12 +209,22 @@ function sectionPoints(edge: ElkExtendedEdge): Point[] {
   return (edge.sections ?? []).flatMap((s) => [s.startPoint, ...(s.bendPoints ?? []), s.endPoint]);
 }
 
-// a CommonJS module: its `default` is the constructor (the type declarations say so too)
-const elk = new elkjs.default();
+type Elk = { layout(root: ElkNode): Promise<ElkNode> };
+let elk: Promise<Elk> | undefined;
+
+/**
+ * Loaded on the first drawing, not at start-up: compiling elkjs costs the process ~35 MB of RSS,
+ * which only an operator opening /debug should pay. A CommonJS module: its `default` export is
+ * the constructor (the type declarations say so too).
+ */
+function loadElk(): Promise<Elk> {
+  elk ??= import('elkjs/lib/elk.bundled.js').then((mod) => new mod.default.default());
+  return elk;
+}
 
 async function computeLayout(graph: StateGraph): Promise<GraphLayout> {
   const { root, lines, edges } = toElk(graph);
-  const done = await elk.layout(root);
+  const done = await (await loadElk()).layout(root);
   const nodes: NodeLayout[] = [];
   const byState = new Map(graph.states.map((s) => [s.id, s]));
   const walk = (node: ElkNode): void => {
