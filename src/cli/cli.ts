@@ -45,6 +45,10 @@ Operator commands (the emitter must be stopped: LevelDB allows one process per s
                                                        --yes only a dry run)
   batch-emitter spool retarget [--yes]                 bind the spool to TRANSMITTER_DESTINATION_URL (its batches
                                                        go there at the next start); without --yes only a dry run
+  batch-emitter spool repair [--yes]                   a spool LevelDB will not open (a data file or CURRENT
+                                                       deleted, a disk that lost blocks): rebuild its index from
+                                                       the files left (records only in missing files are gone),
+                                                       then say what it holds; without --yes only a dry run
   --reason matches a case-insensitive substring of the dead letter's reason (e.g. http_400).
 
 Tracing and the ledger:

@@ -51,19 +51,24 @@ export function spoolDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return parsed.data;
 }
 
+/** A spool that would not open, as the one line the operator reads. */
+export function openFailure(dir: string, error: unknown): CommandError {
+  if (error instanceof SpoolError && error.code === 'SPOOL_LOCKED') {
+    return new CommandError(`spool ${dir} is in use by a running emitter; stop it first`);
+  }
+  if (error instanceof SpoolError && error.code === 'SPOOL_NOT_FOUND') {
+    return new CommandError(`no spool at ${dir}`);
+  }
+  return new CommandError((error as Error).message);
+}
+
 /** Open the existing spool at `dir`, run `fn`, always close it. Open failures become CommandErrors. */
 export async function withSpool<T>(dir: string, fn: (spool: Spool) => Promise<T>): Promise<T> {
   let spool: Spool;
   try {
     spool = await Spool.openExisting(dir);
   } catch (error) {
-    if (error instanceof SpoolError && error.code === 'SPOOL_LOCKED') {
-      throw new CommandError(`spool ${dir} is in use by a running emitter; stop it first`);
-    }
-    if (error instanceof SpoolError && error.code === 'SPOOL_NOT_FOUND') {
-      throw new CommandError(`no spool at ${dir}`);
-    }
-    throw new CommandError((error as Error).message);
+    throw openFailure(dir, error);
   }
   try {
     return await fn(spool);

@@ -1,6 +1,7 @@
 import { loadVariable } from '../config/index.js';
 import { decodeBody } from '../spool/batch-codec.js';
 import { destinationKey, type BatchState } from '../spool/spool.js';
+import { repairCommand } from './spool-repair.js';
 import {
   CommandError,
   EXIT_CORRUPT,
@@ -216,5 +217,7 @@ function quarantine(args: string[], env: NodeJS.ProcessEnv): Prepared {
 const SUBCOMMANDS: Subcommands = { list, stats, verify, quarantine, retarget };
 
 export function spoolCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // repair works on a spool that does not open: it cannot be one of the commands run on an open spool
+  if (args[0] === 'repair') return repairCommand(args.slice(1), env);
   return runOnSpool('spool', SUBCOMMANDS, args, env);
 }

@@ -17,7 +17,13 @@ import type { Logger } from '../util/logger.js';
  */
 
 export type SpoolErrorCode =
-  'SPOOL_OPEN' | 'SPOOL_CLOSED' | 'SPOOL_NOT_FOUND' | 'SPOOL_WRITE' | 'SPOOL_LOCKED' | 'SPOOL_REPLACED';
+  | 'SPOOL_OPEN'
+  | 'SPOOL_CLOSED'
+  | 'SPOOL_NOT_FOUND'
+  | 'SPOOL_WRITE'
+  | 'SPOOL_LOCKED'
+  | 'SPOOL_REPLACED'
+  | 'SPOOL_DAMAGED';
 
 export class SpoolError extends Error {
   constructor(
@@ -76,8 +82,36 @@ function openError(dir: string, error: unknown): SpoolError {
   return new SpoolError('SPOOL_OPEN', `cannot open spool at ${dir}: ${errorText(error)}`, { cause: error });
 }
 
-/** Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED. */
+/** LevelDB's data files: tables, write-ahead logs, manifests (not its LOG, LOCK or CURRENT). */
+const DATA_FILE = /^(\d+\.(ldb|sst|log)|MANIFEST-\d+)$/;
+
+/**
+ * Without CURRENT, LevelDB takes a directory for empty: createIfMissing would start a new database
+ * and delete every data file of the old one as obsolete, spooled batches with them.
+ */
+export async function lostItsCurrentFile(dir: string): Promise<boolean> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return !names.includes('CURRENT') && names.some((name) => DATA_FILE.test(name));
+}
+
+/**
+ * LevelDB refuses to open when a file its manifest lists is missing or unreadable (a table file
+ * deleted by hand, a disk that lost blocks): nothing is read until the operator repairs it.
+ */
+function damagedError(dir: string, error: unknown): SpoolError {
+  return new SpoolError(
+    'SPOOL_DAMAGED',
+    `spool ${dir} is damaged: ${errorText(error)}; stop every emitter on it and run ` +
+      '`batch-emitter spool repair` (a dry run; --yes to repair)',
+    { cause: error },
+  );
+}
+
+/** Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED, damage SPOOL_DAMAGED. */
 async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
+  if (await lostItsCurrentFile(dir)) {
+    throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
+  }
   const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing });
   try {
     await db.open();
@@ -87,6 +121,7 @@ async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
     if (cause?.code === 'LEVEL_LOCKED') {
       throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
     }
+    if (cause?.code === 'LEVEL_CORRUPTION') throw damagedError(dir, error);
     throw openError(dir, error);
   }
 }

@@ -5,7 +5,7 @@ import type { BatchState } from './batch-state.js';
 import { Batches, type QuarantineEntry } from './batches.js';
 import { DeadLetters } from './dead-letters.js';
 import { SpoolDestination } from './destination.js';
-import { SpoolError, SpoolHandle } from './handle.js';
+import { lostItsCurrentFile, SpoolError, SpoolHandle } from './handle.js';
 import { Quarantine } from './quarantine.js';
 import { SeqIndex } from './seq-index.js';
 import { openStores, reopenStores, type Stores } from './stores.js';
@@ -125,7 +125,9 @@ export class Spool {
    * SPOOL_LOCKED, and counts the batches without quarantining any, so opening changes nothing.
    */
   static async openExisting(dir: string): Promise<Spool> {
-    if (!(await isDatabase(dir))) throw new SpoolError('SPOOL_NOT_FOUND', `no spool at ${dir}`);
+    // a spool that lost only its CURRENT file is damaged (SpoolHandle.open says so), not missing
+    if (!(await isDatabase(dir)) && !(await lostItsCurrentFile(dir)))
+      throw new SpoolError('SPOOL_NOT_FOUND', `no spool at ${dir}`);
     const handle = await SpoolHandle.open(dir, { createIfMissing: false });
     try {
       await tightenFiles(dir);
