@@ -1,8 +1,9 @@
-import type { Transform } from 'node:stream';
+import type { Writable } from 'node:stream';
 import build from 'pino-abstract-transport';
 import { createEmitter, type EmbeddedConfig } from '../src/index.js';
-import { LogFeed, parseLine, type ParsedLine } from './pino-feed.js';
+import { LogFeed } from './pino-feed.js';
 import { LostLines } from './pino-lost.js';
+import { LineSink, pinoLevelLabels } from './pino-sink.js';
 
 /**
  * A pino transport: every log line becomes an event `log.<level label>` (the line's JSON object
@@ -32,11 +33,7 @@ export interface PinoTransportOptions extends Omit<EmbeddedConfig, 'logLevel'> {
   logLevel?: EmbeddedConfig['logLevel'];
 }
 
-interface PinoConfigured {
-  levels?: { labels?: Record<number, string> };
-}
-
-export default async function batchEmitterTransport(options: PinoTransportOptions): Promise<Transform> {
+export default async function batchEmitterTransport(options: PinoTransportOptions): Promise<Writable> {
   const { subjectPrefix = 'log', closeTimeoutS = 5, ...rest } = options;
   // pino adds its own keys to a transport's options ($context, pinoWillSendConfig): not ours.
   const config = Object.fromEntries(
@@ -44,53 +41,35 @@ export default async function batchEmitterTransport(options: PinoTransportOption
   ) as Omit<PinoTransportOptions, 'subjectPrefix' | 'closeTimeoutS'>;
   const emitter = createEmitter({ logLevel: 'warn', shutdownTimeoutS: 2, ...config });
   const lost = new LostLines();
+  // listening before the start: pino sends its levels as soon as the logger exists
+  const labels = pinoLevelLabels();
   const refusal = await startOrRefusal(emitter);
   if (refusal !== undefined) return refusingTransport(refusal, lost);
-  let feed: LogFeed | undefined;
-  let feeding: Promise<void> = Promise.resolve();
+  const feed = new LogFeed(emitter, subjectPrefix, (reason, lines) => lost.add(reason, lines), await labels);
 
-  return build(
-    (source) => {
-      const labels = (source as unknown as PinoConfigured).levels?.labels;
-      feed = new LogFeed(emitter, subjectPrefix, (reason, lines) => lost.add(reason, lines), labels);
-      source.on('unknown', (line: string) => feed?.addUnparsed(line));
-      feeding = feed.consume(source as AsyncIterable<ParsedLine>);
-      return feeding;
-    },
-    {
-      expectPinoConfig: true,
-      parseLine,
-      metadata: false,
-      async close() {
-        // every step bounded: pino's exit handler gives the worker 10 s, then the process exits
-        const deadline = Date.now() + closeTimeoutS * 1000;
-        try {
-          // the source has ended; the feed may still be putting its last lines into a batch
-          await until(
-            deadline,
-            feeding.catch(() => undefined),
-          );
-          await until(
-            deadline,
-            emitter.flush().catch(() => undefined),
-          );
-          await until(deadline, emitter.wait());
-        } finally {
-          // deliveries were waited for above: close only seals what is open and writes it (writes
-          // still failing are abandoned, their lines rejected and counted)
-          emitter.hurry();
-          try {
-            // bounded too: a spool write that hangs without failing would hold close() past pino's
-            // 10 s, and the totals below would never be told
-            await until(Math.max(deadline, Date.now()) + CLOSE_GRACE_MS, emitter.close());
-          } finally {
-            await until(Date.now() + SETTLE_MS, feed?.settled() ?? Promise.resolve());
-            lost.report();
-          }
-        }
-      },
-    },
-  );
+  return new LineSink(feed, async () => {
+    // every step bounded: pino's exit handler gives the worker 10 s, then the process exits
+    const deadline = Date.now() + closeTimeoutS * 1000;
+    try {
+      await until(
+        deadline,
+        emitter.flush().catch(() => undefined),
+      );
+      await until(deadline, emitter.wait());
+    } finally {
+      // deliveries were waited for above: close only seals what is open and writes it (writes
+      // still failing are abandoned, their lines rejected and counted)
+      emitter.hurry();
+      try {
+        // bounded too: a spool write that hangs without failing would hold close() past pino's
+        // 10 s, and the totals below would never be told
+        await until(Math.max(deadline, Date.now()) + CLOSE_GRACE_MS, emitter.close());
+      } finally {
+        await until(Date.now() + SETTLE_MS, feed.settled());
+        lost.report();
+      }
+    }
+  });
 }
 
 /**
@@ -108,13 +87,14 @@ async function startOrRefusal(emitter: ReturnType<typeof createEmitter>): Promis
 }
 
 /** A transport that takes every line and counts it as not accepted, for `reason`. */
-function refusingTransport(reason: string, lost: LostLines): Promise<Transform> {
+function refusingTransport(reason: string, lost: LostLines): Writable {
   return build(
     async (source) => {
       source.on('unknown', () => lost.add(reason, 1));
       for await (const _line of source as AsyncIterable<unknown>) lost.add(reason, 1);
     },
-    { expectPinoConfig: true, metadata: false, close: async () => lost.report() },
+    // not waiting for pino's config: the labels listener above has taken it
+    { metadata: false, close: async () => lost.report() },
   );
 }
 
