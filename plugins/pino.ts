@@ -35,9 +35,10 @@ export interface PinoTransportOptions extends Omit<EmbeddedConfig, 'logLevel'> {
 
 export default async function batchEmitterTransport(options: PinoTransportOptions): Promise<Writable> {
   const { subjectPrefix = 'log', closeTimeoutS = 5, ...rest } = options;
-  // pino adds its own keys to a transport's options ($context, pinoWillSendConfig): not ours.
+  // pino adds its own keys to a transport's options ($context, pinoWillSendConfig, and levels or
+  // dedupe when the logger has them): not ours.
   const config = Object.fromEntries(
-    Object.entries(rest).filter(([key]) => !key.startsWith('$') && key !== 'pinoWillSendConfig'),
+    Object.entries(rest).filter(([key]) => !key.startsWith('$') && !PINO_KEYS.has(key)),
   ) as Omit<PinoTransportOptions, 'subjectPrefix' | 'closeTimeoutS'>;
   const emitter = createEmitter({ logLevel: 'warn', shutdownTimeoutS: 2, ...config });
   const lost = new LostLines();
@@ -97,6 +98,9 @@ function refusingTransport(reason: string, lost: LostLines): Writable {
     { metadata: false, close: async () => lost.report() },
   );
 }
+
+/** the keys pino itself puts into a transport's options (pino/lib/transport.js) */
+const PINO_KEYS: ReadonlySet<string> = new Set(['pinoWillSendConfig', 'levels', 'dedupe']);
 
 /** past the teardown's deadline, the longest close() may take to seal and write what is open */
 const CLOSE_GRACE_MS = 1000;
