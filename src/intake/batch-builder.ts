@@ -137,15 +137,16 @@ export class BatchBuilder<S> {
   }
 
   private has(item: Item): boolean {
-    return item.section === 'events'
-      ? this.eventKeys.has(item.key)
-      : this.sections[item.section].has(item.key);
+    if (item.section !== 'events') return this.sections[item.section].has(item.key);
+    return item.key !== null && this.eventKeys.has(item.key);
   }
 
-  /** An event: the first one of a key stays as it came. */
-  private addEvent(key: string, json: string, subject?: string): boolean {
-    if (this.eventKeys.has(key)) return false;
-    this.eventKeys.add(key);
+  /** An event: the first one of a key stays as it came (a null key is unique: not kept). */
+  private addEvent(key: string | null, json: string, subject?: string): boolean {
+    if (key !== null) {
+      if (this.eventKeys.has(key)) return false;
+      this.eventKeys.add(key);
+    }
     this.events.push(json);
     if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
