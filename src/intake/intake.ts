@@ -39,6 +39,8 @@ export interface IntakeOptions {
   maxBytes: number;
   intervalMs: number;
   compression: 'gzip' | 'none';
+  /** gzip level of the stored bodies (default 6) */
+  gzipLevel?: number;
   spoolMaxBytes: number;
   /** called once a batch is durable, to schedule its delivery */
   onDurable(state: BatchState): void;
@@ -348,7 +350,7 @@ export class Intake {
     seal: SealFacts,
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
-    const body = await encodeBody(batch.body, encoding);
+    const body = await encodeBody(batch.body, encoding, this.options.gzipLevel);
     const state = batchRecord(batch, body, encoding, seal);
     try {
       await this.writeSound(state, body, seqs);
