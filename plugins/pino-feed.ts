@@ -118,9 +118,19 @@ export class LogFeed {
    * have been (intake was paused for seals). The next chunk must wait for it.
    */
   write(chunk: string): Promise<void> | undefined {
-    const text = this.partial.length > 0 ? this.partial + chunk : chunk;
+    if (this.partial.length === 0) return this.lines(chunk, 0);
+    // the line begun in the last chunk ends here: joined on its own, not with the whole chunk (a
+    // search in the joined text would copy all of it)
+    const nl = chunk.indexOf('\n');
+    if (nl < 0) {
+      this.partial += chunk;
+      return undefined;
+    }
+    const first = `${this.partial}${chunk.slice(0, nl + 1)}`;
     this.partial = '';
-    return this.lines(text, 0);
+    const taking = this.lines(first, 0);
+    if (taking === undefined) return this.lines(chunk, nl + 1);
+    return taking.then(() => this.lines(chunk, nl + 1));
   }
 
   /** The end of the text: a last line without its newline is added too. */

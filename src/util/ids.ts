@@ -27,6 +27,9 @@ function randomHex(): string {
 /** the variant's two bits (10) over two random bits */
 const VARIANT = ['8', '9', 'a', 'b'];
 
+/** the counter's three hex digits, 000..fff (toString(16) per id was a runtime call) */
+const COUNTER_HEX = Array.from({ length: 0x1000 }, (_, n) => n.toString(16).padStart(3, '0'));
+
 /**
  * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made in
  * the same millisecond in creation order, then random bits. Lexicographic order = creation order,
@@ -47,5 +50,5 @@ export function uuidv7(nowMs: number = Date.now()): string {
   }
   const r = randomHex();
   const variant = VARIANT[parseInt(r[0] as string, 16) & 3] as string;
-  return `${msHex.slice(0, 8)}-${msHex.slice(8)}-7${counter.toString(16).padStart(3, '0')}-${variant}${r.slice(1, 4)}-${r.slice(4)}`;
+  return `${msHex.slice(0, 8)}-${msHex.slice(8)}-7${COUNTER_HEX[counter] as string}-${variant}${r.slice(1, 4)}-${r.slice(4)}`;
 }
