@@ -100,8 +100,11 @@ export type Item =
   | { section: 'nodes_ip'; key: string; value: NodeIP }
   | { section: 'nodes_cert'; key: string; value: NodeCert }
   | { section: 'edges'; key: string; value: Edge }
-  /** `json`: the record already serialised (see eventJson); without it the builder serialises `value` */
-  | { section: 'events'; key: string; value: EventRecord; json?: string };
+  /**
+   * `json`: the record already serialised (see eventJson); without it the builder serialises
+   * `value`. `key` null: unique by construction (an in-process add's fresh id), never looked up.
+   */
+  | { section: 'events'; key: string | null; value: EventRecord; json?: string };
 
 export const BatchDocumentSchema = z.object({
   batch_id: z.string(),

@@ -90,6 +90,7 @@ function destinationOf(v: Values): Config['destination'] {
     allowInsecureHttp: v.TRANSMITTER_ALLOW_INSECURE_HTTP,
     headers: v.TRANSMITTER_HEADERS ?? {},
     compression: v.TRANSMITTER_COMPRESSION,
+    gzipLevel: v.TRANSMITTER_GZIP_LEVEL,
     bodyFormat: v.TRANSMITTER_BODY_FORMAT,
     concurrency: v.TRANSMITTER_CONCURRENCY,
     requestTimeoutMs: ms(v.TRANSMITTER_REQUEST_TIMEOUT_S),

@@ -146,6 +146,12 @@ export const OPTIONS = {
     default: 'gzip',
     doc: '`gzip` or `none`',
   },
+  TRANSMITTER_GZIP_LEVEL: {
+    option: 'gzipLevel',
+    kind: kind.int(1, 9),
+    default: '6',
+    doc: 'gzip level of the batch bodies (with `gzip`): 1 is the fastest, 9 the smallest; the pino transport defaults to 1',
+  },
   TRANSMITTER_BODY_FORMAT: {
     kind: kind.choice(['batch', 'discoveries']),
     default: 'batch',

@@ -31,6 +31,8 @@ export interface Config {
     allowInsecureHttp: boolean;
     headers: Record<string, string>;
     compression: 'gzip' | 'none';
+    /** 1 (fastest) .. 9 (smallest) */
+    gzipLevel: number;
     bodyFormat: 'batch' | 'discoveries';
     /** requests at once, or 'adaptive' */
     concurrency: number | 'adaptive';

@@ -13,6 +13,8 @@ import type { HttpTransport } from './http-transport.js';
 
 export interface WireFormat {
   compression: 'gzip' | 'none';
+  /** gzip level of a body encoded again (default 6) */
+  gzipLevel?: number;
   /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers that expect the transmitter service's body */
   bodyFormat: 'batch' | 'discoveries';
 }
@@ -36,7 +38,7 @@ async function wireBody(state: BatchState, stored: Buffer, format: WireFormat): 
   const wanted = format.compression === 'gzip' ? 'gzip' : 'identity';
   if (format.bodyFormat === 'discoveries') {
     const json = JSON.stringify(toDiscoveries(await decodeBody(state, stored)));
-    return { body: await encodeBody(json, wanted), contentEncoding: wanted };
+    return { body: await encodeBody(json, wanted, format.gzipLevel), contentEncoding: wanted };
   }
   if (state.encoding === wanted) return { body: stored, contentEncoding: wanted };
   return { body: await rawBody(state, stored), contentEncoding: 'identity' };

@@ -23,6 +23,8 @@ export interface ResultsOptions {
   schedule: Pick<ParkSchedule, 'park'>;
   /** stamps the wall-clock notBefore of a backoff */
   clock: Clock;
+  /** gzip level of the halves of a split batch (default 6) */
+  gzipLevel?: number;
   onSpoolShrunk?(): void;
 }
 
@@ -124,7 +126,10 @@ export class DeliveryResults {
     const doc = await decodeBody(batch.state, batch.body);
     const halves = splitDocument(doc, uuidv7);
     const base = { subjects: record.subjects, parentId: record.id };
-    const parts = await Promise.all(halves.map((half) => toSpoolRecord(half, batch.state.encoding, base)));
+    const level = this.options.gzipLevel;
+    const parts = await Promise.all(
+      halves.map((half) => toSpoolRecord(half, batch.state.encoding, base, level)),
+    );
     await this.options.spool.batches.replace(record.id, parts);
     const sizes = parts.map(({ state }) => ({
       batchId: state.id,

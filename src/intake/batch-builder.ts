@@ -112,13 +112,21 @@ export class BatchBuilder<S> {
 
   /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
   measure(item: Item): Measured & { json: string } {
-    const json = (item.section === 'events' && item.json) || JSON.stringify(item.value);
+    const json = this.jsonOf(item);
     const isNew = !this.has(item);
     return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
   }
 
-  /** Add (or merge) an item; returns true when it was new to this batch. */
-  add(item: Item, json: string, source?: S, subject?: string): boolean {
+  /** The item's JSON (serialised here unless it came with it); throws as `measure` does. */
+  jsonOf(item: Item): string {
+    return (item.section === 'events' && item.json) || JSON.stringify(item.value);
+  }
+
+  /**
+   * Add (or merge) an item; returns the bytes it added to the body (its JSON plus a separator, as
+   * `measure` counts them), 0 when it was not new to this batch.
+   */
+  add(item: Item, json: string, source?: S, subject?: string): number {
     if (source !== undefined) this.sources.push(source);
     if (item.section === 'events') return this.addEvent(item.key, json, subject);
     const section = this.sections[item.section];
@@ -127,29 +135,31 @@ export class BatchBuilder<S> {
       const merged = existing.item && merge(existing.item, item);
       if (merged && merged !== existing.item)
         section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
-      return false;
+      return 0;
     }
     const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json };
     section.set(item.key, entry);
     if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
-    return true;
+    return Buffer.byteLength(json) + 1;
   }
 
-  private has(item: Item): boolean {
-    return item.section === 'events'
-      ? this.eventKeys.has(item.key)
-      : this.sections[item.section].has(item.key);
+  /** Whether the item's key is in this batch already. */
+  has(item: Item): boolean {
+    if (item.section !== 'events') return this.sections[item.section].has(item.key);
+    return item.key !== null && this.eventKeys.has(item.key);
   }
 
-  /** An event: the first one of a key stays as it came. */
-  private addEvent(key: string, json: string, subject?: string): boolean {
-    if (this.eventKeys.has(key)) return false;
-    this.eventKeys.add(key);
-    this.events.push(json);
+  /** An event: the first one of a key stays as it came (a null key is unique: not kept). */
+  private addEvent(key: string | null, json: string, subject?: string): number {
+    if (key !== null) {
+      if (this.eventKeys.has(key)) return 0;
+      this.eventKeys.add(key);
+    }
+    const bytes = this.events.push(json) + 1;
     if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
-    return true;
+    return bytes;
   }
 
   /** Hand over the open batch and start an empty one. */

@@ -2,6 +2,7 @@ import { crc32 } from 'node:zlib';
 import { createActor, type Actor } from 'xstate';
 import { bufferMachine, type BufferEmitted, type SealTrigger } from '../../machines/buffer.js';
 import { BatchBuilder, type SealedBatch } from './batch-builder.js';
+import { MAX_UTF8_PER_UNIT } from './json-list-bytes.js';
 import { encodeBody } from '../spool/batch-codec.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import { uuidv7 } from '../util/ids.js';
@@ -39,6 +40,8 @@ export interface IntakeOptions {
   maxBytes: number;
   intervalMs: number;
   compression: 'gzip' | 'none';
+  /** gzip level of the stored bodies (default 6) */
+  gzipLevel?: number;
   spoolMaxBytes: number;
   /** called once a batch is durable, to schedule its delivery */
   onDurable(state: BatchState): void;
@@ -262,15 +265,20 @@ export class Intake {
    */
   offer(item: Item, source?: Acknowledgeable, subject?: string): Promise<void> {
     if (this.closed) return Promise.reject(new IntakeClosedError());
-    const measured = this.builder.measure(item);
-    if (measured.bytes > this.bodyBudgetBytes)
-      throw new ItemTooLargeError(measured.bytes, this.options.maxBytes);
-    if (measured.isNew && this.builder.size > 0 && this.openBytes + measured.bytes > this.bodyBudgetBytes) {
-      this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'bytes' });
+    const json = this.builder.jsonOf(item);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: an item that fits even so is counted as it is
+    // written (counting each item's bytes first was a scan of its text per item)
+    const room = this.bodyBudgetBytes - this.openBytes;
+    if ((json.length + 1) * MAX_UTF8_PER_UNIT > room && !this.builder.has(item)) {
+      const bytes = Buffer.byteLength(json) + 1;
+      if (bytes > this.bodyBudgetBytes) throw new ItemTooLargeError(bytes, this.options.maxBytes);
+      if (this.builder.size > 0 && bytes > room)
+        this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'bytes' });
     }
     const holder = this.durable;
-    if (this.builder.add(item, measured.json, source, subject)) {
-      this.openBytes += measured.bytes;
+    const added = this.builder.add(item, json, source, subject);
+    if (added > 0) {
+      this.openBytes += added;
       if (this.builder.size === 1) {
         this.openedAtMs = Date.now();
         this.buffer.send({ type: 'FIRST_ITEM' });
@@ -348,7 +356,7 @@ export class Intake {
     seal: SealFacts,
   ): Promise<void> {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
-    const body = await encodeBody(batch.body, encoding);
+    const body = await encodeBody(batch.body, encoding, this.options.gzipLevel);
     const state = batchRecord(batch, body, encoding, seal);
     try {
       await this.writeSound(state, body, seqs);

@@ -6,7 +6,7 @@
  */
 
 /** Worst case UTF-8 bytes of a JS string: 3 per UTF-16 code unit (a surrogate pair is 4 for 2). */
-const MAX_UTF8_PER_UNIT = 3;
+export const MAX_UTF8_PER_UNIT = 3;
 const FIRST_CAPACITY = 64 * 1024;
 
 export class JsonListBytes {
@@ -19,12 +19,14 @@ export class JsonListBytes {
     return this.used;
   }
 
-  /** Append one member (valid JSON text), after a comma unless it is the first. */
-  push(json: string): void {
+  /** Append one member (valid JSON text), after a comma unless it is the first; its UTF-8 bytes. */
+  push(json: string): number {
     const room = this.used + 1 + json.length * MAX_UTF8_PER_UNIT;
     const buf = !this.buf || room > this.buf.length ? this.grow(room) : this.buf;
     if (this.used > 0) buf[this.used++] = 0x2c; // ','
-    this.used += buf.write(json, this.used, 'utf8');
+    const bytes = buf.write(json, this.used, 'utf8');
+    this.used += bytes;
+    return bytes;
   }
 
   /** Hand over the bytes written (a view) and start an empty list. */

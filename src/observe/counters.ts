@@ -9,27 +9,44 @@ import type { EmitterEventMap } from './events.js';
 
 /** One count split by label values, like a Prometheus counter family; series in first-seen order. */
 export class Tally<L extends string> {
-  private readonly series = new Map<string, { labels: Record<L, string>; value: number }>();
+  private readonly series: Array<{ labels: Record<L, string>; value: number }> = [];
+  /**
+   * the series by their label values, one map level per label: an add of a series already seen
+   * allocates nothing (a key joined from the values cost a string per add, and adds come per item)
+   */
+  private readonly tree = new Map<string, unknown>();
 
   constructor(private readonly labelNames: readonly L[]) {}
 
   add(labels: Record<L, string>, by = 1): void {
-    const key = this.labelNames.map((name) => labels[name]).join('\u0000');
-    const found = this.series.get(key);
+    const names = this.labelNames;
+    let node = this.tree;
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = labels[names[i] as L];
+      let next = node.get(value) as Map<string, unknown> | undefined;
+      if (next === undefined) node.set(value, (next = new Map()));
+      node = next;
+    }
+    const last = names.length > 0 ? labels[names[names.length - 1] as L] : '';
+    const found = node.get(last) as { value: number } | undefined;
     if (found) found.value += by;
-    else this.series.set(key, { labels: { ...labels }, value: by });
+    else {
+      const series = { labels: { ...labels }, value: by };
+      node.set(last, series);
+      this.series.push(series);
+    }
   }
 
   get total(): number {
     let sum = 0;
-    for (const s of this.series.values()) sum += s.value;
+    for (const s of this.series) sum += s.value;
     return sum;
   }
 
   /** The totals by one label, e.g. `by('section')` -> `{ edges: 30, nodes_ip: 1 }`. */
   by(label: L): Record<string, number> {
     const out = Object.create(null) as Record<string, number>;
-    for (const s of this.series.values()) out[s.labels[label]] = (out[s.labels[label]] ?? 0) + s.value;
+    for (const s of this.series) out[s.labels[label]] = (out[s.labels[label]] ?? 0) + s.value;
     return out;
   }
 
@@ -39,7 +56,7 @@ export class Tally<L extends string> {
   }
 
   entries(): Array<{ labels: Readonly<Record<L, string>>; value: number }> {
-    return [...this.series.values()];
+    return [...this.series];
   }
 }
 

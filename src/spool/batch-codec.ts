@@ -13,9 +13,14 @@ const gunzip = promisify(gunzipCallback);
 
 export const GZIP_LEVEL = 6;
 
-export async function encodeBody(json: string | Buffer, encoding: BatchState['encoding']): Promise<Buffer> {
+/** `level`: the gzip level (1 fastest .. 9 smallest; TRANSMITTER_GZIP_LEVEL). */
+export async function encodeBody(
+  json: string | Buffer,
+  encoding: BatchState['encoding'],
+  level = GZIP_LEVEL,
+): Promise<Buffer> {
   const raw = typeof json === 'string' ? Buffer.from(json) : json;
-  return encoding === 'gzip' ? gzip(raw, { level: GZIP_LEVEL }) : raw;
+  return encoding === 'gzip' ? gzip(raw, { level }) : raw;
 }
 
 export async function rawBody(state: BatchState, body: Buffer): Promise<Buffer> {
@@ -57,9 +62,10 @@ export async function toSpoolRecord(
   doc: BatchDocument,
   encoding: BatchState['encoding'],
   base: Pick<BatchState, 'subjects'> & { parentId?: string },
+  level = GZIP_LEVEL,
 ): Promise<{ state: BatchState; body: Buffer }> {
   const json = JSON.stringify(doc);
-  const body = await encodeBody(json, encoding);
+  const body = await encodeBody(json, encoding, level);
   return {
     state: {
       v: 1,

@@ -292,4 +292,36 @@ describe('embedded lifecycle (createEmitter, in-process input only)', () => {
       },
     );
   });
+
+  it('gzipLevel sets the level of the bodies spooled and sent (the gzip header tells it: XFL 4 fastest, 2 smallest)', async () => {
+    const xfl = new Map<number | undefined, number[]>();
+    for (const gzipLevel of [1, undefined, 9]) {
+      await withEmitter(
+        `embed-gzip-${gzipLevel ?? 'default'}`,
+        gzipLevel ? { gzipLevel } : {},
+        async (emitter) => {
+          await emitter.start();
+          const adds = Array.from({ length: 200 }, (_, n) =>
+            emitter.add('log.info', { n, msg: `line ${n}` }),
+          );
+          await emitter.flush();
+          await Promise.all(adds);
+          await emitter.wait();
+          expect(deliveredEvents(sink.requests).length).toBe(200);
+          xfl.set(
+            gzipLevel,
+            sink.requests.map((r) => r.raw[8] as number),
+          );
+        },
+      );
+    }
+    // zlib writes XFL 4 for level 1, 2 for level 9, 0 for the levels between (the default, 6)
+    expect(
+      Object.fromEntries([...xfl].map(([level, flags]) => [String(level), [...new Set(flags)]])),
+    ).toEqual({
+      '1': [4],
+      undefined: [0],
+      '9': [2],
+    });
+  });
 });

@@ -43,6 +43,32 @@ describe('pino transport (plugins/pino.ts) in a child process', () => {
     }
   });
 
+  it("names a custom level's events by the label pino sends the worker (log.audit)", async () => {
+    const spool = await tempDir('embed-pino-levels');
+    try {
+      const options = embedOptions(`${sink.url}/logs`, spool.path, { batchSize: 1000 });
+      const child = spawnTs('test/fixtures/embed-pino-child.ts', {
+        EMBED_OPTIONS: JSON.stringify(options),
+        EMBED_LINES: '4',
+        EMBED_AUDIT_LINES: '3',
+      });
+      expect(await child.exited, child.output()).toBe(0);
+      const bySubject = new Map<string, number>();
+      for (const e of deliveredEvents(sink.requests))
+        bySubject.set(e.subject, (bySubject.get(e.subject) ?? 0) + 1);
+      expect(Object.fromEntries(bySubject)).toEqual({
+        'log.info': 1,
+        'log.warn': 1,
+        'log.error': 1,
+        'log.debug': 1,
+        'log.audit': 3,
+      });
+    } finally {
+      await spool.remove();
+      sink.clear();
+    }
+  });
+
   it('loses no line of a burst at a normal exit with the endpoint down: all are in the spool, delivered by the next start', async () => {
     const spool = await tempDir('embed-pino-exit');
     const lines = 50_000;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BatchBuilder } from '../../src/intake/batch-builder.js';
+import { inProcessItem } from '../../src/intake/in-process.js';
 import { BatchDocumentSchema, itemFromEdge, itemFromEvent, parseEdge, parseNode } from '../../src/model.js';
 
 const edge = (observed: string, probe = 'p1') =>
@@ -82,6 +83,25 @@ describe('batch builder', () => {
     }
     const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
     expect(JSON.parse(sealed.body.toString()).events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3]);
+    expect(Buffer.byteLength(sealed.body)).toBeLessThanOrEqual(b.envelopeBytes() + bytes);
+    expect(Buffer.byteLength(sealed.body)).toBeGreaterThanOrEqual(b.envelopeBytes() + bytes - 5);
+  });
+
+  it('keeps every in-process event (a null key: unique by construction), and measures them exactly', () => {
+    const b = new BatchBuilder<number>('probe', 'run');
+    let bytes = 0;
+    for (const n of [1, 1, 2]) {
+      const item = inProcessItem.event('log.info', { n }, `{"n":${n}}`);
+      expect(item.key).toBeNull();
+      const m = b.measure(item);
+      expect(m.isNew).toBe(true);
+      bytes += m.bytes;
+      b.add(item, m.json);
+    }
+    const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
+    const doc = BatchDocumentSchema.parse(JSON.parse(sealed.body.toString()));
+    expect(doc.events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 1 }, { n: 2 }]);
+    expect(new Set(doc.events.map((e) => e.msg_id)).size).toBe(3);
     expect(Buffer.byteLength(sealed.body)).toBeLessThanOrEqual(b.envelopeBytes() + bytes);
     expect(Buffer.byteLength(sealed.body)).toBeGreaterThanOrEqual(b.envelopeBytes() + bytes - 5);
   });

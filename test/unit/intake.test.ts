@@ -126,6 +126,37 @@ describe('intake', () => {
     }
   });
 
+  it('counts non-ASCII items exactly near the byte limit: bodies fill up to it, none exceeds it', async () => {
+    const maxBytes = 4096;
+    const { intake, spool, sealed, triggers } = await intakeWith(1000, maxBytes);
+    // 2, 3 and 4 UTF-8 bytes per character: a count by string length would be far off
+    const text = (i: number) => ['é', '€', '😀'][i % 3]!.repeat(40 + (i % 7));
+    const adds = Array.from({ length: 60 }, (_, i) =>
+      intake.offer(
+        itemFromEvent({
+          subject: 'approved.x',
+          seq: i,
+          msg_id: `m${i}`,
+          published_at: '2026-01-01T00:00:00.000Z',
+          data: { text: text(i) },
+        }),
+      ),
+    );
+    await intake.flush();
+    await Promise.all(adds);
+    expect(triggers.filter((t) => t === 'bytes').length).toBeGreaterThan(1);
+    expect(sealed.reduce((n, s) => n + s.itemCount, 0)).toBe(60);
+    for (const state of sealed) {
+      const batch = await spool.batches.get(state.id);
+      const body = await rawBody(state, batch!.body);
+      expect(body.length).toBeLessThanOrEqual(maxBytes);
+      // sealed for bytes: the next item (at most ~300 bytes) did not fit
+      if (state.trigger === 'bytes') expect(body.length).toBeGreaterThan(maxBytes - 300);
+      const doc = JSON.parse(body.toString('utf8')) as { events: { seq: number; data: { text: string } }[] };
+      for (const e of doc.events) expect(e.data.text).toBe(text(e.seq));
+    }
+  });
+
   it('acks every other source and schedules the batch when one ack throws', async () => {
     const { intake, sealed, triggers } = await intakeWith(3, 1 << 20);
     const acked: number[] = [];
