@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { crc32 } from 'node:zlib';
 import { createActor, type Actor } from 'xstate';
 import { bufferMachine, type BufferEmitted, type SealTrigger } from '../../machines/buffer.js';
@@ -141,7 +142,7 @@ export class Intake {
   private pausedFor?: PauseReason;
   private closed = false;
   /** aborted by `abandonWrites`: batches still being written give up, unacknowledged */
-  private readonly writes = new AbortController();
+  private readonly writes = abandonableWrites();
   private abandoned = { batches: 0, items: 0 };
 
   constructor(private readonly options: IntakeOptions) {
@@ -469,6 +470,17 @@ function batchRecord(
     trigger: seal.trigger,
     ...(seal.openedAtMs === undefined ? {} : { openedAt: new Date(seal.openedAtMs).toISOString() }),
   };
+}
+
+/**
+ * Aborted when close() gives up on the writes in progress. Each write waiting on the disk listens
+ * on it, one per sealed batch not yet durable: past Node's default of 10 while the disk refuses
+ * writes, which is no leak (each listener goes with its write).
+ */
+function abandonableWrites(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** `work`, or a rejection as soon as `signal` aborts (the work itself goes on unobserved). */
