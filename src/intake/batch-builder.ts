@@ -1,4 +1,4 @@
-import { SECTIONS, type Item, type Section } from '../model.js';
+import { eventJsonText, SECTIONS, type EventJson, type Item, type Section } from '../model.js';
 import { JsonListBytes } from './json-list-bytes.js';
 
 /**
@@ -40,6 +40,13 @@ if (SECTIONS.at(-1) !== 'events') throw new Error('BatchBuilder writes the event
 const TIME_LENGTH = 24;
 
 type MergedSection = Exclude<Section, 'events'>;
+
+/** UTF-8 bytes of an item's JSON. */
+function jsonBytes(json: EventJson): number {
+  return typeof json === 'string'
+    ? Buffer.byteLength(json)
+    : Buffer.byteLength(json.head) + json.data.length + 1;
+}
 
 function emptySections(): Record<MergedSection, Map<string, Entry>> {
   return {
@@ -111,14 +118,14 @@ export class BatchBuilder<S> {
   }
 
   /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
-  measure(item: Item): Measured & { json: string } {
+  measure(item: Item): Measured & { json: EventJson } {
     const json = (item.section === 'events' && item.json) || JSON.stringify(item.value);
     const isNew = !this.has(item);
-    return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
+    return { isNew, bytes: isNew ? jsonBytes(json) + 1 : 0, json };
   }
 
   /** Add (or merge) an item; returns true when it was new to this batch. */
-  add(item: Item, json: string, source?: S, subject?: string): boolean {
+  add(item: Item, json: EventJson, source?: S, subject?: string): boolean {
     if (source !== undefined) this.sources.push(source);
     if (item.section === 'events') return this.addEvent(item.key, json, subject);
     const section = this.sections[item.section];
@@ -129,7 +136,7 @@ export class BatchBuilder<S> {
         section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
       return false;
     }
-    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json };
+    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json: eventJsonText(json) };
     section.set(item.key, entry);
     if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
@@ -143,7 +150,7 @@ export class BatchBuilder<S> {
   }
 
   /** An event: the first one of a key stays as it came. */
-  private addEvent(key: string, json: string, subject?: string): boolean {
+  private addEvent(key: string, json: EventJson, subject?: string): boolean {
     if (this.eventKeys.has(key)) return false;
     this.eventKeys.add(key);
     this.events.push(json);
