@@ -166,7 +166,15 @@ export function eventJsonParts(record: Omit<EventRecord, 'data'>, data: Uint8Arr
 
 function eventJsonHead(record: Omit<EventRecord, 'data'>): string {
   const { subject, seq, msg_id, published_at } = record;
-  return `{"subject":${JSON.stringify(subject)},"seq":${seq},"msg_id":${JSON.stringify(msg_id)},"published_at":${JSON.stringify(published_at)},"data":`;
+  return `{"subject":${jsonString(subject)},"seq":${seq},"msg_id":${jsonString(msg_id)},"published_at":${jsonString(published_at)},"data":`;
+}
+
+/** Printable ASCII but `"` and `\`: JSON.stringify would only add the quotes. */
+const NOTHING_TO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON.stringify of a string, without its serialiser for the usual subject, id and time. */
+function jsonString(text: string): string {
+  return NOTHING_TO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
 /** The text of an event's JSON (what the batch holds, as a string). */

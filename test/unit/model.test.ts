@@ -53,6 +53,28 @@ describe("events keep the publisher's JSON", () => {
   };
   const fromText = (text: string) => itemFromMessage(JSON.parse(text), meta, text);
 
+  it("quotes the record's strings exactly as JSON.stringify does, whatever they hold", () => {
+    const odd = [
+      'a"b',
+      'a\\b',
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      'é',
+      '\ud800',
+      '\udc00x',
+      '😀',
+      '',
+      ' ~!#[]',
+      'tab\t',
+      '\u2028',
+    ];
+    for (const text of odd) {
+      const record = { subject: text, seq: 7, msg_id: `${text}:7`, published_at: text };
+      expect(eventJson(record, '{}')).toBe(JSON.stringify({ ...record, data: {} }));
+    }
+  });
+
   it('writes what JSON.stringify writes for the record', () => {
     const data = { id: 'a"b', n: 1.5, nested: { list: [1, null, true], s: '\u2028 é \\' } };
     const item = fromText(JSON.stringify(data));
