@@ -104,7 +104,14 @@ export type Item =
    * `json`: the record already serialised (see eventJson); without it the builder serialises
    * `value`. `key` null: unique by construction (an in-process add's fresh id), never looked up.
    */
-  | { section: 'events'; key: string | null; value: EventRecord; json?: string };
+  | { section: 'events'; key: string | null; value: EventRecord; json?: EventJson };
+
+/**
+ * An event's JSON, as text or in two parts: the record's own fields up to `"data":` as text, then
+ * the publisher's body as its bytes (a JetStream message's: copied into the batch as they are, no
+ * string of the whole record and no UTF-8 encoding of the body again). The JSON is head + data + `}`.
+ */
+export type EventJson = string | { readonly head: string; readonly data: Uint8Array };
 
 export const BatchDocumentSchema = z.object({
   batch_id: z.string(),
@@ -141,7 +148,7 @@ export function itemFromEdge(value: Edge): Item {
   return { section: 'edges', key: `${value.type}\u0000${value.source}\u0000${value.target}`, value };
 }
 /** Events dedup by stream sequence; in-process events (no sequence) by their own id. */
-export function itemFromEvent(value: EventRecord, json?: string): Item {
+export function itemFromEvent(value: EventRecord, json?: EventJson): Item {
   const key = value.seq === null ? `id:${value.msg_id}` : `seq:${value.seq}`;
   return { section: 'events', key, value, json };
 }
@@ -152,8 +159,30 @@ export function itemFromEvent(value: EventRecord, json?: string): Item {
  * precision stay as they were sent.
  */
 export function eventJson(record: Omit<EventRecord, 'data'>, dataText: string): string {
+  return `${eventJsonHead(record)}${dataText}}`;
+}
+
+/** eventJson in parts, with `data` the UTF-8 bytes of the publisher's text (valid JSON, no BOM). */
+export function eventJsonParts(record: Omit<EventRecord, 'data'>, data: Uint8Array): EventJson {
+  return { head: eventJsonHead(record), data };
+}
+
+function eventJsonHead(record: Omit<EventRecord, 'data'>): string {
   const { subject, seq, msg_id, published_at } = record;
-  return `{"subject":${JSON.stringify(subject)},"seq":${seq},"msg_id":${JSON.stringify(msg_id)},"published_at":${JSON.stringify(published_at)},"data":${dataText}}`;
+  return `{"subject":${jsonString(subject)},"seq":${seq},"msg_id":${jsonString(msg_id)},"published_at":${jsonString(published_at)},"data":`;
+}
+
+/** Printable ASCII but `"` and `\`: JSON.stringify would only add the quotes. */
+const NOTHING_TO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON.stringify of a string, without its serialiser for the usual subject, id and time. */
+function jsonString(text: string): string {
+  return NOTHING_TO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** The text of an event's JSON (what the batch holds, as a string). */
+export function eventJsonText(json: EventJson): string {
+  return typeof json === 'string' ? json : `${json.head}${Buffer.from(json.data).toString('utf8')}}`;
 }
 
 /** Why an input was refused: the field path and the problem, ready for a dead letter or an error. */
@@ -307,9 +336,10 @@ export interface SourceMeta {
 
 /**
  * Turn a decoded message body into a batch item according to its subject; an event keeps `text`
- * (the body `data` was parsed from) as its data. Throws InvalidItemError.
+ * (the body `data` was parsed from) as its data, as `bytes` when given (exactly `text` in UTF-8).
+ * Throws InvalidItemError.
  */
-export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string): Item {
+export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string, bytes?: Uint8Array): Item {
   switch (routeSubject(meta.subject)) {
     case 'nodes_domain':
       return itemFromNodeDomain(parseNodeDomain(data));
@@ -327,7 +357,8 @@ export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string):
         published_at: meta.publishedAt,
         data: parseEventData(data, text),
       };
-      return itemFromEvent(record, text === undefined ? undefined : eventJson(record, text));
+      if (text === undefined) return itemFromEvent(record);
+      return itemFromEvent(record, bytes ? eventJsonParts(record, bytes) : eventJson(record, text));
     }
   }
 }

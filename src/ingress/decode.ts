@@ -14,22 +14,29 @@ export type Decoded = { ok: true; item: Item } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+const BOM = [0xef, 0xbb, 0xbf];
+
+function hasBom(body: Uint8Array): boolean {
+  return body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+}
+
 export function messageId(msg: JsMsg, seq: number, stream: string): string {
   return msg.headers?.get('Nats-Msg-Id') || `${stream}:${seq}`;
 }
 
 export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): Decoded {
+  const body = msg.data;
   let text: string;
   try {
-    text = utf8.decode(msg.data);
+    text = utf8.decode(body);
   } catch {
-    return { ok: false, reason: `invalid_utf8: at byte ${firstInvalidUtf8(msg.data)} of ${msg.data.length}` };
+    return { ok: false, reason: `invalid_utf8: at byte ${firstInvalidUtf8(body)} of ${body.length}` };
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    return { ok: false, reason: jsonReason(msg.data, text, error) };
+    return { ok: false, reason: jsonReason(body, text, error) };
   }
   try {
     const item = itemFromMessage(
@@ -42,6 +49,8 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
         publishedAt: routeSubject(msg.subject) === 'events' ? isoTime(delivery.publishedMs) : '',
       },
       text,
+      // the text's own bytes: the decoder drops a leading BOM, the batch must not hold it either
+      hasBom(body) ? body.subarray(BOM.length) : body,
     );
     return { ok: true, item };
   } catch (error) {
@@ -50,14 +59,12 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
   }
 }
 
-const BOM = [0xef, 0xbb, 0xbf];
-
 /** Where the text stops being JSON, as a byte offset into the body (the decoder drops a leading BOM). */
 function jsonReason(body: Uint8Array, text: string, error: unknown): string {
   const fault = jsonFault(text);
   if (!fault)
     return `invalid_json: not parsable (${error instanceof Error ? error.name : 'error'}), ${body.length} bytes`;
-  const bom = BOM.every((b, i) => body[i] === b) ? BOM.length : 0;
+  const bom = hasBom(body) ? BOM.length : 0;
   const offset = bom + Buffer.byteLength(text.slice(0, fault.index));
   return `invalid_json: ${fault.problem} at byte ${offset} of ${body.length}`;
 }

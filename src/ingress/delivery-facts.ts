@@ -18,26 +18,29 @@ export interface Delivery {
 /** Index of `<delivered>` by the subject's token count. */
 const DELIVERED_TOKEN: Readonly<Record<number, number>> = { 9: 4, 11: 6, 12: 6 };
 
+/** Where the subject's dots are (a scratch array: one subject is read at a time); [k] ends token k. */
+const DOTS = new Int32Array(13);
+
 export function parseAckSubject(reply: string): Delivery | undefined {
   if (!reply.startsWith('$JS.ACK.')) return undefined;
+  // one pass over the dots, read in place: no token array and no substrings
   let tokens = 1;
   for (let i = reply.indexOf('.'); i >= 0; i = reply.indexOf('.', i + 1)) {
-    if (++tokens > 12) return undefined;
+    if (tokens > 11) return undefined;
+    DOTS[tokens++] = i;
   }
+  DOTS[tokens] = reply.length;
   const first = DELIVERED_TOKEN[tokens];
   if (first === undefined) return undefined;
-  // read in place: one subject per message, so no token array and no substrings
-  let start = 0;
-  for (let k = 0; k < first; k++) start = reply.indexOf('.', start) + 1;
-  const deliveredEnd = reply.indexOf('.', start);
-  const seqEnd = reply.indexOf('.', deliveredEnd + 1);
-  const nanosStart = reply.indexOf('.', seqEnd + 1) + 1;
-  const nanosEnd = reply.indexOf('.', nanosStart); // the pending count always follows
-  const deliveryCount = wholeNumber(reply, start, deliveredEnd);
-  const seq = wholeNumber(reply, deliveredEnd + 1, seqEnd);
-  // milliseconds: the nanoseconds' digits but the last six (exact, where the nanoseconds are not)
-  if (Number.isNaN(wholeNumber(reply, nanosStart, nanosEnd, 0))) return undefined;
-  const publishedMs = wholeNumber(reply, nanosStart, nanosEnd - 6, 0);
+  const deliveryCount = wholeNumber(reply, (DOTS[first] as number) + 1, DOTS[first + 1] as number);
+  const seq = wholeNumber(reply, (DOTS[first + 1] as number) + 1, DOTS[first + 2] as number);
+  const nanosStart = (DOTS[first + 3] as number) + 1;
+  const nanosEnd = DOTS[first + 4] as number; // the pending count always follows
+  // milliseconds: the nanoseconds' digits but the last six (exact, where the nanoseconds are not);
+  // those six are only checked
+  const msEnd = Math.max(nanosStart, nanosEnd - 6);
+  const publishedMs = wholeNumber(reply, nanosStart, msEnd, 0);
+  if (Number.isNaN(publishedMs) || Number.isNaN(wholeNumber(reply, msEnd, nanosEnd, 0))) return undefined;
   if (Number.isNaN(deliveryCount) || Number.isNaN(seq)) return undefined;
   return { reply, seq, deliveryCount, publishedMs };
 }
@@ -54,7 +57,7 @@ function wholeNumber(text: string, from: number, to: number, empty = NaN): numbe
     if (digit < 0 || digit > 9) return NaN;
     value = value * 10 + digit;
   }
-  return empty === 0 || Number.isSafeInteger(value) ? value : NaN;
+  return Number.isSafeInteger(value) ? value : NaN;
 }
 
 /** The message's delivery, from its ack subject, or from nats.js's own parse when that fails. */

@@ -5,6 +5,7 @@ import type { Acknowledgeable } from '../intake/intake.js';
 import { deliveryOf, type Delivery } from './delivery-facts.js';
 import { Binding, BindingWatch } from './binding-watch.js';
 import { JetStreamAck, nakQuietly } from './jetstream-ack.js';
+import { AckPublisher } from './jetstream-ack-publisher.js';
 import { natsConnectionOptions } from './nats-connect.js';
 import {
   consumerSettings,
@@ -71,12 +72,14 @@ export class JetStreamSource {
   private sessions = 0;
   private readonly memory = new Remembered();
   private readonly watch: BindingWatch;
+  private readonly acks: AckPublisher;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly config: NatsConfig,
     private readonly options: SourceOptions,
   ) {
+    this.acks = new AckPublisher(nc);
     this.watch = new BindingWatch(nc, config, options.logger, this.memory, () => this.connected);
   }
 
@@ -166,7 +169,7 @@ export class JetStreamSource {
   /** The message's acknowledgement, detached from the message. */
   ackFor(msg: JsMsg, delivery: Delivery, origin: Origin): Acknowledgeable {
     const { reply, seq, publishedMs } = delivery;
-    if (reply !== '') return new JetStreamAck(this.nc, reply, seq, publishedMs, origin.incarnation);
+    if (reply !== '') return new JetStreamAck(this.acks, reply, seq, publishedMs, origin.incarnation);
     return { seq, publishedMs, incarnation: origin.incarnation, ack: () => msg.ack() };
   }
 

@@ -1,5 +1,5 @@
-import { SECTIONS, type Item, type Section } from '../model.js';
-import { JsonListBytes } from './json-list-bytes.js';
+import { eventJsonText, SECTIONS, type EventJson, type Item, type Section } from '../model.js';
+import { JsonListBytes, MAX_UTF8_PER_UNIT } from './json-list-bytes.js';
 
 /**
  * The open batch's items: one map per section keyed for dedup, each item kept with its JSON text
@@ -40,6 +40,21 @@ if (SECTIONS.at(-1) !== 'events') throw new Error('BatchBuilder writes the event
 const TIME_LENGTH = 24;
 
 type MergedSection = Exclude<Section, 'events'>;
+
+/** UTF-8 bytes of an item's JSON. */
+/** The UTF-8 bytes of an item's JSON (a scan of its text). */
+export function jsonBytes(json: EventJson): number {
+  return typeof json === 'string'
+    ? Buffer.byteLength(json)
+    : Buffer.byteLength(json.head) + json.data.length + 1;
+}
+
+/** At most the UTF-8 bytes of an item's JSON, without scanning it. */
+export function maxJsonBytes(json: EventJson): number {
+  return typeof json === 'string'
+    ? json.length * MAX_UTF8_PER_UNIT
+    : json.head.length * MAX_UTF8_PER_UNIT + json.data.length + 1;
+}
 
 function emptySections(): Record<MergedSection, Map<string, Entry>> {
   return {
@@ -111,14 +126,14 @@ export class BatchBuilder<S> {
   }
 
   /** Serialise the item once; throws on values JSON cannot represent (e.g. a cycle or BigInt). */
-  measure(item: Item): Measured & { json: string } {
+  measure(item: Item): Measured & { json: EventJson } {
     const json = this.jsonOf(item);
     const isNew = !this.has(item);
-    return { isNew, bytes: isNew ? Buffer.byteLength(json) + 1 : 0, json };
+    return { isNew, bytes: isNew ? jsonBytes(json) + 1 : 0, json };
   }
 
   /** The item's JSON (serialised here unless it came with it); throws as `measure` does. */
-  jsonOf(item: Item): string {
+  jsonOf(item: Item): EventJson {
     return (item.section === 'events' && item.json) || JSON.stringify(item.value);
   }
 
@@ -126,7 +141,7 @@ export class BatchBuilder<S> {
    * Add (or merge) an item; returns the bytes it added to the body (its JSON plus a separator, as
    * `measure` counts them), 0 when it was not new to this batch.
    */
-  add(item: Item, json: string, source?: S, subject?: string): number {
+  add(item: Item, json: EventJson, source?: S, subject?: string): number {
     if (source !== undefined) this.sources.push(source);
     if (item.section === 'events') return this.addEvent(item.key, json, subject);
     const section = this.sections[item.section];
@@ -137,11 +152,11 @@ export class BatchBuilder<S> {
         section.set(item.key, { ...existing, item: merged, json: JSON.stringify(merged.value) });
       return 0;
     }
-    const entry: Entry = { item: MERGES.has(item.section) ? item : undefined, json };
-    section.set(item.key, entry);
+    const text = eventJsonText(json);
+    section.set(item.key, { item: MERGES.has(item.section) ? item : undefined, json: text });
     if (subject !== undefined) this.subjects.add(subject);
     this.count += 1;
-    return Buffer.byteLength(json) + 1;
+    return Buffer.byteLength(text) + 1;
   }
 
   /** Whether the item's key is in this batch already. */
@@ -151,7 +166,7 @@ export class BatchBuilder<S> {
   }
 
   /** An event: the first one of a key stays as it came (a null key is unique: not kept). */
-  private addEvent(key: string | null, json: string, subject?: string): number {
+  private addEvent(key: string | null, json: EventJson, subject?: string): number {
     if (key !== null) {
       if (this.eventKeys.has(key)) return 0;
       this.eventKeys.add(key);

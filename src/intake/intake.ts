@@ -2,8 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { crc32 } from 'node:zlib';
 import { createActor, type Actor } from 'xstate';
 import { bufferMachine, type BufferEmitted, type SealTrigger } from '../../machines/buffer.js';
-import { BatchBuilder, type SealedBatch } from './batch-builder.js';
-import { MAX_UTF8_PER_UNIT } from './json-list-bytes.js';
+import { BatchBuilder, jsonBytes, maxJsonBytes, type SealedBatch } from './batch-builder.js';
 import { encodeBody } from '../spool/batch-codec.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import { uuidv7 } from '../util/ids.js';
@@ -270,8 +269,8 @@ export class Intake {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: an item that fits even so is counted as it is
     // written (counting each item's bytes first was a scan of its text per item)
     const room = this.bodyBudgetBytes - this.openBytes;
-    if ((json.length + 1) * MAX_UTF8_PER_UNIT > room && !this.builder.has(item)) {
-      const bytes = Buffer.byteLength(json) + 1;
+    if (maxJsonBytes(json) + 1 > room && !this.builder.has(item)) {
+      const bytes = jsonBytes(json) + 1;
       if (bytes > this.bodyBudgetBytes) throw new ItemTooLargeError(bytes, this.options.maxBytes);
       if (this.builder.size > 0 && bytes > room)
         this.buffer.send({ type: 'LIMIT_REACHED', trigger: 'bytes' });

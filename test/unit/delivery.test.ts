@@ -20,6 +20,8 @@ describe('parseAckSubject', () => {
     expect(parseAckSubject(`$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.47x1.99.${NANOS}.17`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.1795669200123x56789.17`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.17956x9200123456789.17`)).toBeUndefined();
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.12x45.17`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.9007199254740993.99.${NANOS}.17`)).toBeUndefined();
   });
 

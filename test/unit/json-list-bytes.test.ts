@@ -33,4 +33,15 @@ describe('JSON list bytes', () => {
     expect(list.take().toString()).toBe('3');
     expect(list.byteLength).toBe(0);
   });
+
+  it('writes a member in parts (head, the bytes of data, a closing brace) exactly as its text', () => {
+    const list = new JsonListBytes();
+    const data = ['{"x":"é"}', '{"y":[1,"日本語 😀"]}', '{}'];
+    list.push('{"a":1}');
+    for (const [i, d] of data.entries()) list.push({ head: `{"i":${i},"ü":`, data: Buffer.from(d) });
+    const text = ['{"a":1}', ...data.map((d, i) => `{"i":${i},"ü":${d}}`)].join(',');
+    const bytes = list.take();
+    expect(bytes.equals(Buffer.from(text))).toBe(true);
+    expect(JSON.parse(`[${bytes.toString()}]`)).toHaveLength(4);
+  });
 });

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeMessage } from '../../src/ingress/decode.js';
+import { BatchBuilder } from '../../src/intake/batch-builder.js';
 import { firstInvalidUtf8, jsonFault } from '../../src/ingress/locate.js';
 import {
   BatchDocumentSchema,
   eventJson,
+  eventJsonText,
   InvalidItemError,
   itemFromMessage,
   MAX_EVENT_DEPTH,
@@ -16,6 +18,7 @@ import {
   parseNodeIP,
   routeSubject,
   textDepthExceeds,
+  type EventJson,
 } from '../../src/model.js';
 
 describe('routeSubject', () => {
@@ -49,6 +52,28 @@ describe("events keep the publisher's JSON", () => {
     publishedAt: '2024-01-01T00:00:00.000Z',
   };
   const fromText = (text: string) => itemFromMessage(JSON.parse(text), meta, text);
+
+  it("quotes the record's strings exactly as JSON.stringify does, whatever they hold", () => {
+    const odd = [
+      'a"b',
+      'a\\b',
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      'é',
+      '\ud800',
+      '\udc00x',
+      '😀',
+      '',
+      ' ~!#[]',
+      'tab\t',
+      '\u2028',
+    ];
+    for (const text of odd) {
+      const record = { subject: text, seq: 7, msg_id: `${text}:7`, published_at: text };
+      expect(eventJson(record, '{}')).toBe(JSON.stringify({ ...record, data: {} }));
+    }
+  });
 
   it('writes what JSON.stringify writes for the record', () => {
     const data = { id: 'a"b', n: 1.5, nested: { list: [1, null, true], s: '\u2028 é \\' } };
@@ -274,6 +299,29 @@ describe('reasons never quote the input (issue 12, item 14)', () => {
     // offsets count bytes, not characters, and a leading BOM the decoder dropped
     expect(decode('\ufeff{"é":x}')).toBe('invalid_json: unexpected character at byte 9 of 11');
     expect(decode('\ufeff\ufeff{}')).toBe('invalid_json: unexpected character at byte 3 of 8');
+  });
+
+  it("keeps an event's body as its bytes: the batch holds exactly the text's JSON, without a BOM", () => {
+    for (const body of ['{"k":"é 日本語 😀","n":[1,2]}', '\ufeff{"bom":"dropped"}', ' {"spaced" : true} ']) {
+      const decoded = decodeMessage(
+        message(body, 'approved.finding'),
+        { reply: '', seq: 9, deliveryCount: 1, publishedMs: 0 },
+        'S',
+      );
+      if (!decoded.ok || decoded.item.section !== 'events') throw new Error('not an event');
+      const text = body.replace(/^\ufeff/, '');
+      const expected = eventJson(decoded.item.value, text);
+      expect(typeof decoded.item.json).not.toBe('string');
+      expect(eventJsonText(decoded.item.json as EventJson)).toBe(expected);
+      const builder = new BatchBuilder<never>('probe', 'run');
+      const measured = builder.measure(decoded.item);
+      expect(measured.bytes).toBe(Buffer.byteLength(expected) + 1);
+      builder.add(decoded.item, measured.json);
+      const batch = builder.take('00000000-0000-0000-0000-000000000000', '2026-01-01T00:00:00.000Z');
+      const events = JSON.parse(batch.body.toString('utf8')).events as unknown[];
+      expect(events).toEqual([JSON.parse(expected)]);
+      expect(batch.body.includes(Buffer.from('\ufeff'))).toBe(false);
+    }
   });
 
   it('gives the offset of the first byte that is not UTF-8', () => {
