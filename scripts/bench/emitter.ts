@@ -87,13 +87,19 @@ function emitterEnv(opts: EmitterOptions, port: number): Record<string, string |
   return env;
 }
 
+/**
+ * BENCH_NODE_FLAGS: node and V8 flags for the emitter's process only (e.g. `--single-threaded-gc`,
+ * which NODE_OPTIONS refuses), for an A/B of runtime settings.
+ */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 export async function startEmitter(opts: EmitterOptions): Promise<EmitterRun> {
   const port = await freePort();
   const env = emitterEnv(opts, port);
   const logPath = join(opts.logDir, `emitter-${opts.label}.log`);
   const logFd = openSync(logPath, 'a');
   const prof = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...prof, ...emitterCommand().args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...prof, ...emitterCommand().args], {
     cwd: REPO,
     env,
     stdio: ['ignore', logFd, logFd],
