@@ -107,12 +107,18 @@ function damagedError(dir: string, error: unknown): SpoolError {
   );
 }
 
-/** Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED, damage SPOOL_DAMAGED. */
+/**
+ * Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED, damage SPOOL_DAMAGED.
+ * A spool that lost CURRENT is still opened (never created): LevelDB takes its lock before it
+ * looks for CURRENT, so one a running emitter holds is SPOOL_LOCKED, not damaged (a repair then
+ * would rewrite the files under that emitter, which deletes the repaired ones as obsolete).
+ */
 async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
-  if (await lostItsCurrentFile(dir)) {
-    throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
-  }
-  const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing });
+  const lostCurrent = await lostItsCurrentFile(dir);
+  const db: Db = new Level<string, string | Buffer>(dir, {
+    valueEncoding: 'utf8',
+    createIfMissing: createIfMissing && !lostCurrent,
+  });
   try {
     await db.open();
     return db;
@@ -120,6 +126,9 @@ async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
     const cause = (error as { cause?: { code?: string } }).cause;
     if (cause?.code === 'LEVEL_LOCKED') {
       throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
+    }
+    if (lostCurrent) {
+      throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
     }
     if (cause?.code === 'LEVEL_CORRUPTION') throw damagedError(dir, error);
     throw openError(dir, error);
