@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from '../util/logger.js';
@@ -11,9 +11,9 @@ import type { Logger } from '../util/logger.js';
  * So any failed operation marks the handle's generation failed and schedules a reopen (close
  * fully, open again, let the spool re-read and verify what it holds); a write counts only when it
  * was made on a generation that has not failed since (`isSound`). The directory's identity
- * (device, inode, `CURRENT` present) is recorded at open: a spool deleted or replaced under the
- * running process is never reopened, recreated or trusted again. It never knows what the
- * stores hold: the spool's modules do.
+ * (device, inode, `CURRENT` and the manifest it names present) is recorded at open: a spool
+ * deleted or replaced under the running process is never reopened, recreated or trusted again.
+ * It never knows what the stores hold: the spool's modules do.
  */
 
 export type SpoolErrorCode =
@@ -95,6 +95,23 @@ export async function lostItsCurrentFile(dir: string): Promise<boolean> {
 }
 
 /**
+ * The manifest (LevelDB's index of its files) that CURRENT names, when that file is gone: a running
+ * LevelDB goes on writing to the deleted one, and no later open finds the data files.
+ */
+export async function missingManifest(dir: string): Promise<string | undefined> {
+  const named = await readFile(join(dir, 'CURRENT'), 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+  if (named === undefined || !/^MANIFEST-\d+$/.test(named)) return undefined;
+  const present = await stat(join(dir, named)).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  return present ? undefined : named;
+}
+
+/**
  * LevelDB refuses to open when a file its manifest lists is missing or unreadable (a table file
  * deleted by hand, a disk that lost blocks): nothing is read until the operator repairs it.
  */
@@ -129,6 +146,10 @@ async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
     }
     if (lostCurrent) {
       throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
+    }
+    const manifest = await missingManifest(dir);
+    if (manifest !== undefined) {
+      throw damagedError(dir, new Error(`the manifest its CURRENT file names (${manifest}) is missing`));
     }
     if (cause?.code === 'LEVEL_CORRUPTION') throw damagedError(dir, error);
     throw openError(dir, error);
@@ -300,6 +321,14 @@ export class SpoolHandle {
     }
     const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
     if (!current?.isFile()) return `${join(this.dir, 'CURRENT')} is missing`;
+    const manifest = await missingManifest(this.dir);
+    // a reopen switches CURRENT to a new manifest, then deletes the old one: look twice
+    if (manifest !== undefined && (await missingManifest(this.dir)) === manifest) {
+      return (
+        `${join(this.dir, manifest)} (the index of the spool's files) is missing; ` +
+        'stop the emitter and run `batch-emitter spool repair --yes`'
+      );
+    }
     return undefined;
   }
 

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -45,6 +46,27 @@ const cli = (spoolDir: string, ...args: string[]) => runCli({ TRANSMITTER_SPOOL_
 /** LevelDB's files but its text LOG (any open, even one refused by the lock, rotates that to LOG.old) */
 const listing = async (dir: string) => (await readdir(dir)).filter((f) => !/^LOG(\.old)?$/.test(f)).sort();
 
+function httpUrl(output: string): string | undefined {
+  const line = output.split('\n').find((l) => l.includes('"msg":"running"'));
+  return line === undefined ? undefined : (JSON.parse(line) as { http?: string }).http;
+}
+
+function getReady(base: string): Promise<{ status: number; failing: string[]; reasons: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL('/ready', base), { agent: false, timeout: 2000 }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        const body = JSON.parse(text) as { failing?: string[]; reasons?: string[] };
+        resolve({ status: res.statusCode ?? 0, failing: body.failing ?? [], reasons: body.reasons ?? [] });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function envFor(spoolDir: string, durable: string): Record<string, string> {
   return testEnv({
     natsUrl: nats.url,
@@ -88,6 +110,56 @@ describe('spool files changed under a running emitter', () => {
       const second = spawnEmitter(env);
       try {
         await sink.waitFor(allDelivered(messages), 30_000);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      await sink.up();
+      sink.clear();
+      await dir.remove();
+    }
+  });
+
+  it('MANIFEST removed under a running emitter: /ready 503, the restart is refused with the repair hint, repair --yes; every message delivered', async () => {
+    const dir = await tempDir('attack-manifest');
+    const spoolDir = join(dir.path, 'spool');
+    const durable = 'attack-manifest';
+    const env = envFor(spoolDir, durable);
+    const [before, after] = [sampleMessages(200, `${durable}-a`), sampleMessages(200, `${durable}-b`)];
+    const first = spawnEmitter(env);
+    try {
+      await sink.down();
+      await first.ready;
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+      await publishAll(nats.url, before);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+
+      for (const name of await readdir(spoolDir)) {
+        if (name.startsWith('MANIFEST-')) await rm(join(spoolDir, name));
+      }
+      await publishAll(nats.url, after);
+      const base = httpUrl(first.output())!;
+      await until(
+        async () => (await getReady(base)).failing.includes('spool_in_place'),
+        10_000,
+        '/ready to name spool_in_place',
+      );
+      const ready = await getReady(base);
+      expect(ready.status).toBe(503);
+      expect(ready.reasons.join(' ')).toMatch(/MANIFEST-\d+ .*is missing/);
+      await first.stop();
+
+      const refused = await runCli(env, ['run']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('batch-emitter spool repair');
+      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      expect(repaired).toMatchObject({ code: 0, stderr: '' });
+
+      await sink.up();
+      const second = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered([...before, ...after]), 30_000);
       } finally {
         expect(await second.stop()).toBe(0);
       }
