@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -170,4 +170,45 @@ describe('spool files changed under a running emitter', () => {
       await dir.remove();
     }
   });
+
+  const logFaults = {
+    'truncated (copytruncate)': (path: string) => truncate(path, 0),
+    deleted: (path: string) => rm(path),
+  };
+  for (const [how, fault] of Object.entries(logFaults)) {
+    it(`the write-ahead log ${how} right before SIGTERM: every acknowledged message delivered after the restart`, async () => {
+      const dir = await tempDir('attack-log');
+      const spoolDir = join(dir.path, 'spool');
+      const durable = `attack-log-${how.split(' ')[0]!}`;
+      const env = envFor(spoolDir, durable);
+      const messages = sampleMessages(200, durable);
+      const first = spawnEmitter(env);
+      try {
+        await sink.down();
+        await first.ready;
+        await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+        await publishAll(nats.url, messages);
+        await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+
+        for (const name of await readdir(spoolDir)) {
+          if (name.endsWith('.log')) await fault(join(spoolDir, name));
+        }
+        first.kill('SIGTERM');
+        await first.exited;
+
+        await sink.up();
+        const second = spawnEmitter(env);
+        try {
+          await sink.waitFor(allDelivered(messages), 30_000);
+        } finally {
+          expect(await second.stop()).toBe(0);
+        }
+      } finally {
+        first.kill('SIGKILL');
+        await sink.up();
+        sink.clear();
+        await dir.remove();
+      }
+    });
+  }
 });
