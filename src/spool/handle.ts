@@ -176,6 +176,8 @@ export class SpoolHandle {
   private closing = false;
   private healing?: Promise<void>;
   private readonly logSizes = new Map<string, { ino: number; size: number }>();
+  /** the inode of the LOCK file LevelDB locked at the last open */
+  private lockIno?: number;
   private reopenCount = 0;
   private failedReopens = 0;
   afterReopen?: () => Promise<void>;
@@ -204,6 +206,7 @@ export class SpoolHandle {
       const db = await openLevel(dir, options.createIfMissing);
       const handle = new SpoolHandle(dir, db, key, { dev: s.dev, ino: s.ino }, options.logger);
       handle.afterReopen = options.afterReopen;
+      await handle.noteLock();
       return handle;
     } catch (error) {
       heldDirs.delete(key);
@@ -293,6 +296,7 @@ export class SpoolHandle {
    * Records (and logs once) a replacement; a directory put back in place clears it.
    */
   async checkIdentity(): Promise<string | undefined> {
+    await this.checkLock();
     const why = (await this.identityProblem()) ?? (await this.logProblem());
     if (why === undefined) {
       if (this.replacedWhy !== undefined) {
@@ -311,6 +315,25 @@ export class SpoolHandle {
     }
     this.replacedWhy = why;
     return why;
+  }
+
+  private async noteLock(): Promise<void> {
+    this.lockIno = (await stat(join(this.dir, 'LOCK')).catch(() => undefined))?.ino;
+  }
+
+  /**
+   * LevelDB's lock is held on the LOCK file's inode: once that file is deleted or replaced (a
+   * "stale lock" clean-up), a second emitter opens the spool too, recovers the log this one still
+   * writes to and deletes it, and each deletes the other's files as obsolete. Reopening takes the
+   * lock again (or fails, and goes on failing, while another process holds it); until then no
+   * write on this generation is trusted.
+   */
+  private async checkLock(): Promise<void> {
+    if (this.closing || this.reopening !== undefined || !this.isOpen || this.lockIno === undefined) return;
+    const gen = this.gen;
+    const now = await stat(join(this.dir, 'LOCK')).catch(() => undefined);
+    if (now?.ino === this.lockIno || gen !== this.gen) return;
+    this.fail(gen, new Error(`${join(this.dir, 'LOCK')} was deleted or replaced under the running emitter`));
   }
 
   private async identityProblem(): Promise<string | undefined> {
@@ -435,6 +458,7 @@ export class SpoolHandle {
     try {
       if (this.isOpen) throw new Error('the old handle did not close');
       await this.db.open({ createIfMissing: false });
+      await this.noteLock();
       this.gen += 1;
       const reread = this.afterReopen;
       if (reread) await rereading.run(true, reread);

@@ -171,6 +171,49 @@ describe('spool files changed under a running emitter', () => {
     }
   });
 
+  it('LOCK deleted under a running emitter ("stale lock" clean-up): it takes the lock again, a second emitter on the spool is refused; every message delivered', async () => {
+    const dir = await tempDir('attack-lock');
+    const spoolDir = join(dir.path, 'spool');
+    const durable = 'attack-lock';
+    const env = envFor(spoolDir, durable);
+    const messages = sampleMessages(600, durable);
+    const [before, during, after] = [messages.slice(0, 200), messages.slice(200, 400), messages.slice(400)];
+    const first = spawnEmitter(env);
+    try {
+      await sink.down();
+      await first.ready;
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+      await publishAll(nats.url, before);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+
+      await rm(join(spoolDir, 'LOCK'));
+      await publishAll(nats.url, during);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'the messages written after it acked');
+      const second = spawnEmitter(env);
+      const how = await Promise.race([second.exited, second.ready.then(() => 'running')]);
+      second.kill('SIGKILL');
+      expect(how).toBe(1);
+      expect(second.output()).toContain('locked by another process');
+      expect(first.output()).toContain('LOCK was deleted or replaced under the running emitter');
+
+      await publishAll(nats.url, after);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+      expect(await first.stop()).toBe(0);
+      await sink.up();
+      const third = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered(messages), 30_000);
+      } finally {
+        expect(await third.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      await sink.up();
+      sink.clear();
+      await dir.remove();
+    }
+  });
+
   const logFaults = {
     'truncated (copytruncate)': (path: string) => truncate(path, 0),
     deleted: (path: string) => rm(path),
