@@ -73,6 +73,12 @@ async function startsWithHole(path: string): Promise<boolean> {
   }
 }
 
+/** LevelDB found bytes on disk that do not parse or fail their checksum (bit rot, a file overwritten). */
+export function isCorruption(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | undefined;
+  return e?.code === 'LEVEL_CORRUPTION' || e?.cause?.code === 'LEVEL_CORRUPTION';
+}
+
 function errorText(error: unknown): string {
   const e = error as { message?: string; cause?: { message?: string } };
   return [e.message, e.cause?.message].filter(Boolean).join(': ') || String(error);
@@ -115,7 +121,7 @@ export async function missingManifest(dir: string): Promise<string | undefined> 
  * LevelDB refuses to open when a file its manifest lists is missing or unreadable (a table file
  * deleted by hand, a disk that lost blocks): nothing is read until the operator repairs it.
  */
-function damagedError(dir: string, error: unknown): SpoolError {
+export function damagedError(dir: string, error: unknown): SpoolError {
   return new SpoolError(
     'SPOOL_DAMAGED',
     `spool ${dir} is damaged: ${errorText(error)}; stop every emitter on it and run ` +
@@ -151,7 +157,7 @@ async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
     if (manifest !== undefined) {
       throw damagedError(dir, new Error(`the manifest its CURRENT file names (${manifest}) is missing`));
     }
-    if (cause?.code === 'LEVEL_CORRUPTION') throw damagedError(dir, error);
+    if (isCorruption(error)) throw damagedError(dir, error);
     throw openError(dir, error);
   }
 }

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { readdir, rm, truncate } from 'node:fs/promises';
+import { readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,4 +254,54 @@ describe('spool files changed under a running emitter', () => {
       }
     });
   }
+
+  it('a table block damaged on disk (bit rot): `spool repair` finds it (it said "opens: nothing to repair"), --yes rebuilds it; the emitter then delivers or quarantines every batch (no reopen loop)', async () => {
+    const dir = await tempDir('attack-bitrot');
+    const spoolDir = join(dir.path, 'spool');
+    const durable = 'attack-bitrot';
+    const env = envFor(spoolDir, durable);
+    const messages = sampleMessages(600, durable);
+    try {
+      await sink.down();
+      const first = spawnEmitter(env);
+      await first.ready;
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+      await publishAll(nats.url, messages);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+      expect(await first.stop()).toBe(0);
+      // a start moves the batches from LevelDB's log into a table file
+      const again = spawnEmitter(env);
+      expect(await again.stop()).toBe(0);
+      const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
+      const bytes = await readFile(join(spoolDir, table));
+      // the first data block and its trailer (blocks are about 4 KiB): its block type no longer parses
+      bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
+      await writeFile(join(spoolDir, table), bytes);
+
+      const dry = await cli(spoolDir, 'spool', 'repair');
+      expect(dry.code).toBe(1);
+      expect(dry.stdout).toContain('is damaged');
+      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      expect(repaired).toMatchObject({ code: 0, stderr: '' });
+
+      const held = Number(/it holds (\d+) batch/.exec(repaired.stdout)?.[1]);
+      expect(held).toBeGreaterThan(0);
+
+      await sink.up();
+      const second = spawnEmitter(env);
+      const settled = () => (second.output().match(/"msg":"batch (delivered|quarantined)/g) ?? []).length;
+      try {
+        await until(() => settled() >= held, 30_000, 'every batch delivered or quarantined');
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+      const stats = await cli(spoolDir, 'spool', 'stats');
+      expect(stats.stdout).toContain('batches: 0\n');
+      expect(sink.requests.length).toBeGreaterThan(0);
+    } finally {
+      await sink.up();
+      sink.clear();
+      await dir.remove();
+    }
+  });
 });
