@@ -278,6 +278,9 @@ describe('spool files changed under a running emitter', () => {
       bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
       await writeFile(join(spoolDir, table), bytes);
 
+      const verify = await cli(spoolDir, 'spool', 'verify');
+      expect(verify.code).not.toBe(0);
+      expect(verify.stdout).toContain('body unreadable on disk');
       const dry = await cli(spoolDir, 'spool', 'repair');
       expect(dry.code).toBe(1);
       expect(dry.stdout).toContain('is damaged');
