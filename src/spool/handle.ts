@@ -303,7 +303,8 @@ export class SpoolHandle {
    */
   async checkIdentity(): Promise<string | undefined> {
     await this.checkLock();
-    const why = (await this.identityProblem()) ?? (await this.logProblem());
+    const found = (await this.identityProblem()) ?? (await this.logProblem());
+    const why = typeof found === 'string' ? found : found?.why;
     if (why === undefined) {
       if (this.replacedWhy !== undefined) {
         this.logger?.warn({ dir: this.dir }, 'spool directory is back in place');
@@ -315,8 +316,10 @@ export class SpoolHandle {
       this.logger?.error(
         { dir: this.dir, why },
         'spool directory was deleted or replaced under the running emitter: nothing more is ' +
-          'acknowledged (messages stay in the stream), intake is paused; batches already ' +
-          'acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool',
+          'acknowledged (messages stay in the stream), intake is paused; ' +
+          (typeof found === 'object' && found.repairable
+            ? 'its data files are still there: stop the emitter and run `batch-emitter spool repair --yes`'
+            : 'batches already acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool'),
       );
     }
     this.replacedWhy = why;
@@ -342,21 +345,25 @@ export class SpoolHandle {
     this.fail(gen, new Error(`${join(this.dir, 'LOCK')} was deleted or replaced under the running emitter`));
   }
 
-  private async identityProblem(): Promise<string | undefined> {
+  /** What is wrong with the directory, and whether its data files are still there (repair rebuilds the index). */
+  private async identityProblem(): Promise<{ why: string; repairable: boolean } | undefined> {
     const now = await stat(this.dir).catch(() => undefined);
-    if (!now) return `${this.dir} no longer exists`;
+    if (!now) return { why: `${this.dir} no longer exists`, repairable: false };
     if (now.dev !== this.identity.dev || now.ino !== this.identity.ino) {
-      return `${this.dir} is another directory (device ${now.dev} inode ${now.ino}, opened as device ${this.identity.dev} inode ${this.identity.ino})`;
+      return {
+        why: `${this.dir} is another directory (device ${now.dev} inode ${now.ino}, opened as device ${this.identity.dev} inode ${this.identity.ino})`,
+        repairable: false,
+      };
     }
     const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
-    if (!current?.isFile()) return `${join(this.dir, 'CURRENT')} is missing`;
+    if (!current?.isFile()) return { why: `${join(this.dir, 'CURRENT')} is missing`, repairable: true };
     const manifest = await missingManifest(this.dir);
     // a reopen switches CURRENT to a new manifest, then deletes the old one: look twice
     if (manifest !== undefined && (await missingManifest(this.dir)) === manifest) {
-      return (
-        `${join(this.dir, manifest)} (the index of the spool's files) is missing; ` +
-        'stop the emitter and run `batch-emitter spool repair --yes`'
-      );
+      return {
+        why: `${join(this.dir, manifest)} (the index of the spool's files) is missing`,
+        repairable: true,
+      };
     }
     return undefined;
   }

@@ -148,6 +148,7 @@ describe('spool files changed under a running emitter', () => {
       const ready = await getReady(base);
       expect(ready.status).toBe(503);
       expect(ready.reasons.join(' ')).toMatch(/MANIFEST-\d+ .*is missing/);
+      expect(first.output()).toContain('its data files are still there: stop the emitter and run');
       await first.stop();
 
       const refused = await runCli(env, ['run']);
