@@ -1,5 +1,5 @@
 import { bodyProblem, decodeState, stateOf, type BatchState, type BatchStatePatch } from './batch-state.js';
-import { SpoolError, type SpoolHandle, type Written } from './handle.js';
+import { isCorruption, SpoolError, type SpoolHandle, type Written } from './handle.js';
 import type { Quarantine } from './quarantine.js';
 import type { SeqIndex } from './seq-index.js';
 import { commit, del, put, type Stores, type WriteOp } from './stores.js';
@@ -233,7 +233,15 @@ export class Batches {
   ): Promise<string | undefined> {
     const state = decodeState(text);
     if (!state) return 'state record does not decode';
-    const body = await this.stores.bodies.get(id);
+    let body: Buffer | undefined;
+    try {
+      body = await this.stores.bodies.get(id);
+    } catch (error) {
+      // a record on a damaged table block: name it (a reopen reads the same bytes)
+      if (isCorruption(error))
+        return `body unreadable on disk (${(error as Error).message}): run \`batch-emitter spool repair\``;
+      throw error;
+    }
     const problem = bodyProblem(state, body);
     if (problem !== undefined || !body) return problem ?? 'body missing';
     return decodeBody(state, body).then(

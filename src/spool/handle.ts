@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from '../util/logger.js';
@@ -11,9 +11,9 @@ import type { Logger } from '../util/logger.js';
  * So any failed operation marks the handle's generation failed and schedules a reopen (close
  * fully, open again, let the spool re-read and verify what it holds); a write counts only when it
  * was made on a generation that has not failed since (`isSound`). The directory's identity
- * (device, inode, `CURRENT` present) is recorded at open: a spool deleted or replaced under the
- * running process is never reopened, recreated or trusted again. It never knows what the
- * stores hold: the spool's modules do.
+ * (device, inode, `CURRENT` and the manifest it names present) is recorded at open: a spool
+ * deleted or replaced under the running process is never reopened, recreated or trusted again.
+ * It never knows what the stores hold: the spool's modules do.
  */
 
 export type SpoolErrorCode =
@@ -73,6 +73,12 @@ async function startsWithHole(path: string): Promise<boolean> {
   }
 }
 
+/** LevelDB found bytes on disk that do not parse or fail their checksum (bit rot, a file overwritten). */
+export function isCorruption(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | undefined;
+  return e?.code === 'LEVEL_CORRUPTION' || e?.cause?.code === 'LEVEL_CORRUPTION';
+}
+
 function errorText(error: unknown): string {
   const e = error as { message?: string; cause?: { message?: string } };
   return [e.message, e.cause?.message].filter(Boolean).join(': ') || String(error);
@@ -95,10 +101,27 @@ export async function lostItsCurrentFile(dir: string): Promise<boolean> {
 }
 
 /**
+ * The manifest (LevelDB's index of its files) that CURRENT names, when that file is gone: a running
+ * LevelDB goes on writing to the deleted one, and no later open finds the data files.
+ */
+export async function missingManifest(dir: string): Promise<string | undefined> {
+  const named = await readFile(join(dir, 'CURRENT'), 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+  if (named === undefined || !/^MANIFEST-\d+$/.test(named)) return undefined;
+  const present = await stat(join(dir, named)).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  return present ? undefined : named;
+}
+
+/**
  * LevelDB refuses to open when a file its manifest lists is missing or unreadable (a table file
  * deleted by hand, a disk that lost blocks): nothing is read until the operator repairs it.
  */
-function damagedError(dir: string, error: unknown): SpoolError {
+export function damagedError(dir: string, error: unknown): SpoolError {
   return new SpoolError(
     'SPOOL_DAMAGED',
     `spool ${dir} is damaged: ${errorText(error)}; stop every emitter on it and run ` +
@@ -107,12 +130,18 @@ function damagedError(dir: string, error: unknown): SpoolError {
   );
 }
 
-/** Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED, damage SPOOL_DAMAGED. */
+/**
+ * Open the LevelDB database of `dir`; a lock held elsewhere is SPOOL_LOCKED, damage SPOOL_DAMAGED.
+ * A spool that lost CURRENT is still opened (never created): LevelDB takes its lock before it
+ * looks for CURRENT, so one a running emitter holds is SPOOL_LOCKED, not damaged (a repair then
+ * would rewrite the files under that emitter, which deletes the repaired ones as obsolete).
+ */
 async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
-  if (await lostItsCurrentFile(dir)) {
-    throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
-  }
-  const db: Db = new Level<string, string | Buffer>(dir, { valueEncoding: 'utf8', createIfMissing });
+  const lostCurrent = await lostItsCurrentFile(dir);
+  const db: Db = new Level<string, string | Buffer>(dir, {
+    valueEncoding: 'utf8',
+    createIfMissing: createIfMissing && !lostCurrent,
+  });
   try {
     await db.open();
     return db;
@@ -121,7 +150,14 @@ async function openLevel(dir: string, createIfMissing: boolean): Promise<Db> {
     if (cause?.code === 'LEVEL_LOCKED') {
       throw new SpoolError('SPOOL_LOCKED', `spool ${dir} is locked by another process`, { cause: error });
     }
-    if (cause?.code === 'LEVEL_CORRUPTION') throw damagedError(dir, error);
+    if (lostCurrent) {
+      throw damagedError(dir, new Error('its CURRENT file is missing while its data files remain'));
+    }
+    const manifest = await missingManifest(dir);
+    if (manifest !== undefined) {
+      throw damagedError(dir, new Error(`the manifest its CURRENT file names (${manifest}) is missing`));
+    }
+    if (isCorruption(error)) throw damagedError(dir, error);
     throw openError(dir, error);
   }
 }
@@ -146,6 +182,8 @@ export class SpoolHandle {
   private closing = false;
   private healing?: Promise<void>;
   private readonly logSizes = new Map<string, { ino: number; size: number }>();
+  /** the inode of the LOCK file LevelDB locked at the last open */
+  private lockIno?: number;
   private reopenCount = 0;
   private failedReopens = 0;
   afterReopen?: () => Promise<void>;
@@ -174,6 +212,7 @@ export class SpoolHandle {
       const db = await openLevel(dir, options.createIfMissing);
       const handle = new SpoolHandle(dir, db, key, { dev: s.dev, ino: s.ino }, options.logger);
       handle.afterReopen = options.afterReopen;
+      await handle.noteLock();
       return handle;
     } catch (error) {
       heldDirs.delete(key);
@@ -263,7 +302,9 @@ export class SpoolHandle {
    * Records (and logs once) a replacement; a directory put back in place clears it.
    */
   async checkIdentity(): Promise<string | undefined> {
-    const why = (await this.identityProblem()) ?? (await this.logProblem());
+    await this.checkLock();
+    const found = (await this.identityProblem()) ?? (await this.logProblem());
+    const why = typeof found === 'string' ? found : found?.why;
     if (why === undefined) {
       if (this.replacedWhy !== undefined) {
         this.logger?.warn({ dir: this.dir }, 'spool directory is back in place');
@@ -275,22 +316,55 @@ export class SpoolHandle {
       this.logger?.error(
         { dir: this.dir, why },
         'spool directory was deleted or replaced under the running emitter: nothing more is ' +
-          'acknowledged (messages stay in the stream), intake is paused; batches already ' +
-          'acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool',
+          'acknowledged (messages stay in the stream), intake is paused; ' +
+          (typeof found === 'object' && found.repairable
+            ? 'its data files are still there: stop the emitter and run `batch-emitter spool repair --yes`'
+            : 'batches already acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool'),
       );
     }
     this.replacedWhy = why;
     return why;
   }
 
-  private async identityProblem(): Promise<string | undefined> {
+  private async noteLock(): Promise<void> {
+    this.lockIno = (await stat(join(this.dir, 'LOCK')).catch(() => undefined))?.ino;
+  }
+
+  /**
+   * LevelDB's lock is held on the LOCK file's inode: once that file is deleted or replaced (a
+   * "stale lock" clean-up), a second emitter opens the spool too, recovers the log this one still
+   * writes to and deletes it, and each deletes the other's files as obsolete. Reopening takes the
+   * lock again (or fails, and goes on failing, while another process holds it); until then no
+   * write on this generation is trusted.
+   */
+  private async checkLock(): Promise<void> {
+    if (this.closing || this.reopening !== undefined || !this.isOpen || this.lockIno === undefined) return;
+    const gen = this.gen;
+    const now = await stat(join(this.dir, 'LOCK')).catch(() => undefined);
+    if (now?.ino === this.lockIno || gen !== this.gen) return;
+    this.fail(gen, new Error(`${join(this.dir, 'LOCK')} was deleted or replaced under the running emitter`));
+  }
+
+  /** What is wrong with the directory, and whether its data files are still there (repair rebuilds the index). */
+  private async identityProblem(): Promise<{ why: string; repairable: boolean } | undefined> {
     const now = await stat(this.dir).catch(() => undefined);
-    if (!now) return `${this.dir} no longer exists`;
+    if (!now) return { why: `${this.dir} no longer exists`, repairable: false };
     if (now.dev !== this.identity.dev || now.ino !== this.identity.ino) {
-      return `${this.dir} is another directory (device ${now.dev} inode ${now.ino}, opened as device ${this.identity.dev} inode ${this.identity.ino})`;
+      return {
+        why: `${this.dir} is another directory (device ${now.dev} inode ${now.ino}, opened as device ${this.identity.dev} inode ${this.identity.ino})`,
+        repairable: false,
+      };
     }
     const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
-    if (!current?.isFile()) return `${join(this.dir, 'CURRENT')} is missing`;
+    if (!current?.isFile()) return { why: `${join(this.dir, 'CURRENT')} is missing`, repairable: true };
+    const manifest = await missingManifest(this.dir);
+    // a reopen switches CURRENT to a new manifest, then deletes the old one: look twice
+    if (manifest !== undefined && (await missingManifest(this.dir)) === manifest) {
+      return {
+        why: `${join(this.dir, manifest)} (the index of the spool's files) is missing`,
+        repairable: true,
+      };
+    }
     return undefined;
   }
 
@@ -397,6 +471,7 @@ export class SpoolHandle {
     try {
       if (this.isOpen) throw new Error('the old handle did not close');
       await this.db.open({ createIfMissing: false });
+      await this.noteLock();
       this.gen += 1;
       const reread = this.afterReopen;
       if (reread) await rereading.run(true, reread);
@@ -421,6 +496,10 @@ export class SpoolHandle {
   }
 
   async close(): Promise<void> {
+    if (this.closing) return;
+    // LevelDB does not flush its memory table at close: a log deleted or truncated since the last
+    // look would take what was acknowledged with it at the next start; one more look heals it
+    await this.checkIdentity().catch(() => undefined);
     if (this.closing) return;
     this.closing = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { SpoolError, SpoolHandle } from './handle.js';
+import { damagedError, isCorruption, SpoolError, SpoolHandle, type Db } from './handle.js';
 
 /**
  * Repairing a spool LevelDB will not open (a table file or CURRENT deleted by hand, blocks lost by
@@ -13,17 +13,33 @@ import { SpoolError, SpoolHandle } from './handle.js';
 
 export type RepairCheck = { damaged: false } | { damaged: true; reason: string };
 
-/** Whether the spool at `dir` opens; SPOOL_LOCKED and other open failures are thrown. */
+/** Read every record once: LevelDB only finds a damaged table block when something reads it. */
+async function readAll(db: Db): Promise<void> {
+  for await (const entry of db.iterator({ fillCache: false })) void entry;
+}
+
+/**
+ * Whether the spool at `dir` opens and every record of it reads; SPOOL_LOCKED and other open
+ * failures are thrown.
+ */
 export async function checkSpool(dir: string): Promise<RepairCheck> {
+  let handle: SpoolHandle;
   try {
-    const handle = await SpoolHandle.open(dir, { createIfMissing: false });
-    await handle.close();
-    return { damaged: false };
+    handle = await SpoolHandle.open(dir, { createIfMissing: false });
   } catch (error) {
     if (error instanceof SpoolError && error.code === 'SPOOL_DAMAGED') {
       return { damaged: true, reason: error.message };
     }
     throw error;
+  }
+  try {
+    await readAll(handle.db);
+    return { damaged: false };
+  } catch (error) {
+    if (isCorruption(error)) return { damaged: true, reason: damagedError(dir, error).message };
+    throw error;
+  } finally {
+    await handle.close();
   }
 }
 
