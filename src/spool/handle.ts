@@ -179,6 +179,8 @@ export class SpoolHandle {
   private retryTimer?: NodeJS.Timeout;
   private identityTimer?: NodeJS.Timeout;
   private replacedWhy?: string;
+  /** set once LevelDB reported corruption: see markDamaged */
+  private damagedWhy?: string;
   private closing = false;
   private healing?: Promise<void>;
   private readonly logSizes = new Map<string, { ino: number; size: number }>();
@@ -233,9 +235,9 @@ export class SpoolHandle {
     return this.db.status === 'open';
   }
 
-  /** Why the directory is no longer the one opened (deleted, replaced, `CURRENT` gone), if so. */
+  /** Why the spool is not to be trusted any more (deleted, replaced, `CURRENT` gone, damaged on disk), if so. */
   get replaced(): string | undefined {
-    return this.replacedWhy;
+    return this.replacedWhy ?? this.damagedWhy;
   }
 
   /** Whether a write made on `written`'s generation may be trusted now (checked right before acking). */
@@ -244,6 +246,7 @@ export class SpoolHandle {
       written.generation === this.gen &&
       this.failedGen !== this.gen &&
       this.replacedWhy === undefined &&
+      this.damagedWhy === undefined &&
       this.reopening === undefined &&
       this.isOpen
     );
@@ -286,15 +289,36 @@ export class SpoolHandle {
     }
   }
 
-  /** Mark `gen` failed (once) and schedule a reopen. */
+  /** Mark `gen` failed (once) and schedule a reopen; corruption on disk is not helped by one. */
   fail(gen: number, error: unknown): void {
     if (this.closing || gen !== this.gen || this.failedGen === gen) return;
     this.failedGen = gen;
+    if (isCorruption(error)) return this.markDamaged(error);
     this.logger?.error(
       { dir: this.dir, generation: gen, err: errorText(error) },
       'spool operation failed; reopening the spool before trusting another write',
     );
     this.scheduleReopen(0);
+  }
+
+  /**
+   * LevelDB reports corruption (a damaged table block): a reopen reads no table, so it succeeds and
+   * the next read or compaction fails again, for ever; meanwhile delivered batches could not be
+   * deleted and went out again. The handle stops instead: every operation is refused (nothing more
+   * is acknowledged or sent; intake pauses; /ready says why) until the operator repairs the spool
+   * and restarts the emitter.
+   */
+  private markDamaged(error: unknown): void {
+    if (this.damagedWhy !== undefined) return;
+    this.damagedWhy =
+      `${this.dir} is damaged on disk (${errorText(error)}); ` +
+      'stop the emitter and run `batch-emitter spool repair --yes`';
+    this.logger?.error(
+      { dir: this.dir, err: errorText(error) },
+      'spool damaged on disk: nothing more is acknowledged or sent (messages stay in the stream), ' +
+        'intake is paused; its other records are still there: stop the emitter and run ' +
+        '`batch-emitter spool repair --yes`',
+    );
   }
 
   /**
@@ -438,6 +462,7 @@ export class SpoolHandle {
 
   private async usable(strict: boolean): Promise<void> {
     if (this.closing) throw new SpoolError('SPOOL_CLOSED', `spool ${this.dir} is closed`);
+    if (this.damagedWhy !== undefined) throw new SpoolError('SPOOL_DAMAGED', this.damagedWhy);
     if (strict && this.replacedWhy !== undefined && (await this.checkIdentity()) !== undefined) {
       throw new SpoolError('SPOOL_REPLACED', `spool directory replaced: ${this.replacedWhy}`);
     }

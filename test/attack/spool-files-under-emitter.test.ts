@@ -256,6 +256,54 @@ describe('spool files changed under a running emitter', () => {
     });
   }
 
+  it('a table block damaged on disk, the emitter started on it unrepaired: it refuses to run (exit 1, the repair named; no reopen loop, nothing sent twice); after repair every batch is delivered or quarantined', async () => {
+    const dir = await tempDir('attack-bitrot-run');
+    const spoolDir = join(dir.path, 'spool');
+    const durable = 'attack-bitrot-run';
+    const env = envFor(spoolDir, durable);
+    const messages = sampleMessages(600, durable);
+    try {
+      await sink.down();
+      const first = spawnEmitter(env);
+      await first.ready;
+      await publishAll(nats.url, messages);
+      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+      expect(await first.stop()).toBe(0);
+      const again = spawnEmitter(env);
+      expect(await again.stop()).toBe(0);
+      const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
+      const bytes = await readFile(join(spoolDir, table));
+      bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
+      await writeFile(join(spoolDir, table), bytes);
+
+      sink.clear();
+      await sink.up();
+      const damaged = spawnEmitter(env);
+      expect(await damaged.exited).toBe(1);
+      expect(damaged.output()).toContain('is damaged on disk');
+      expect(damaged.output()).toContain('batch-emitter spool repair --yes');
+      expect(damaged.output()).not.toContain('"msg":"spool reopened and re-read"');
+      const keys = sink.requests.map((r) => r.headers['idempotency-key']);
+      expect(new Set(keys).size).toBe(keys.length);
+
+      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      expect(repaired).toMatchObject({ code: 0, stderr: '' });
+      const held = Number(/it holds (\d+) batch/.exec(repaired.stdout)?.[1]);
+      expect(held).toBeGreaterThan(0);
+      const after = spawnEmitter(env);
+      const settled = () => (after.output().match(/"msg":"batch (delivered|quarantined)/g) ?? []).length;
+      try {
+        await until(() => settled() >= held, 30_000, 'every batch delivered or quarantined');
+      } finally {
+        expect(await after.stop()).toBe(0);
+      }
+    } finally {
+      await sink.up();
+      sink.clear();
+      await dir.remove();
+    }
+  });
+
   it('a table block damaged on disk (bit rot): `spool repair` finds it (it said "opens: nothing to repair"), --yes rebuilds it; the emitter then delivers or quarantines every batch (no reopen loop)', async () => {
     const dir = await tempDir('attack-bitrot');
     const spoolDir = join(dir.path, 'spool');
