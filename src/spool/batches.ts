@@ -83,7 +83,7 @@ export class Batches {
    * Write a sealed batch durably (synced) and atomically, with the stream sequences of its source
    * messages, so a redelivered message can be recognised as already spooled. Resolves with the
    * handle generation it was written on once the directory is confirmed to be still the one
-   * opened (one stat per batch); acknowledge its sources only while `handle.isSound(written)`.
+   * opened (by a check started after this write; concurrent writes share one); acknowledge its sources only while `handle.isSound(written)`.
    * Writing a batch again (after a reopen) is harmless: same keys, counted once. Not retried
    * here: the writer decides whether to write again.
    */
@@ -100,7 +100,7 @@ export class Batches {
       },
       { strict: true },
     );
-    const replaced = await this.handle.checkIdentity();
+    const replaced = await this.handle.confirmIdentity();
     if (replaced !== undefined)
       throw new SpoolError('SPOOL_REPLACED', `spool directory replaced: ${replaced}`);
     return written;

@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { open, readFile, readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from '../util/logger.js';
+import { LogWatch } from './log-watch.js';
 
 /**
  * The one LevelDB handle of a spool directory in this process, and the rules for trusting it.
@@ -51,27 +53,12 @@ interface DirIdentity {
 const REOPEN_RETRY_MS = 1000;
 const REOPEN_LOG_EVERY = 30;
 const IDENTITY_CHECK_MS = 5000;
-/** a LevelDB log record header: checksum (4), length (2), type (1, never 0) */
-const LOG_HEADER_BYTES = 7;
 
 /** Set while a reopen's re-read runs: its own operations must not wait for the reopen they are part of. */
 const rereading = new AsyncLocalStorage<true>();
 
 /** Spool directories held open by this process: a second LevelDB open of one would release its lock. */
 const heldDirs = new Set<string>();
-
-/** A log whose first record header is all zeros was cut off and written again past the cut. */
-async function startsWithHole(path: string): Promise<boolean> {
-  const file = await open(path, 'r').catch(() => undefined);
-  if (!file) return false;
-  try {
-    const head = Buffer.alloc(LOG_HEADER_BYTES);
-    const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
-    return bytesRead === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
-  } finally {
-    await file.close();
-  }
-}
 
 /** LevelDB found bytes on disk that do not parse or fail their checksum (bit rot, a file overwritten). */
 export function isCorruption(error: unknown): boolean {
@@ -183,10 +170,13 @@ export class SpoolHandle {
   private damagedWhy?: string;
   private closing = false;
   private healing?: Promise<void>;
-  private readonly logSizes = new Map<string, { ino: number; size: number }>();
+  private readonly logs = new LogWatch();
   /** the inode of the LOCK file LevelDB locked at the last open */
   private lockIno?: number;
   private reopenCount = 0;
+  /** the identity check running for writes, and the one the writes that came during it wait for */
+  private checking?: Promise<string | undefined>;
+  private nextCheck?: Promise<string | undefined>;
   private failedReopens = 0;
   afterReopen?: () => Promise<void>;
   /** told after each successful reopen (e.g. to rescan what failed to start meanwhile) */
@@ -327,8 +317,8 @@ export class SpoolHandle {
    */
   async checkIdentity(): Promise<string | undefined> {
     await this.checkLock();
-    const found = (await this.identityProblem()) ?? (await this.logProblem());
-    const why = typeof found === 'string' ? found : found?.why;
+    const found = await this.identityProblem();
+    const why = found.why ?? (await this.logProblem(found.names));
     if (why === undefined) {
       if (this.replacedWhy !== undefined) {
         this.logger?.warn({ dir: this.dir }, 'spool directory is back in place');
@@ -341,7 +331,7 @@ export class SpoolHandle {
         { dir: this.dir, why },
         'spool directory was deleted or replaced under the running emitter: nothing more is ' +
           'acknowledged (messages stay in the stream), intake is paused; ' +
-          (typeof found === 'object' && found.repairable
+          (found.repairable === true
             ? 'its data files are still there: stop the emitter and run `batch-emitter spool repair --yes`'
             : 'batches already acknowledged into it and not yet delivered are gone with it; restart to start a fresh spool'),
       );
@@ -369,8 +359,39 @@ export class SpoolHandle {
     this.fail(gen, new Error(`${join(this.dir, 'LOCK')} was deleted or replaced under the running emitter`));
   }
 
-  /** What is wrong with the directory, and whether its data files are still there (repair rebuilds the index). */
-  private async identityProblem(): Promise<{ why: string; repairable: boolean } | undefined> {
+  /**
+   * `checkIdentity` for a write that has just completed: a check already running may have looked
+   * before that write, so every caller arriving meanwhile shares the next one, started once it
+   * ends. Each caller's answer comes from a check started after its call; concurrent writes
+   * share one check instead of one each.
+   */
+  confirmIdentity(): Promise<string | undefined> {
+    if (this.checking === undefined) return this.startCheck();
+    this.nextCheck ??= this.checking.then(
+      () => this.startNextCheck(),
+      () => this.startNextCheck(),
+    );
+    return this.nextCheck;
+  }
+
+  private startNextCheck(): Promise<string | undefined> {
+    this.nextCheck = undefined;
+    return this.startCheck();
+  }
+
+  private startCheck(): Promise<string | undefined> {
+    const check: Promise<string | undefined> = this.checkIdentity().finally(() => {
+      if (this.checking === check) this.checking = undefined;
+    });
+    this.checking = check;
+    return check;
+  }
+
+  /**
+   * The directory's device and inode, then one listing (`CURRENT` in it, its names for the log
+   * check), then the manifest `CURRENT` names; `repairable`: the data files are still there.
+   */
+  private async identityProblem(): Promise<{ why?: string; repairable?: boolean; names?: string[] }> {
     const now = await stat(this.dir).catch(() => undefined);
     if (!now) return { why: `${this.dir} no longer exists`, repairable: false };
     if (now.dev !== this.identity.dev || now.ino !== this.identity.ino) {
@@ -379,8 +400,10 @@ export class SpoolHandle {
         repairable: false,
       };
     }
-    const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
-    if (!current?.isFile()) return { why: `${join(this.dir, 'CURRENT')} is missing`, repairable: true };
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch(() => undefined);
+    const current = entries?.find((entry) => entry.name === 'CURRENT');
+    if (!(await this.isFile(current)))
+      return { why: `${join(this.dir, 'CURRENT')} is missing`, repairable: true };
     const manifest = await missingManifest(this.dir);
     // a reopen switches CURRENT to a new manifest, then deletes the old one: look twice
     if (manifest !== undefined && (await missingManifest(this.dir)) === manifest) {
@@ -389,7 +412,14 @@ export class SpoolHandle {
         repairable: true,
       };
     }
-    return undefined;
+    return { names: entries?.map((entry) => entry.name) };
+  }
+
+  /** A listed `CURRENT` that is not plainly a file (a link, a file system without types) is looked at. */
+  private async isFile(entry: Dirent | undefined): Promise<boolean> {
+    if (entry?.isFile()) return true;
+    const current = await stat(join(this.dir, 'CURRENT')).catch(() => undefined);
+    return current?.isFile() ?? false;
   }
 
   /**
@@ -399,12 +429,12 @@ export class SpoolHandle {
    * left in the directory, flush the memory table to a table file (LevelDB starts a new log for
    * it), so what was acknowledged is durable again; only when that fails is the spool distrusted.
    */
-  private logProblem(): Promise<string | undefined> {
+  private logProblem(names?: readonly string[]): Promise<string | undefined> {
     if (this.closing || this.reopening !== undefined || !this.isOpen) return Promise.resolve(undefined);
     // a caller that joins a heal already running looks again afterwards (that heal's first look
     // may predate this caller's write); the caller that starts one has its answer from it
     if (this.healing) return this.healing.then(() => this.missingLog());
-    const own = this.healDeletedLog();
+    const own = this.healDeletedLog(names);
     const healing: Promise<void> = own.then(
       () => undefined,
       () => undefined,
@@ -416,40 +446,28 @@ export class SpoolHandle {
     return own;
   }
 
-  private async missingLog(): Promise<string | undefined> {
-    const names = await readdir(this.dir).catch(() => undefined);
+  /** `listed`: the directory's names as just listed (a first look), or undefined to list it now. */
+  private async missingLog(listed?: readonly string[]): Promise<string | undefined> {
+    const names = listed ?? (await readdir(this.dir).catch(() => undefined));
     if (names === undefined) return undefined;
-    const logs = names.filter((name) => /^\d+\.log$/.test(name));
+    const logs = names.filter((name) => /^\d+\.log$/.test(name)).map((name) => join(this.dir, name));
+    this.logs.keepOnly(logs);
     if (logs.length === 0) return `the write-ahead log of ${this.dir} was deleted and could not be replaced`;
-    for (const name of logs) {
-      if (await this.truncated(join(this.dir, name)))
-        return `the write-ahead log ${join(this.dir, name)} was truncated and could not be replaced`;
+    for (const path of logs) {
+      if (await this.logs.truncated(path))
+        return `the write-ahead log ${path} was truncated and could not be replaced`;
     }
     return undefined;
   }
 
-  /**
-   * LevelDB only appends to its log, so a log that shrank, or that starts with a hole (truncated,
-   * e.g. by a `copytruncate` log rotation, then written on at the old offset), lost what recovery
-   * needs.
-   */
-  private async truncated(path: string): Promise<boolean> {
-    const s = await stat(path).catch(() => undefined);
-    if (!s) return false;
-    const seen = this.logSizes.get(path);
-    this.logSizes.set(path, { ino: s.ino, size: s.size });
-    const shrank = seen !== undefined && seen.ino === s.ino && s.size < seen.size;
-    return shrank || (await startsWithHole(path));
-  }
-
   /** One look at the logs (every sealed batch pays it); only a problem found costs a heal and a second look. */
-  private async healDeletedLog(): Promise<string | undefined> {
-    if ((await this.missingLog()) === undefined) return undefined;
+  private async healDeletedLog(names?: readonly string[]): Promise<string | undefined> {
+    if ((await this.missingLog(names)) === undefined) return undefined;
     this.logger?.error(
       { dir: this.dir },
       "the spool's write-ahead log was deleted or truncated under the running emitter; writing what it held to a table file",
     );
-    this.logSizes.clear();
+    await this.logs.forget();
     try {
       // in Node `level` is classic-level, whose compactRange first flushes the memory table
       const db = this.db as unknown as { compactRange(start: string, end: string): Promise<void> };
@@ -530,6 +548,7 @@ export class SpoolHandle {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.identityTimer) clearInterval(this.identityTimer);
     await this.reopening?.catch(() => undefined);
+    await this.logs.close();
     try {
       await this.db.close();
     } finally {

@@ -47,4 +47,29 @@ describe('spool log check', () => {
     expect(listings() - mid).toBeGreaterThanOrEqual(2);
     expect(listings() - mid).toBeLessThanOrEqual(3);
   });
+
+  it('writes completing during a check share the next one, which starts after them and sees what changed', async () => {
+    const dir = await tempDir('spool-log-check');
+    const path = `${dir.path}/spool`;
+    const spool = await Spool.open(path);
+    cleanups.push(() => dir.remove());
+    cleanups.push(() => spool.close().catch(() => undefined));
+    const listings = () => vi.mocked(fsp.readdir).mock.calls.filter(([p]) => p === path).length;
+
+    const before = listings();
+    const first = spool.handle.confirmIdentity();
+    const joined = [1, 2, 3, 4].map(() => spool.handle.confirmIdentity());
+    expect(await first).toBeUndefined();
+    for (const answer of await Promise.all(joined)) expect(answer).toBeUndefined();
+    expect(listings() - before).toBe(2);
+
+    // a check running when CURRENT goes: the callers after the change get a check that sees it
+    const running = spool.handle.confirmIdentity();
+    await fsp.rename(`${path}/CURRENT`, `${path}/CURRENT.moved`);
+    const after = spool.handle.confirmIdentity();
+    await running;
+    expect(await after).toMatch(/CURRENT is missing/);
+    await fsp.rename(`${path}/CURRENT.moved`, `${path}/CURRENT`);
+    expect(await spool.handle.confirmIdentity()).toBeUndefined();
+  });
 });

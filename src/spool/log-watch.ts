@@ -1,0 +1,101 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+
+/**
+ * What the spool's identity check keeps of LevelDB's write-ahead logs between two looks: the
+ * size each had (a log only grows), and a descriptor on the last log whose head it read, so that
+ * the look every sealed batch pays reads the head without opening and closing the file. A log
+ * of another inode under that name, or a read that fails, opens it afresh.
+ */
+
+/** a LevelDB log record header: checksum (4), length (2), type (1, never 0) */
+const LOG_HEADER_BYTES = 7;
+
+const isHole = (head: Buffer, bytesRead: number): boolean =>
+  bytesRead === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
+
+/** A log whose first record header is all zeros was cut off and written again past the cut. */
+async function startsWithHole(path: string): Promise<boolean> {
+  const file = await open(path, 'r').catch(() => undefined);
+  if (!file) return false;
+  try {
+    const head = Buffer.alloc(LOG_HEADER_BYTES);
+    const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
+    return isHole(head, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+interface HeldLog {
+  path: string;
+  ino: number;
+  file: Promise<FileHandle | undefined>;
+}
+
+export class LogWatch {
+  private readonly sizes = new Map<string, { ino: number; size: number }>();
+  private held?: HeldLog;
+  private closed = false;
+
+  /**
+   * LevelDB only appends to its log, so a log that shrank, or that starts with a hole (truncated,
+   * e.g. by a `copytruncate` log rotation, then written on at the old offset), lost what recovery
+   * needs.
+   */
+  async truncated(path: string): Promise<boolean> {
+    const s = await stat(path).catch(() => undefined);
+    if (!s) return false;
+    const seen = this.sizes.get(path);
+    this.sizes.set(path, { ino: s.ino, size: s.size });
+    const shrank = seen !== undefined && seen.ino === s.ino && s.size < seen.size;
+    return shrank || (await this.headIsHole(path, s.ino));
+  }
+
+  /** The logs now in the directory: what is kept of any other goes. */
+  keepOnly(paths: readonly string[]): void {
+    for (const path of this.sizes.keys()) if (!paths.includes(path)) this.sizes.delete(path);
+    if (this.held && !paths.includes(this.held.path)) void this.release();
+  }
+
+  /** Forget every size seen and let go of the descriptor (after a heal, and at close). */
+  forget(): Promise<void> {
+    this.sizes.clear();
+    return this.release();
+  }
+
+  /** Let go of the descriptor for good: a look still running reads the head the old way. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.forget();
+  }
+
+  private async headIsHole(path: string, ino: number): Promise<boolean> {
+    if (this.closed) return startsWithHole(path);
+    if (this.held?.path !== path || this.held.ino !== ino) {
+      void this.release();
+      this.held = { path, ino, file: open(path, 'r').catch(() => undefined) };
+    }
+    const held = this.held;
+    const file = await held.file;
+    if (!file) {
+      if (this.held === held) this.held = undefined;
+      return false;
+    }
+    try {
+      const head = Buffer.alloc(LOG_HEADER_BYTES);
+      const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
+      return isHole(head, bytesRead);
+    } catch {
+      // let go of it (it may have been released meanwhile) and look the old way, whose error counts
+      if (this.held === held) void this.release();
+      return startsWithHole(path);
+    }
+  }
+
+  private async release(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    const file = await held?.file;
+    await file?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,56 @@
+import * as fsp from 'node:fs/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LogWatch } from '../../src/spool/log-watch.js';
+import { tempDir } from '../../harness/workload.js';
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  return { ...actual, open: vi.fn(actual.open) };
+});
+
+/** The look at a write-ahead log's head, on a descriptor kept between looks. */
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function aLog(): Promise<{ path: string; watch: LogWatch; opens: () => number }> {
+  const dir = await tempDir('log-watch');
+  const path = `${dir.path}/000003.log`;
+  await fsp.writeFile(path, Buffer.from('abcdefgh-record'));
+  const watch = new LogWatch();
+  cleanups.push(() => dir.remove());
+  cleanups.push(() => watch.close());
+  const opens = () => vi.mocked(fsp.open).mock.calls.filter(([p]) => p === path).length;
+  return { path, watch, opens };
+}
+
+describe('LogWatch', () => {
+  it('looks at a healthy log on one descriptor, and sees a hole written past a truncation on it', async () => {
+    const { path, watch, opens } = await aLog();
+    const before = opens();
+    for (let i = 0; i < 5; i++) expect(await watch.truncated(path)).toBe(false);
+    expect(opens() - before).toBe(1);
+
+    // copytruncate, then the writer goes on at its old offset: the head is now a hole
+    await fsp.truncate(path, 0);
+    const file = await fsp.open(path, 'r+');
+    await file.write(Buffer.from('next-record'), 0, 11, 15);
+    await file.close();
+    expect(await watch.truncated(path)).toBe(true);
+  });
+
+  it('reads a log replaced under the same name afresh, and one that shrank counts as truncated', async () => {
+    const { path, watch } = await aLog();
+    expect(await watch.truncated(path)).toBe(false);
+    await fsp.rm(path);
+    await fsp.writeFile(path, Buffer.alloc(32));
+    expect(await watch.truncated(path)).toBe(true);
+
+    await fsp.writeFile(path, Buffer.from('abcdefgh-a-record-longer-than-32-bytes'));
+    expect(await watch.truncated(path)).toBe(false);
+    await fsp.truncate(path, 10);
+    expect(await watch.truncated(path)).toBe(true);
+  });
+});
