@@ -80,6 +80,32 @@ function envFor(spoolDir: string, durable: string): Record<string, string> {
   });
 }
 
+/**
+ * With the sink down: `messages` spooled and acked, the emitter stopped, started and stopped once
+ * more (which moves the batches from LevelDB's log into a table file), then the table's first data
+ * block and its trailer (blocks are about 4 KiB) overwritten: its block type no longer parses.
+ */
+async function spoolThenDamageTable(
+  env: Record<string, string>,
+  durable: string,
+  spoolDir: string,
+  messages: ReturnType<typeof sampleMessages>,
+): Promise<void> {
+  await sink.down();
+  const first = spawnEmitter(env);
+  await first.ready;
+  await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+  await publishAll(nats.url, messages);
+  await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+  expect(await first.stop()).toBe(0);
+  const again = spawnEmitter(env);
+  expect(await again.stop()).toBe(0);
+  const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
+  const bytes = await readFile(join(spoolDir, table));
+  bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
+  await writeFile(join(spoolDir, table), bytes);
+}
+
 describe('spool files changed under a running emitter', () => {
   it('CURRENT removed under a running emitter: `spool repair --yes` refuses (the emitter holds the spool) and changes nothing', async () => {
     const dir = await tempDir('attack-repair-running');
@@ -263,18 +289,7 @@ describe('spool files changed under a running emitter', () => {
     const env = envFor(spoolDir, durable);
     const messages = sampleMessages(600, durable);
     try {
-      await sink.down();
-      const first = spawnEmitter(env);
-      await first.ready;
-      await publishAll(nats.url, messages);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
-      expect(await first.stop()).toBe(0);
-      const again = spawnEmitter(env);
-      expect(await again.stop()).toBe(0);
-      const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
-      const bytes = await readFile(join(spoolDir, table));
-      bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
-      await writeFile(join(spoolDir, table), bytes);
+      await spoolThenDamageTable(env, durable, spoolDir, messages);
 
       sink.clear();
       await sink.up();
@@ -311,21 +326,7 @@ describe('spool files changed under a running emitter', () => {
     const env = envFor(spoolDir, durable);
     const messages = sampleMessages(600, durable);
     try {
-      await sink.down();
-      const first = spawnEmitter(env);
-      await first.ready;
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-      await publishAll(nats.url, messages);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
-      expect(await first.stop()).toBe(0);
-      // a start moves the batches from LevelDB's log into a table file
-      const again = spawnEmitter(env);
-      expect(await again.stop()).toBe(0);
-      const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
-      const bytes = await readFile(join(spoolDir, table));
-      // the first data block and its trailer (blocks are about 4 KiB): its block type no longer parses
-      bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
-      await writeFile(join(spoolDir, table), bytes);
+      await spoolThenDamageTable(env, durable, spoolDir, messages);
 
       const verify = await cli(spoolDir, 'spool', 'verify');
       expect(verify.code).not.toBe(0);
