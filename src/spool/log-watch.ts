@@ -40,14 +40,17 @@ export class LogWatch {
   /**
    * LevelDB only appends to its log, so a log that shrank, or that starts with a hole (truncated,
    * e.g. by a `copytruncate` log rotation, then written on at the old offset), lost what recovery
-   * needs.
+   * needs. So did one of another inode under the same name (renamed away and created anew, as
+   * logrotate's default does): LevelDB never reuses a log's number and goes on writing into the
+   * renamed file, which the next start never reads.
    */
   async truncated(path: string): Promise<boolean> {
     const s = await stat(path).catch(() => undefined);
     if (!s) return false;
     const seen = this.sizes.get(path);
     this.sizes.set(path, { ino: s.ino, size: s.size });
-    const shrank = seen !== undefined && seen.ino === s.ino && s.size < seen.size;
+    if (seen !== undefined && seen.ino !== s.ino) return true;
+    const shrank = seen !== undefined && s.size < seen.size;
     return shrank || (await this.headIsHole(path, s.ino));
   }
 

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -244,6 +244,11 @@ describe('spool files changed under a running emitter', () => {
   const logFaults = {
     'truncated (copytruncate)': (path: string) => truncate(path, 0),
     deleted: (path: string) => rm(path),
+    // logrotate's default "create" mode: LevelDB goes on writing into the renamed file
+    'replaced (renamed away, a new file created under its name)': async (path: string) => {
+      await rename(path, `${path}.1`);
+      await writeFile(path, '');
+    },
   };
   for (const [how, fault] of Object.entries(logFaults)) {
     it(`the write-ahead log ${how} right before SIGTERM: every acknowledged message delivered after the restart`, async () => {

@@ -41,9 +41,12 @@ describe('LogWatch', () => {
     expect(await watch.truncated(path)).toBe(true);
   });
 
-  it('reads a log replaced under the same name afresh, and one that shrank counts as truncated', async () => {
+  it('a log replaced under the same name counts as lost, however its head reads; one that shrank too', async () => {
     const { path, watch } = await aLog();
     expect(await watch.truncated(path)).toBe(false);
+    await fsp.rename(path, `${path}.1`);
+    await fsp.writeFile(path, Buffer.from('abcdefgh-a-record-longer-than-32-bytes'));
+    expect(await watch.truncated(path)).toBe(true);
     await fsp.rm(path);
     await fsp.writeFile(path, Buffer.alloc(32));
     expect(await watch.truncated(path)).toBe(true);
