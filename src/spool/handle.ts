@@ -490,7 +490,8 @@ export class SpoolHandle {
   }
 
   private scheduleReopen(ms: number): void {
-    if (this.closing || this.retryTimer) return;
+    // a damaged spool is not helped by reopening (see markDamaged)
+    if (this.closing || this.retryTimer || this.damagedWhy !== undefined) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.failedGen === this.gen || !this.isOpen) void this.reopen().catch(() => undefined);
@@ -520,6 +521,8 @@ export class SpoolHandle {
       if (reread) await rereading.run(true, reread);
     } catch (error) {
       this.failedGen = this.gen;
+      // the open or the re-read met a damaged table: stop here instead of retrying every second
+      if (isCorruption(error)) this.markDamaged(error);
       this.scheduleReopen(REOPEN_RETRY_MS);
       // retried every second while e.g. the disk stays full: say so at first, then twice a minute
       if (this.failedReopens++ % REOPEN_LOG_EVERY === 0) {
