@@ -1,9 +1,8 @@
-import { request } from 'node:http';
 import { readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerState } from '../../scripts/chaos/common.js';
+import { getReady, httpUrl, unacked as unackedOn, until } from '../../harness/emitter-probe.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { runCli } from '../../harness/cli-process.js';
@@ -24,48 +23,16 @@ beforeAll(async () => {
   [nats, sink] = await Promise.all([startNats(), startSink()]);
   nc = await connect({ servers: nats.url });
 });
+const unacked = (durable: string) => unackedOn(nc, durable);
+
 afterAll(async () => {
   await nc?.close();
   await Promise.all([nats?.stop(), sink?.close()]);
 });
 
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function unacked(durable: string): Promise<number> {
-  const state = await consumerState(nc, 'APPROVED', durable);
-  return (state?.pending ?? 0) + (state?.ackPending ?? 0);
-}
-
 const cli = (spoolDir: string, ...args: string[]) => runCli({ TRANSMITTER_SPOOL_DIR: spoolDir }, args);
 /** LevelDB's files but its text LOG (any open, even one refused by the lock, rotates that to LOG.old) */
 const listing = async (dir: string) => (await readdir(dir)).filter((f) => !/^LOG(\.old)?$/.test(f)).sort();
-
-function httpUrl(output: string): string | undefined {
-  const line = output.split('\n').find((l) => l.includes('"msg":"running"'));
-  return line === undefined ? undefined : (JSON.parse(line) as { http?: string }).http;
-}
-
-function getReady(base: string): Promise<{ status: number; failing: string[]; reasons: string[] }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/ready', base), { agent: false, timeout: 2000 }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        const body = JSON.parse(text) as { failing?: string[]; reasons?: string[] };
-        resolve({ status: res.statusCode ?? 0, failing: body.failing ?? [], reasons: body.reasons ?? [] });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function envFor(spoolDir: string, durable: string): Record<string, string> {
   return testEnv({

@@ -4,20 +4,11 @@ import { startNats, startNatsCluster, type NatsServerHandle } from '../../harnes
 import { ensureReplicatedStream } from '../../harness/replicated.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { testEnv } from '../support/env.js';
-import { spawnEmitter, type EmitterProcess } from '../../harness/process.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { until } from '../../harness/emitter-probe.js';
 import { allDelivered, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
 
 /** Two emitter processes share one durable consumer, each with its own spool; one is killed. */
-
-/** Resolves once the process has logged `text`; fails the test after `ms`. */
-async function outputContains(proc: EmitterProcess, text: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!proc.output().includes(text)) {
-    if (Date.now() > deadline)
-      throw new Error(`no "${text}" from the emitter within ${ms} ms:\n${proc.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 let nats: NatsServerHandle;
 let sink: Sink;
@@ -44,8 +35,8 @@ describe('scale-out', () => {
     const messages = sampleMessages(10_000, 'scale');
     const publishing = publishAll(nats.url, messages, 200);
     // both take a share before one dies (on a loaded machine one may start pulling later)
-    await outputContains(a, 'batch delivered', 30_000);
-    await outputContains(b, 'batch delivered', 30_000);
+    await until(() => a.output().includes('batch delivered'), 30_000, 'a batch delivered by the first');
+    await until(() => b.output().includes('batch delivered'), 30_000, 'a batch delivered by the second');
     b.kill('SIGKILL');
     await b.exited;
     await publishing;

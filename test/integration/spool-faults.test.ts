@@ -1,10 +1,8 @@
-import { request } from 'node:http';
 import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerState } from '../../scripts/chaos/common.js';
 import { fill, tryMount, unmount } from '../../scripts/chaos/enospc.js';
 import { decodeBody } from '../../src/spool/batch-codec.js';
 import { EmitterEvents } from '../../src/observe/events.js';
@@ -12,6 +10,7 @@ import { Intake } from '../../src/intake/intake.js';
 import { createLogger } from '../../src/util/logger.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
+import { getReady, httpUrl, unacked as unackedOn, until } from '../../harness/emitter-probe.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { startSink, type Sink } from '../../harness/sink.js';
 import { runCli } from '../../harness/cli-process.js';
@@ -33,18 +32,12 @@ beforeAll(async () => {
   [nats, sink] = await Promise.all([startNats(), startSink()]);
   nc = await connect({ servers: nats.url });
 });
+const unacked = (durable: string) => unackedOn(nc, durable);
+
 afterAll(async () => {
   await nc?.close();
   await Promise.all([nats?.stop(), sink?.close()]);
 });
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A tmpfs of `size` for the test, or the reason it cannot be mounted here. */
 async function smallDisk(size: string): Promise<{ path: string; release(): Promise<void> } | string> {
@@ -61,33 +54,6 @@ async function smallDisk(size: string): Promise<{ path: string; release(): Promi
       await dir.remove();
     },
   };
-}
-
-function httpUrl(output: string): string | undefined {
-  const line = output.split('\n').find((l) => l.includes('"msg":"running"'));
-  return line === undefined ? undefined : (JSON.parse(line) as { http?: string }).http;
-}
-
-/** Messages of the stream the durable has not acknowledged (pending or ack pending). */
-async function unacked(durable: string): Promise<number> {
-  const state = await consumerState(nc, 'APPROVED', durable);
-  return (state?.pending ?? 0) + (state?.ackPending ?? 0);
-}
-
-function getReady(base: string): Promise<{ status: number; failing: string[]; reasons: string[] }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL('/ready', base), { agent: false, timeout: 2000 }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        const body = JSON.parse(text) as { failing?: string[]; reasons?: string[] };
-        resolve({ status: res.statusCode ?? 0, failing: body.failing ?? [], reasons: body.reasons ?? [] });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 const event = (n: number) =>
