@@ -13,7 +13,7 @@ import { LineSink, pinoLevelLabels } from './pino-sink.js';
  *                       options: { destinationUrl: 'https://...', spoolDir: './log-spool' } } })
  *
  * Options are the embedded configuration (see `createEmitter`) plus `subjectPrefix` (default
- * 'log') and `closeTimeoutS` (default 5); `batchSize` defaults to 5,000 and `gzipLevel` to 1 here.
+ * 'log') and `closeTimeoutS` (default 5); `batchSize` defaults to 5,000 here.
  * pino runs the transport in a worker thread; lines are
  * added without awaiting each one (they are group-committed with their batch), but never faster
  * than the spool takes them (pino-feed.ts): memory holds at most a few batches. On teardown
@@ -45,7 +45,6 @@ export default async function batchEmitterTransport(options: PinoTransportOption
     logLevel: 'warn',
     shutdownTimeoutS: 2,
     batchSize: DEFAULT_BATCH_SIZE,
-    gzipLevel: DEFAULT_GZIP_LEVEL,
     ...config,
   });
   const lost = new LostLines();
@@ -114,12 +113,6 @@ function refusingTransport(reason: string, lost: LostLines): Writable {
  */
 const DEFAULT_BATCH_SIZE = 5000;
 
-/**
- * gzip level unless `gzipLevel` says otherwise: the transport compresses in the host's process,
- * where CPU is the host's. Level 1 costs half of level 6 and makes log batches ~4% larger here
- * (log lines carry random ids and times; the emitter's default stays 6).
- */
-const DEFAULT_GZIP_LEVEL = 1;
 
 /** the keys pino itself puts into a transport's options (pino/lib/transport.js) */
 const PINO_KEYS: ReadonlySet<string> = new Set(['pinoWillSendConfig', 'levels', 'dedupe']);

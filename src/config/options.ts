@@ -149,8 +149,8 @@ export const OPTIONS = {
   TRANSMITTER_GZIP_LEVEL: {
     option: 'gzipLevel',
     kind: kind.int(1, 9),
-    default: '6',
-    doc: 'gzip level of the batch bodies (with `gzip`): 1 is the fastest, 9 the smallest; the pino transport defaults to 1',
+    default: '1',
+    doc: 'gzip level of the batch bodies (with `gzip`): 1 is the fastest, 9 the smallest (level 6 makes bodies ~13% smaller for 2-3 times the CPU)',
   },
   TRANSMITTER_BODY_FORMAT: {
     kind: kind.choice(['batch', 'discoveries']),

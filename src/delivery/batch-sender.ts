@@ -13,7 +13,7 @@ import type { HttpTransport } from './http-transport.js';
 
 export interface WireFormat {
   compression: 'gzip' | 'none';
-  /** gzip level of a body encoded again (default 6) */
+  /** gzip level of a body encoded again (default 1) */
   gzipLevel?: number;
   /** `discoveries` re-shapes each body as {"discoveries":[...]} for receivers that expect the transmitter service's body */
   bodyFormat: 'batch' | 'discoveries';

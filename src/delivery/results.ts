@@ -23,7 +23,7 @@ export interface ResultsOptions {
   schedule: Pick<ParkSchedule, 'park'>;
   /** stamps the wall-clock notBefore of a backoff */
   clock: Clock;
-  /** gzip level of the halves of a split batch (default 6) */
+  /** gzip level of the halves of a split batch (default 1) */
   gzipLevel?: number;
   onSpoolShrunk?(): void;
 }

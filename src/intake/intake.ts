@@ -40,7 +40,7 @@ export interface IntakeOptions {
   maxBytes: number;
   intervalMs: number;
   compression: 'gzip' | 'none';
-  /** gzip level of the stored bodies (default 6) */
+  /** gzip level of the stored bodies (default 1) */
   gzipLevel?: number;
   spoolMaxBytes: number;
   /** called once a batch is durable, to schedule its delivery */
