@@ -34,6 +34,12 @@ interface HeldLog {
 
 export class LogWatch {
   private readonly sizes = new Map<string, { ino: number; size: number }>();
+  /**
+   * Logs seen cut, until the next heal (`forget`) or until they leave the directory: a second
+   * look that overlaps the heal must not read a cut log as sound just because the first look
+   * already recorded its new size.
+   */
+  private readonly cut = new Set<string>();
   private held?: HeldLog;
   private closed = false;
 
@@ -45,24 +51,29 @@ export class LogWatch {
    * renamed file, which the next start never reads.
    */
   async truncated(path: string): Promise<boolean> {
+    if (this.cut.has(path)) return true;
     const s = await stat(path).catch(() => undefined);
     if (!s) return false;
     const seen = this.sizes.get(path);
     this.sizes.set(path, { ino: s.ino, size: s.size });
-    if (seen !== undefined && seen.ino !== s.ino) return true;
+    const replaced = seen !== undefined && seen.ino !== s.ino;
     const shrank = seen !== undefined && s.size < seen.size;
-    return shrank || (await this.headIsHole(path, s.ino));
+    if (replaced || shrank || (await this.headIsHole(path, s.ino))) this.cut.add(path);
+    // a look that overlapped this one may have seen the cut (and recorded the size this one read)
+    return this.cut.has(path);
   }
 
   /** The logs now in the directory: what is kept of any other goes. */
   keepOnly(paths: readonly string[]): void {
     for (const path of this.sizes.keys()) if (!paths.includes(path)) this.sizes.delete(path);
+    for (const path of this.cut) if (!paths.includes(path)) this.cut.delete(path);
     if (this.held && !paths.includes(this.held.path)) void this.release();
   }
 
   /** Forget every size seen and let go of the descriptor (after a heal, and at close). */
   forget(): Promise<void> {
     this.sizes.clear();
+    this.cut.clear();
     return this.release();
   }
 

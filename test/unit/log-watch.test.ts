@@ -47,13 +47,28 @@ describe('LogWatch', () => {
     await fsp.rename(path, `${path}.1`);
     await fsp.writeFile(path, Buffer.from('abcdefgh-a-record-longer-than-32-bytes'));
     expect(await watch.truncated(path)).toBe(true);
+    await watch.forget(); // as a heal does
+    expect(await watch.truncated(path)).toBe(false);
     await fsp.rm(path);
     await fsp.writeFile(path, Buffer.alloc(32));
     expect(await watch.truncated(path)).toBe(true);
 
+    await watch.forget();
     await fsp.writeFile(path, Buffer.from('abcdefgh-a-record-longer-than-32-bytes'));
     expect(await watch.truncated(path)).toBe(false);
     await fsp.truncate(path, 10);
     expect(await watch.truncated(path)).toBe(true);
+  });
+
+  it('a cut log stays cut for every later look until a heal forgets it or it leaves the directory', async () => {
+    const { path, watch } = await aLog();
+    expect(await watch.truncated(path)).toBe(false);
+    await fsp.truncate(path, 4);
+    // two looks overlapping a heal: the second must not take the size the first recorded as sound
+    expect(await Promise.all([watch.truncated(path), watch.truncated(path)])).toEqual([true, true]);
+    await fsp.writeFile(path, Buffer.from('abcdefgh-a-record-longer-than-32-bytes'));
+    expect(await watch.truncated(path)).toBe(true);
+    watch.keepOnly([]);
+    expect(await watch.truncated(path)).toBe(false);
   });
 });
