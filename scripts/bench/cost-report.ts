@@ -7,7 +7,7 @@ import { GZIP_LEVEL } from '../../src/spool/batch-codec.js';
 import { fmt } from './context.js';
 import type { ProfileSummary } from './cpuprofile.js';
 import type { E2EResult } from './e2e.js';
-import { gzipCpuSPerM } from './gzip-cost.js';
+import { gzipCosts, type GzipCost } from './gzip-cost.js';
 import { ACK_MODE_LABEL, type AckMode, type RawResult } from './raw-consume.js';
 import { S } from './settings.js';
 
@@ -21,7 +21,8 @@ export interface CostFigures {
   emitterOverBatchAck: { gzip: number; none: number };
   rateOverBatchAck: number;
   ackAllSavesUs: { client: number; server: number };
-  gzipAloneUs: number;
+  /** gzip alone, in this process, at the emitter's default level and at 6 */
+  gzip: GzipCost[];
   /** us per event by stage: the profile's shares of the gzip run's main-thread CPU, plus the other threads */
   stagesUs?: Record<string, number>;
 }
@@ -58,7 +59,7 @@ export function costFigures(
       client: base.cpuSPerM - raw.ackall.cpuSPerM,
       server: base.serverCpuSPerM - raw.ackall.serverCpuSPerM,
     },
-    gzipAloneUs: gzipCpuSPerM(),
+    gzip: gzipCosts([...new Set<number>([GZIP_LEVEL, 6])]),
     stagesUs,
   };
 }
@@ -87,7 +88,12 @@ export function costTable(
     `peak RSS: gzip ${fmt(disk.peakRssMB)} MB, none ${fmt(plain.peakRssMB)} MB (target < 150 MB)`,
     `AckAll instead of explicit acks of ${fmt(S.batchSize)}: saves ${us(f.ackAllSavesUs.client)} of client and ` +
       `${us(f.ackAllSavesUs.server)} of server CPU per event`,
-    `gzip level ${GZIP_LEVEL} alone (batches of ${fmt(S.batchSize)}, this process): ${us(f.gzipAloneUs)} per event`,
+    `gzip alone (batches of ${fmt(S.batchSize)}, this process), per event; compressed size / raw:`,
+    ...f.gzip.map(
+      (g) =>
+        `  level ${g.level}${g.level === GZIP_LEVEL ? ' (the default)' : ''}: the bench's events ${us(g.benchUs)}, ` +
+        `${(g.benchRatio * 100).toFixed(1)}%; varied events ${us(g.variedUs)}, ${(g.variedRatio * 100).toFixed(1)}%`,
+    ),
   ];
   if (f.stagesUs) {
     out.push("emitter CPU per event by stage (gzip run; main thread split by the profiled run's shares):");
