@@ -39,6 +39,8 @@ export class Redelivery implements SeqTracker {
   private readonly notDurable = new Set<Sealing>();
   /** spool writes in progress: a re-bind waits for them, as they may still index old sequences */
   private readonly writing = new Set<Promise<unknown>>();
+  /** batches that have left `notDurable` so far: a lookup they overlapped looks again */
+  private settledCount = 0;
 
   constructor(private readonly store: SeqIndexStore) {
     this.highestSealedSeq = store.seqIndex.highest;
@@ -49,7 +51,10 @@ export class Redelivery implements SeqTracker {
     const entry = { held: { batchId, durable }, seqs: seqsOf(sources, incarnation), incarnation };
     this.notDurable.add(entry);
     for (const seq of entry.seqs) if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
-    const done = () => void this.notDurable.delete(entry);
+    const done = () => {
+      this.notDurable.delete(entry);
+      this.settledCount += 1;
+    };
     durable.then(done, done);
     return entry;
   }
@@ -96,13 +101,29 @@ export class Redelivery implements SeqTracker {
    * be acknowledged until it is.
    */
   async findSeq(seq: number, incarnation: string): Promise<HeldSeq | undefined> {
-    if (incarnation !== this.incarnation) return undefined;
+    for (;;) {
+      if (incarnation !== this.incarnation) return undefined;
+      const sealing = this.sealingHolder(seq, incarnation);
+      if (sealing) return sealing;
+      // the index of a spool deleted under us vouches for nothing on disk: take the message again
+      if (this.store.handle.replaced !== undefined) return undefined;
+      const settled = this.settledCount;
+      const batchId = await this.store.seqIndex.batchOf(seq);
+      if (incarnation !== this.incarnation) return undefined;
+      if (batchId !== undefined) return { batchId, durable: Promise.resolve() };
+      // the open batch holding it may have been sealed during the read
+      const sealed = this.sealingHolder(seq, incarnation);
+      if (sealed) return sealed;
+      // a batch that became durable during the read left `notDurable`, and the read may have
+      // begun before its index entries were written: look again (only redeliveries pay this)
+      if (this.settledCount === settled) return undefined;
+    }
+  }
+
+  /** The batch being sealed or written that holds this sequence (synchronous). */
+  private sealingHolder(seq: number, incarnation: string): HeldSeq | undefined {
     for (const entry of this.notDurable)
       if (entry.incarnation === incarnation && entry.seqs.includes(seq)) return entry.held;
-    // the index of a spool deleted under us vouches for nothing on disk: take the message again
-    if (this.store.handle.replaced !== undefined) return undefined;
-    const batchId = await this.store.seqIndex.batchOf(seq);
-    if (incarnation !== this.incarnation) return undefined;
-    return batchId === undefined ? undefined : { batchId, durable: Promise.resolve() };
+    return undefined;
   }
 }

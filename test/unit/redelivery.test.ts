@@ -140,3 +140,71 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     expect(await redelivery.findSeq(5, 'APPROVED@1')).toBeUndefined();
   });
 });
+
+describe('redelivery: a lookup overlapped by a seal or a write still finds the batch', () => {
+  /** A sequence index whose reads wait until `answer` is called; `reads` counts them. */
+  function slowIndex() {
+    const answers: Array<(batchId: string | undefined) => void> = [];
+    let onRead: () => void = () => undefined;
+    const store = {
+      seqIndex: {
+        highest: 0,
+        bind: async () => undefined,
+        batchOf: (_seq: number) =>
+          new Promise<string | undefined>((resolve) => {
+            answers.push(resolve);
+            onRead();
+          }),
+      },
+      handle: { replaced: undefined },
+    };
+    const nextRead = () => new Promise<void>((r) => (onRead = r));
+    return { store: store as unknown as ConstructorParameters<typeof Redelivery>[0], answers, nextRead };
+  }
+  const source = (seq: number) => ({ seq, incarnation: 'S@1', ack: () => undefined });
+
+  it('the batch holding it became durable during the read (its index entry written after the read began): looked up again', async () => {
+    const { store, answers, nextRead } = slowIndex();
+    const redelivery = new Redelivery(store);
+    await redelivery.rebind('S@1');
+    const firstRead = nextRead();
+    const lookup = redelivery.findSeq(7, 'S@1');
+    await firstRead;
+    // meanwhile the open batch holding 7 is sealed and written, index entry and all
+    let durable!: () => void;
+    redelivery.sealing('b1', [source(6), source(7)], new Promise<void>((r) => (durable = r)));
+    durable();
+    await Promise.resolve();
+    const secondRead = nextRead();
+    answers[0]?.(undefined); // the first read began before that write
+    await Promise.race([secondRead, lookup]);
+    answers[1]?.('b1');
+    expect(await lookup).toEqual({ batchId: 'b1', durable: expect.any(Promise) });
+    expect(answers).toHaveLength(2);
+  });
+
+  it('the open batch holding it was sealed during the read: found among the batches being written', async () => {
+    const { store, answers, nextRead } = slowIndex();
+    const redelivery = new Redelivery(store);
+    await redelivery.rebind('S@1');
+    const read = nextRead();
+    const lookup = redelivery.findSeq(7, 'S@1');
+    await read;
+    const durable = new Promise<void>(() => undefined);
+    redelivery.sealing('b2', [source(7)], durable);
+    answers[0]?.(undefined);
+    expect(await lookup).toEqual({ batchId: 'b2', durable });
+  });
+
+  it('nothing holds it: one read, undefined', async () => {
+    const { store, answers, nextRead } = slowIndex();
+    const redelivery = new Redelivery(store);
+    await redelivery.rebind('S@1');
+    const read = nextRead();
+    const lookup = redelivery.findSeq(7, 'S@1');
+    await read;
+    answers[0]?.(undefined);
+    expect(await lookup).toBeUndefined();
+    expect(answers).toHaveLength(1);
+  });
+});
