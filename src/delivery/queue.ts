@@ -15,6 +15,7 @@ import type { Logger } from '../util/logger.js';
 import type { Redactor } from '../util/redact.js';
 import { BatchSender, type WireFormat } from './batch-sender.js';
 import { Gate, maxConcurrencyOf, type Concurrency } from './gate.js';
+import { HeldBodies } from './held-bodies.js';
 import type { HttpTransport } from './http-transport.js';
 import { ParkSchedule } from './park-schedule.js';
 import { Refusals } from './refusals.js';
@@ -31,7 +32,8 @@ import { DeliveryResults, type AttemptReport } from './results.js';
  * Parked batches come back when due on the monotonic clock.
  *
  * A batch handed over as it became durable keeps its body for its first attempt only (at most
- * `maxActive` such bodies are held; beyond that one is read back like any other). Every other
+ * `maxActive` such bodies and HELD_BODY_BYTES are held; beyond that one is read back like any
+ * other). Every other
  * attempt, and every batch a scan found, reads the spool: a scan may list a batch just delivered,
  * whose read then finds it gone. A batch being written is left to its hand-over, never scanned,
  * so no scan can deliver it before its body arrives.
@@ -89,6 +91,8 @@ export interface DeliveryQueueOptions extends WireFormat {
 }
 
 const QUEUE_LIMIT = 10_000;
+/** bytes of handed-over bodies held for first attempts (a slow destination keeps them waiting) */
+const HELD_BODY_BYTES = 16 * 1024 * 1024;
 const SCAN_PAGE = 1000;
 
 type DeliveryActor = Actor<ReturnType<typeof withJitter>>;
@@ -132,6 +136,7 @@ export class DeliveryQueue {
   private sweepTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
   private readonly maxActive: number;
+  private readonly held: HeldBodies;
   private readonly machine;
   private readonly clock: Clock;
   private readonly schedule: ParkSchedule;
@@ -141,6 +146,7 @@ export class DeliveryQueue {
   constructor(private readonly options: DeliveryQueueOptions) {
     const { policy, logger } = options;
     this.maxActive = Math.max(16, maxConcurrencyOf(options.concurrency) * 4);
+    this.held = new HeldBodies(this.maxActive, HELD_BODY_BYTES);
     this.clock = options.clock ?? systemClock;
     const parkDelayMs = options.sweepIntervalMs ?? policy.maxDelayMs;
     this.schedule = new ParkSchedule({
@@ -206,17 +212,8 @@ export class DeliveryQueue {
   private add(id: string, handed?: HandedBatch): void {
     if (this.stopped || this.isKnown(id)) return;
     if (this.queue.length >= QUEUE_LIMIT) this.needsScan = true;
-    else this.push(id, this.mayHold(handed));
+    else this.push(id, handed && this.held.admit(handed.body.length) ? handed : undefined);
     this.pump();
-  }
-
-  /**
-   * Every held body belongs to a queued, launching or active delivery that has not attempted yet:
-   * one more is kept only while those number fewer than `maxActive`.
-   */
-  private mayHold(handed: HandedBatch | undefined): HandedBatch | undefined {
-    const waiting = this.queue.length + this.launching.size + this.active.size;
-    return waiting < this.maxActive ? handed : undefined;
   }
 
   get activeCount(): number {
@@ -345,9 +342,13 @@ export class DeliveryQueue {
    */
   private async launch(id: string, handed?: HandedBatch): Promise<void> {
     const usable = handed && this.options.spool.handle.isSound(handed) ? handed : undefined;
+    if (handed && !usable) this.held.release(handed.body.length);
     const known = usable ?? (await this.read(id));
     this.launching.delete(id);
-    if (!known || this.stopped) return this.pump();
+    if (!known || this.stopped) {
+      if (usable) this.held.release(usable.body.length);
+      return this.pump();
+    }
     this.schedule.forget(id);
     const record = known.state;
     const actor = this.createDelivery(record);
@@ -377,10 +378,15 @@ export class DeliveryQueue {
   private takeFirstBody(id: string): HandedBatch | undefined {
     const first = this.firstBodies.get(id);
     if (!first) return undefined;
-    this.firstBodies.delete(id);
+    this.forgetFirstBody(id, first.batch);
     if (first.owner !== this.active.get(id) || !this.options.spool.handle.isSound(first.batch))
       return undefined;
     return first.batch;
+  }
+
+  private forgetFirstBody(id: string, batch: HandedBatch): void {
+    this.firstBodies.delete(id);
+    this.held.release(batch.body.length);
   }
 
   private createDelivery(record: BatchState): DeliveryActor {
@@ -428,7 +434,8 @@ export class DeliveryQueue {
   }
 
   private release(id: string): void {
-    this.firstBodies.delete(id);
+    const first = this.firstBodies.get(id);
+    if (first) this.forgetFirstBody(id, first.batch);
     this.active.delete(id);
     this.breakerAtStart.delete(id);
     this.pump();
