@@ -165,7 +165,10 @@ export function intakeOptions(
     compression: config.destination.compression,
     gzipLevel: config.destination.gzipLevel,
     spoolMaxBytes: config.spool.maxBytes,
-    onDurable: (batch) => delivery.enqueue(batch.id),
+    onWriting: (id) => delivery.expectHandOver(id),
+    onWriteGivenUp: (id) => delivery.handOverGivenUp(id),
+    onDurable: (state, { body, written }) =>
+      delivery.handOver({ state, body, generation: written.generation }),
     seqTracker,
     inspect,
   };

@@ -1,6 +1,6 @@
 import type { Outcome } from '../../machines/outcome.js';
 import { decodeBody, encodeBody, rawBody, toDiscoveries } from '../spool/batch-codec.js';
-import type { BatchState, Spool } from '../spool/spool.js';
+import type { BatchState, Spool, SpooledBatch } from '../spool/spool.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Redactor } from '../util/redact.js';
 import type { HttpTransport } from './http-transport.js';
@@ -57,9 +57,12 @@ export class BatchSender {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** One attempt: read the batch (an unreadable one is quarantined by the spool), post it, time it. */
-  async send(batchId: string, signal?: AbortSignal): Promise<Outcome> {
-    const batch = await this.options.spool.batches.get(batchId);
+  /**
+   * One attempt: read the batch (an unreadable one is quarantined by the spool) unless it is
+   * `handed` (just written, as it was written), post it, time it.
+   */
+  async send(batchId: string, signal?: AbortSignal, handed?: SpooledBatch): Promise<Outcome> {
+    const batch = handed ?? (await this.options.spool.batches.get(batchId));
     if (!batch) return GONE_FROM_SPOOL;
     const { body, contentEncoding } = await wireBody(batch.state, batch.body, this.options);
     const meta = { batchId, contentEncoding, itemCount: batch.state.itemCount };

@@ -9,12 +9,13 @@ import type { Outcome } from '../../machines/outcome.js';
 import type { EmitterEvents } from '../observe/events.js';
 import type { InspectionObserver } from '../observe/inspect/index.js';
 import type { DestinationRejecting } from '../observe/status.js';
-import type { BatchState, Spool } from '../spool/spool.js';
+import type { BatchState, KnownBatch, Spool } from '../spool/spool.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Redactor } from '../util/redact.js';
 import { BatchSender, type WireFormat } from './batch-sender.js';
 import { Gate, maxConcurrencyOf, type Concurrency } from './gate.js';
+import { HeldBodies } from './held-bodies.js';
 import type { HttpTransport } from './http-transport.js';
 import { ParkSchedule } from './park-schedule.js';
 import { Refusals } from './refusals.js';
@@ -26,10 +27,28 @@ import { DeliveryResults, type AttemptReport } from './results.js';
  * It never builds a body or touches the network (the batch sender does), and never writes the
  * spool (the results do).
  *
- * Memory stays bounded in an outage: at most `maxActive` delivery actors exist (each holds an id,
- * never a body); further ids wait in a bounded queue, and beyond that only in the spool, from
- * which a scan refills the queue. Parked batches come back when due on the monotonic clock.
+ * Memory stays bounded in an outage: at most `maxActive` delivery actors exist; further ids wait
+ * in a bounded queue, and beyond that only in the spool, from which a scan refills the queue.
+ * Parked batches come back when due on the monotonic clock.
+ *
+ * A batch handed over as it became durable keeps its body for its first attempt only (at most
+ * `maxActive` such bodies and HELD_BODY_BYTES are held; beyond that one is read back like any
+ * other). Every other
+ * attempt, and every batch a scan found, reads the spool: a scan may list a batch just delivered,
+ * whose read then finds it gone. A batch being written is left to its hand-over, never scanned,
+ * so no scan can deliver it before its body arrives.
  */
+
+/** A batch as the intake wrote it, handed over with its body. */
+export interface HandedBatch extends KnownBatch {
+  body: Buffer;
+}
+
+interface Queued {
+  id: string;
+  /** set only when the intake handed it over: dropped at its launch or first attempt */
+  handed?: HandedBatch;
+}
 
 /** The origin's gate, logging and reporting each change of its circuit. */
 function createGate(options: DeliveryQueueOptions): Gate {
@@ -72,6 +91,8 @@ export interface DeliveryQueueOptions extends WireFormat {
 }
 
 const QUEUE_LIMIT = 10_000;
+/** bytes of handed-over bodies held for first attempts (a slow destination keeps them waiting) */
+const HELD_BODY_BYTES = 16 * 1024 * 1024;
 const SCAN_PAGE = 1000;
 
 type DeliveryActor = Actor<ReturnType<typeof withJitter>>;
@@ -97,12 +118,16 @@ export function summariseDelivery(actor: DeliveryActor): DeliverySummary {
 export class DeliveryQueue {
   readonly gate: Gate;
   private readonly active = new Map<string, DeliveryActor>();
-  private readonly queue: string[] = [];
+  private readonly queue: Queued[] = [];
   private readonly queued = new Set<string>();
   /** the breaker's state when each running attempt started (for the attempt event) */
   private readonly breakerAtStart = new Map<string, string>();
   /** ids taken from the queue whose actor is being created */
   private readonly launching = new Set<string>();
+  /** ids the intake is writing: their hand-over, not a scan, queues them */
+  private readonly writing = new Set<string>();
+  /** the handed-over body of an active delivery, for its own first attempt only */
+  private readonly firstBodies = new Map<string, { owner: DeliveryActor; batch: HandedBatch }>();
   private needsScan = false;
   private scanning = false;
   /** a scan failed and none has succeeded since: the outage is logged once, not at every sweep */
@@ -111,6 +136,7 @@ export class DeliveryQueue {
   private sweepTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
   private readonly maxActive: number;
+  private readonly held: HeldBodies;
   private readonly machine;
   private readonly clock: Clock;
   private readonly schedule: ParkSchedule;
@@ -120,6 +146,7 @@ export class DeliveryQueue {
   constructor(private readonly options: DeliveryQueueOptions) {
     const { policy, logger } = options;
     this.maxActive = Math.max(16, maxConcurrencyOf(options.concurrency) * 4);
+    this.held = new HeldBodies(this.maxActive, HELD_BODY_BYTES);
     this.clock = options.clock ?? systemClock;
     const parkDelayMs = options.sweepIntervalMs ?? policy.maxDelayMs;
     this.schedule = new ParkSchedule({
@@ -133,7 +160,7 @@ export class DeliveryQueue {
     this.gate = createGate(options);
     const sender = new BatchSender({ ...options, clock: this.clock });
     const send = async ({ input, signal }: { input: SendInput; signal: AbortSignal }) => {
-      const outcome = await sender.send(input.batchId, signal);
+      const outcome = await sender.send(input.batchId, signal, this.takeFirstBody(input.batchId));
       this.gate.report(outcome, outcome.durationMs ?? 0);
       return outcome;
     };
@@ -157,11 +184,35 @@ export class DeliveryQueue {
     this.pump();
   }
 
-  /** A batch just became durable. */
+  /** A batch just became durable (a split's part): its delivery reads it from the spool. */
   enqueue(id: string): void {
+    this.add(id);
+  }
+
+  /** The intake is about to write this batch: a scan leaves it alone until it is handed over. */
+  expectHandOver(id: string): void {
+    if (!this.stopped) this.writing.add(id);
+  }
+
+  /** The intake gave up writing it: if a write landed anyway, a scan finds it. */
+  handOverGivenUp(id: string): void {
+    if (this.writing.delete(id)) this.rescan();
+  }
+
+  /**
+   * A batch just became durable, with its body for the first attempt. Only a batch announced by
+   * `expectHandOver` (so no scan can have delivered it) keeps its body; any other is read back.
+   */
+  handOver(batch: HandedBatch): void {
+    const id = batch.state.id;
+    const announced = this.writing.delete(id);
+    this.add(id, announced ? batch : undefined);
+  }
+
+  private add(id: string, handed?: HandedBatch): void {
     if (this.stopped || this.isKnown(id)) return;
     if (this.queue.length >= QUEUE_LIMIT) this.needsScan = true;
-    else this.push(id);
+    else this.push(id, handed && this.held.admit(handed.body.length) ? handed : undefined);
     this.pump();
   }
 
@@ -200,16 +251,18 @@ export class DeliveryQueue {
     this.schedule.stop();
     for (const actor of this.active.values()) actor.stop();
     this.active.clear();
+    this.firstBodies.clear();
+    this.writing.clear();
     this.gate.stop();
     this.notifyIdle(true);
   }
 
   private isKnown(id: string): boolean {
-    return this.active.has(id) || this.queued.has(id) || this.launching.has(id);
+    return this.active.has(id) || this.queued.has(id) || this.launching.has(id) || this.writing.has(id);
   }
 
-  private push(id: string): void {
-    this.queue.push(id);
+  private push(id: string, handed?: HandedBatch): void {
+    this.queue.push(handed ? { id, handed } : { id });
     this.queued.add(id);
   }
 
@@ -228,10 +281,10 @@ export class DeliveryQueue {
   private pump(): void {
     if (this.stopped) return;
     while (this.active.size + this.launching.size < this.maxActive && this.queue.length > 0) {
-      const id = this.queue.shift() as string;
+      const { id, handed } = this.queue.shift() as Queued;
       this.queued.delete(id);
       this.launching.add(id);
-      void this.launch(id);
+      void this.launch(id, handed);
     }
     if (this.queue.length === 0 && this.needsScan && !this.scanning) void this.scan();
     this.notifyIdle();
@@ -283,18 +336,28 @@ export class DeliveryQueue {
     }
   }
 
-  /** One delivery actor for one batch, started from its record as read now. */
-  private async launch(id: string): Promise<void> {
-    const record = await this.options.spool.batches.getState(id).catch(() => undefined);
+  /**
+   * One delivery actor for one batch, started from its record as handed over (while the write
+   * that made it durable is still trusted) or as read now.
+   */
+  private async launch(id: string, handed?: HandedBatch): Promise<void> {
+    const usable = handed && this.options.spool.handle.isSound(handed) ? handed : undefined;
+    if (handed && !usable) this.held.release(handed.body.length);
+    const known = usable ?? (await this.read(id));
     this.launching.delete(id);
-    if (!record || this.stopped) return this.pump();
+    if (!known || this.stopped) {
+      if (usable) this.held.release(usable.body.length);
+      return this.pump();
+    }
     this.schedule.forget(id);
+    const record = known.state;
     const actor = this.createDelivery(record);
     this.active.set(id, actor);
+    if (usable) this.firstBodies.set(id, { owner: actor, batch: usable });
     actor.subscribe({
       complete: () => {
         const output = actor.getSnapshot().output;
-        if (output) void this.finish(record, output);
+        if (output) void this.finish(known, output);
       },
       error: (error) => {
         this.options.logger.error({ batchId: id, err: (error as Error).message }, 'delivery actor failed');
@@ -302,6 +365,28 @@ export class DeliveryQueue {
       },
     });
     actor.start();
+  }
+
+  /** The record as read now, with the generation it was read on (undefined when it is gone). */
+  private async read(id: string): Promise<KnownBatch | undefined> {
+    const generation = this.options.spool.handle.generation;
+    const state = await this.options.spool.batches.getState(id).catch(() => undefined);
+    return state && { state, generation };
+  }
+
+  /** The handed-over body, for the first attempt of the delivery it was handed to; taken once. */
+  private takeFirstBody(id: string): HandedBatch | undefined {
+    const first = this.firstBodies.get(id);
+    if (!first) return undefined;
+    this.forgetFirstBody(id, first.batch);
+    if (first.owner !== this.active.get(id) || !this.options.spool.handle.isSound(first.batch))
+      return undefined;
+    return first.batch;
+  }
+
+  private forgetFirstBody(id: string, batch: HandedBatch): void {
+    this.firstBodies.delete(id);
+    this.held.release(batch.body.length);
   }
 
   private createDelivery(record: BatchState): DeliveryActor {
@@ -342,13 +427,15 @@ export class DeliveryQueue {
     await this.results.recordAttempt(record, report);
   }
 
-  private async finish(record: BatchState, output: DeliveryOutput): Promise<void> {
-    const parts = await this.results.apply(record, output);
+  private async finish(known: KnownBatch, output: DeliveryOutput): Promise<void> {
+    const parts = await this.results.apply(known.state, output, known);
     for (const id of parts) this.enqueue(id);
-    this.release(record.id);
+    this.release(known.state.id);
   }
 
   private release(id: string): void {
+    const first = this.firstBodies.get(id);
+    if (first) this.forgetFirstBody(id, first.batch);
     this.active.delete(id);
     this.breakerAtStart.delete(id);
     this.pump();

@@ -2,7 +2,7 @@ import type { DeliveryOutput } from '../../machines/delivery.js';
 import type { Outcome } from '../../machines/outcome.js';
 import type { EmitterEvents } from '../observe/events.js';
 import { decodeBody, splitDocument, toSpoolRecord } from '../spool/batch-codec.js';
-import type { BatchState, Spool } from '../spool/spool.js';
+import type { BatchState, KnownBatch, Spool } from '../spool/spool.js';
 import { uuidv7 } from '../util/ids.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -74,10 +74,13 @@ export class DeliveryResults {
     );
   }
 
-  /** Apply the end of a delivery; returns the ids of new batches to queue (a split's halves). */
-  async apply(record: BatchState, output: DeliveryOutput): Promise<string[]> {
+  /**
+   * Apply the end of a delivery; returns the ids of new batches to queue (a split's halves).
+   * `known`: the record as this delivery started from it, with the generation it was read on.
+   */
+  async apply(record: BatchState, output: DeliveryOutput, known?: KnownBatch): Promise<string[]> {
     try {
-      const settled = await this.settle(record, output);
+      const settled = await this.settle(record, output, known);
       if (settled === undefined) return [];
       this.options.events.emit('finished', {
         batchId: record.id,
@@ -99,10 +102,14 @@ export class DeliveryResults {
   }
 
   /** undefined when the batch turned out unreadable (quarantined, not a dead letter). */
-  private async settle(record: BatchState, output: DeliveryOutput): Promise<string[] | undefined> {
+  private async settle(
+    record: BatchState,
+    output: DeliveryOutput,
+    known?: KnownBatch,
+  ): Promise<string[] | undefined> {
     switch (output.result) {
       case 'delivered':
-        await this.options.spool.batches.delete(record.id);
+        await this.options.spool.batches.delete(record.id, known);
         this.options.logger.info({ batchId: record.id, attempts: output.attempts }, 'batch delivered');
         return [];
       case 'split':

@@ -43,12 +43,28 @@ export interface IntakeOptions {
   /** gzip level of the stored bodies (default 1) */
   gzipLevel?: number;
   spoolMaxBytes: number;
-  /** called once a batch is durable, to schedule its delivery */
-  onDurable(state: BatchState): void;
+  /**
+   * Called once a batch is durable, to schedule its delivery; `durable` is what was written and the
+   * write that made it so, for a first attempt that need not read the batch back.
+   */
+  onDurable(state: BatchState, durable: DurableWrite): void;
+  /**
+   * Called before a sealed batch is first written: until `onDurable` or `onWriteGivenUp` names it,
+   * its delivery is left to this intake (a scan of the spool must not start it meanwhile).
+   */
+  onWriting?(batchId: string): void;
+  /** Called when a batch announced by `onWriting` will not reach `onDurable` (its write was given up). */
+  onWriteGivenUp?(batchId: string): void;
   /** keeps the stream sequences of sealed batches for redeliveries (default: none are indexed) */
   seqTracker?: SeqTracker;
   /** streams the buffer statechart to a Stately inspector (TRANSMITTER_INSPECT) */
   inspect?: InspectionObserver;
+}
+
+/** A durable batch's body and the write that made it durable (trusted while `handle.isSound(written)`). */
+export interface DurableWrite {
+  body: Buffer;
+  written: Written;
 }
 
 /** The stream sequences of one sealed batch, as the tracker keeps them. */
@@ -358,15 +374,32 @@ export class Intake {
     const encoding = this.options.compression === 'gzip' ? 'gzip' : 'identity';
     const body = await encodeBody(batch.body, encoding, this.options.gzipLevel);
     const state = batchRecord(batch, body, encoding, seal);
+    this.options.onWriting?.(state.id);
+    let written: Written;
     try {
-      await this.writeSound(state, body, seqs);
+      written = await this.writeSound(state, body, seqs);
     } catch (error) {
+      this.options.onWriteGivenUp?.(state.id);
       if (error instanceof SpoolWriteAbandonedError) {
         this.abandoned.batches += 1;
         this.abandoned.items += batch.itemCount;
       }
       throw error;
     }
+    try {
+      this.announceDurable(batch, state, seqs, seal);
+    } finally {
+      this.options.onDurable(state, { body, written });
+    }
+  }
+
+  /** Acknowledge the sources of a durable batch and report it sealed. */
+  private announceDurable(
+    batch: SealedBatch<Acknowledgeable>,
+    state: BatchState,
+    seqs: SealedSeqs,
+    seal: SealFacts,
+  ): void {
     this.acknowledge(batch);
     // sources arrive in stream order: the first is (nearly always) the oldest
     const oldestPublishedMs = batch.sources[0]?.publishedMs;
@@ -381,7 +414,6 @@ export class Intake {
       seqRanges: seqRanges(seqs.seqs),
       subjects: state.subjects,
     });
-    this.options.onDurable(state);
   }
 
   /**
@@ -402,25 +434,36 @@ export class Intake {
   }
 
   /** Write until a write lands on a handle that has not failed since (only then may sources be acked). */
-  private async writeSound(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<void> {
-    let written = await this.writeUntilDurable(state, body, seqs);
+  private async writeSound(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<Written> {
+    let written = await this.writeUntilDurable(state, body, seqs, true);
     while (!this.options.spool.handle.isSound(written)) {
       this.options.logger.warn(
         { batchId: state.id },
         'the spool handle failed after this batch was written; writing it again before acknowledging',
       );
-      written = await this.writeUntilDurable(state, body, seqs);
+      written = await this.writeUntilDurable(state, body, seqs, false);
     }
+    return written;
   }
 
-  /** Write until a write succeeds (retrying while the disk refuses) or close abandons it. */
-  private async writeUntilDurable(state: BatchState, body: Buffer, seqs: SealedSeqs): Promise<Written> {
+  /**
+   * Write until a write succeeds (retrying while the disk refuses) or close abandons it. Only the
+   * very first write of a batch is `fresh` (counted without looking): any other may follow one
+   * that landed.
+   */
+  private async writeUntilDurable(
+    state: BatchState,
+    body: Buffer,
+    seqs: SealedSeqs,
+    first: boolean,
+  ): Promise<Written> {
     const abandon = this.writes.signal;
-    for (;;) {
+    for (let fresh = first; ; fresh = false) {
       if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
+        const options = { fresh };
         const write = this.seqTracker.write(seqs, (indexed) =>
-          this.options.spool.batches.put(state, body, indexed),
+          this.options.spool.batches.put(state, body, indexed, options),
         );
         const written = await untilAborted(write, abandon);
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');

@@ -23,6 +23,22 @@ export interface QuarantineEntry {
   reason: string;
 }
 
+/**
+ * A batch as written or read on one handle generation: while that generation stands (no reopen,
+ * which recounts, and no failure since) the spool holds it and counts it as `state` says.
+ */
+export interface KnownBatch extends Written {
+  state: BatchState;
+}
+
+export interface PutOptions {
+  /**
+   * The batch's first write (a just-sealed batch: its UUIDv7 id was never written): it is
+   * counted without looking. Any later write of it looks first, so it is counted once.
+   */
+  fresh?: boolean;
+}
+
 export interface ListOptions {
   /** strictly after this id */
   after?: string;
@@ -87,11 +103,16 @@ export class Batches {
    * Writing a batch again (after a reopen) is harmless: same keys, counted once. Not retried
    * here: the writer decides whether to write again.
    */
-  async put(state: BatchState, body: Buffer, seqs: readonly number[] = []): Promise<Written> {
+  async put(
+    state: BatchState,
+    body: Buffer,
+    seqs: readonly number[] = [],
+    options: PutOptions = {},
+  ): Promise<Written> {
     const written = await this.handle.run(
       async () => {
         const generation = this.handle.generation;
-        const known = (await this.stores.states.get(state.id)) !== undefined;
+        const known = !options.fresh && (await this.stores.states.get(state.id)) !== undefined;
         const ops = [...this.writeOps({ state, body }), ...this.seqIndex.entriesFor(state.id, seqs)];
         await commit(this.handle.db, ops, { sync: true });
         if (!known) this.countMove(state, 1);
@@ -150,11 +171,15 @@ export class Batches {
     );
   }
 
-  /** Delivered: remove the batch. */
-  delete(id: string): Promise<void> {
+  /**
+   * Delivered: remove the batch. `known` (as handed over or read by this delivery; only its own
+   * delivery removes a batch) spares the read that finds what to uncount, while its generation stands.
+   */
+  delete(id: string, known?: KnownBatch): Promise<void> {
     return this.handle.run(
       async () => {
-        const state = await this.getState(id);
+        const state =
+          known?.state.id === id && this.handle.isSound(known) ? known.state : await this.getState(id);
         await commit(this.handle.db, this.deleteOps(id), { sync: false });
         if (state) this.countMove(state, -1);
       },

@@ -20,7 +20,7 @@ import { SpoolUsage } from './usage.js';
 
 export { SpoolError, type Written } from './handle.js';
 export type { BatchState, BatchStatePatch } from './batch-state.js';
-export type { QuarantineEntry, SpooledBatch } from './batches.js';
+export type { KnownBatch, QuarantineEntry, SpooledBatch } from './batches.js';
 export type { DeadLetter, StoredDeadLetter } from './dead-letters.js';
 export type { QuarantinedBatch } from './quarantine.js';
 export { seqRanges } from './seq-index.js';

@@ -37,6 +37,45 @@ async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
   return { spool, state };
 }
 
+/** A fresh batch record, not yet written. */
+async function freshBatch(): Promise<{ state: BatchState; body: Buffer }> {
+  const now = new Date().toISOString();
+  const doc = {
+    batch_id: uuidv7(),
+    probe_id: 'p',
+    run_id: 'r',
+    created_at: now,
+    nodes_domain: [],
+    nodes_ip: [],
+    nodes_cert: [],
+    edges: [],
+    events: [{ subject: 'approved.x', seq: 1, msg_id: 'm1', published_at: now, data: { id: 'x' } }],
+  };
+  return toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
+}
+
+/** An empty spool whose batch reads (state or body) are counted. */
+async function countedSpool(): Promise<{ spool: Spool; reads: { get: number; getState: number } }> {
+  const dir = await tempDir('delivery-queue');
+  const spool = await Spool.open(dir.path);
+  destination.cleanup(
+    () => dir.remove(),
+    () => spool.close(),
+  );
+  const reads = { get: 0, getState: 0 };
+  const get = spool.batches.get.bind(spool.batches);
+  const getState = spool.batches.getState.bind(spool.batches);
+  spool.batches.get = (id) => {
+    reads.get += 1;
+    return get(id);
+  };
+  spool.batches.getState = (id) => {
+    reads.getState += 1;
+    return getState(id);
+  };
+  return { spool, reads };
+}
+
 function queueOver(
   spool: Spool,
   events: EmitterEvents,
@@ -133,5 +172,69 @@ describe('DeliveryQueue', () => {
     const said = lines.filter((l) => l.msg === 'spool scan failed').map((l) => l.level);
     // pino levels: 50 error, 20 debug; the outage ends with the scan that succeeds
     expect(said).toEqual([50, 20, 20, 50]);
+  });
+
+  it('sends a batch handed over as it became durable without reading it back; a retry reads the spool', async () => {
+    const { spool, reads } = await countedSpool();
+    destination.sink.respondWith((_req, index) => (index === 0 ? { status: 503 } : { status: 200 }));
+    const events = new EmitterEvents();
+    const attempts = collect(events, 'attempt');
+    const queue = queueOver(spool, events, 3);
+    const { state, body } = await freshBatch();
+    queue.expectHandOver(state.id);
+    const written = await spool.batches.put(state, body, [], { fresh: true });
+    queue.handOver({ state, body, generation: written.generation });
+    await destination.sink.waitFor((r) => r.length >= 2, 5_000);
+    await queue.idle();
+    expect(attempts.map((a) => [a.attempt, a.outcome.kind])).toEqual([
+      [1, 'retryable'],
+      [2, 'success'],
+    ]);
+    // the first attempt and its launch read nothing; the second read the batch, delete read nothing
+    expect(reads).toEqual({ get: 1, getState: 0 });
+    expect(destination.sink.requests.map((r) => r.body)).toEqual([
+      JSON.parse(body.toString()),
+      JSON.parse(body.toString()),
+    ]);
+    expect(spool.usage.batches).toEqual({ count: 0, bytes: 0 });
+    expect(await spool.batches.ids()).toEqual([]);
+  });
+
+  it('leaves a batch being written to its hand-over: a scan meanwhile does not start it, so it goes out once', async () => {
+    const { spool, reads } = await countedSpool();
+    destination.sink.respondWith(() => ({ status: 200 }));
+    const queue = queueOver(spool, new EmitterEvents(), 3);
+    const { state, body } = await freshBatch();
+    queue.expectHandOver(state.id);
+    const written = await spool.batches.put(state, body, [], { fresh: true });
+    queue.rescan();
+    await queue.idle();
+    expect(destination.sink.requests).toHaveLength(0);
+    queue.handOver({ state, body, generation: written.generation });
+    await destination.sink.waitFor((r) => r.length >= 1, 5_000);
+    await queue.idle();
+    // a scan after it finished, and a late second hand-over, find it gone
+    queue.rescan();
+    await queue.idle();
+    queue.handOver({ state, body, generation: written.generation });
+    await queue.idle();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(destination.sink.requests).toHaveLength(1);
+    expect(spool.usage.batches).toEqual({ count: 0, bytes: 0 });
+    expect(reads.get).toBe(0);
+  });
+
+  it('reads back a batch whose hand-over was given up, once a scan finds it', async () => {
+    const { spool } = await countedSpool();
+    destination.sink.respondWith(() => ({ status: 200 }));
+    const queue = queueOver(spool, new EmitterEvents(), 3);
+    const { state, body } = await freshBatch();
+    queue.expectHandOver(state.id);
+    await spool.batches.put(state, body, [], { fresh: true });
+    queue.handOverGivenUp(state.id);
+    await destination.sink.waitFor((r) => r.length >= 1, 5_000);
+    await queue.idle();
+    expect(destination.sink.requests).toHaveLength(1);
+    expect(spool.usage.batches.count).toBe(0);
   });
 });

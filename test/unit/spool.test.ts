@@ -5,6 +5,7 @@ import { uuidv7 } from '../../src/util/ids.js';
 import { seqRanges, Spool } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
 import { spoolRecord } from '../support/spool-record.js';
+import type { Stores } from '../../src/spool/stores.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];
 afterEach(async () => {
@@ -31,6 +32,34 @@ describe('spool (real LevelDB)', () => {
     await spool.batches.delete(records[0]!.state.id);
     expect(spool.usage.batches.count).toBe(2);
     expect(await spool.batches.get(records[0]!.state.id)).toBeUndefined();
+    await spool.close();
+  });
+
+  it('counts a fresh write without reading, any rewrite once; a delete uncounts from what it is told while its generation stands', async () => {
+    const { spool } = await freshSpool();
+    const gets: string[] = [];
+    // the state records' store, to see which writes and deletes read it
+    const { states } = (spool as unknown as { stores: Stores }).stores;
+    const get = states.get.bind(states);
+    states.get = ((key: string) => {
+      gets.push(key);
+      return get(key);
+    }) as typeof states.get;
+    const r = record();
+    const written = await spool.batches.put(r.state, r.body, [], { fresh: true });
+    expect(gets).toEqual([]);
+    await spool.batches.put(r.state, r.body);
+    expect(gets).toEqual([r.state.id]);
+    expect(spool.usage.batches).toEqual({ count: 1, bytes: r.body.length });
+    await spool.batches.delete(r.state.id, { state: r.state, generation: written.generation });
+    expect(gets).toEqual([r.state.id]);
+    expect(spool.usage.batches).toEqual({ count: 0, bytes: 0 });
+    // told of a generation that no longer stands: it reads what to uncount (here: nothing)
+    const other = record();
+    await spool.batches.put(other.state, other.body, [], { fresh: true });
+    await spool.batches.delete(r.state.id, { state: r.state, generation: written.generation - 1 });
+    expect(gets).toEqual([r.state.id, r.state.id]);
+    expect(spool.usage.batches).toEqual({ count: 1, bytes: other.body.length });
     await spool.close();
   });
 
