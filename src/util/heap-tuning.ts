@@ -21,22 +21,8 @@ export function boundHeapGrowth(
 
 /**
  * The C heap, set where the process is started (deploy/, the bench): glibc reads it before any
- * JavaScript runs.
- *
- * MALLOC_ARENA_MAX: by default glibc gives each thread that allocates its own arena (up to 8 per
+ * JavaScript runs. By default glibc gives each thread that allocates its own arena (up to 8 per
  * core); LevelDB's and zlib's work on libuv's pool threads spreads freed batch-sized blocks over
  * those arenas, which keep them: 2 arenas cut the bench's peak RSS by ~20 MB at the same CPU.
- *
- * MALLOC_MMAP_THRESHOLD_: a block of 32 KB or more gets pages of its own, returned when it is
- * freed. Without it, glibc raises the threshold to the largest block freed so far (a batch body,
- * a 64 KB socket read), after which such blocks come from the arenas, which only give memory back
- * from their top: a burst of native allocations at full speed (V8's GC helper threads took ~28 MB
- * for a moment in the bench's first seconds) stayed in an arena as 35-40 MB of free but resident
- * memory for the rest of the run (malloc_info); with 32 KB that burst's blocks are unmapped when
- * freed and the arenas stay under 10 MB. A fixed threshold also keeps glibc's trim threshold from
- * growing with it.
  */
-export const MALLOC_TUNING: Readonly<Record<string, string>> = {
-  MALLOC_ARENA_MAX: '2',
-  MALLOC_MMAP_THRESHOLD_: '32768',
-};
+export const MALLOC_TUNING: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
