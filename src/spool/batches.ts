@@ -1,9 +1,17 @@
+import type { GetOptions } from 'level';
 import { bodyProblem, decodeState, stateOf, type BatchState, type BatchStatePatch } from './batch-state.js';
 import { isCorruption, SpoolError, type SpoolHandle, type Written } from './handle.js';
 import type { Quarantine } from './quarantine.js';
 import type { SeqIndex } from './seq-index.js';
 import { commit, del, put, type Stores, type WriteOp } from './stores.js';
 import type { SpoolUsage, Tally } from './usage.js';
+
+/**
+ * A body is read once per delivery attempt: kept out of LevelDB's block cache (8 MB), which would
+ * otherwise fill with the last bodies sent (up to 8 MB of C heap, a body a block: ~400 KB each
+ * without compression) and push out the state records and index blocks it is there for.
+ */
+const BODY_READ: GetOptions<string, Buffer> = { fillCache: false };
 
 /**
  * The live batches: state record and body per batch id (UUIDv7, so listing is oldest first).
@@ -141,7 +149,10 @@ export class Batches {
   get(id: string): Promise<SpooledBatch | undefined> {
     return this.handle.run(
       async () => {
-        const [text, body] = await Promise.all([this.stores.states.get(id), this.stores.bodies.get(id)]);
+        const [text, body] = await Promise.all([
+          this.stores.states.get(id),
+          this.stores.bodies.get(id, BODY_READ),
+        ]);
         if (text === undefined) return undefined;
         const state = decodeState(text);
         const problem = state ? bodyProblem(state, body) : 'state record does not decode';
