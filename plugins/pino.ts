@@ -113,7 +113,6 @@ function refusingTransport(reason: string, lost: LostLines): Writable {
  */
 const DEFAULT_BATCH_SIZE = 5000;
 
-
 /** the keys pino itself puts into a transport's options (pino/lib/transport.js) */
 const PINO_KEYS: ReadonlySet<string> = new Set(['pinoWillSendConfig', 'levels', 'dedupe']);
 
