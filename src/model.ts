@@ -169,7 +169,16 @@ export function eventJsonParts(record: Omit<EventRecord, 'data'>, data: Uint8Arr
 
 function eventJsonHead(record: Omit<EventRecord, 'data'>): string {
   const { subject, seq, msg_id, published_at } = record;
-  return `${subjectJsonHead(subject)}${seq},"msg_id":${jsonString(msg_id)},"published_at":${jsonString(published_at)},"data":`;
+  return `${subjectJsonHead(subject)}${seq},"msg_id":${jsonString(msg_id)}${publishedJsonTail(published_at)}`;
+}
+
+/** The head from `,"published_at":` on for the last time seen: a burst of messages shares its millisecond. */
+let lastPublishedTail = { publishedAt: '', tail: ',"published_at":"","data":' };
+
+function publishedJsonTail(publishedAt: string): string {
+  if (publishedAt !== lastPublishedTail.publishedAt)
+    lastPublishedTail = { publishedAt, tail: `,"published_at":${jsonString(publishedAt)},"data":` };
+  return lastPublishedTail.tail;
 }
 
 /** The head up to `"seq":` for the last subject seen: a stream's events mostly share theirs. */
