@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { JsMsg } from '@nats-io/jetstream';
+import { decodeMessage } from '../../src/ingress/decode.js';
 import { isJsonObjectBytes } from '../../src/ingress/json-object-bytes.js';
-import { textDepthExceeds } from '../../src/model.js';
+import { MAX_EVENT_DEPTH, textDepthExceeds } from '../../src/model.js';
 
 /** What the slow path accepts: JSON.parse takes it, it is an object, and it is not nested too deep. */
 function slowPathAccepts(text: string, maxDepth: number): boolean {
@@ -100,6 +102,53 @@ describe('isJsonObjectBytes', () => {
       const accepts = slowPathAccepts(text, depth);
       expect(isJsonObjectBytes(bytes(text), 0, depth), JSON.stringify(text)).toBe(accepts);
       if (accepts) taken++;
+    }
+    expect(taken).toBeGreaterThan(1_000);
+  });
+});
+
+describe('decodeMessage on an event body', () => {
+  it('takes exactly what TextDecoder (fatal) + JSON.parse + the object and depth rules take (random bytes)', () => {
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    const oldPathTakes = (body: Uint8Array): boolean => {
+      let text: string;
+      try {
+        text = utf8.decode(body);
+      } catch {
+        return false;
+      }
+      return slowPathAccepts(text, MAX_EVENT_DEPTH);
+    };
+    const decodes = (body: Uint8Array): boolean =>
+      decodeMessage(
+        { subject: 'approved.finding', data: body, headers: undefined } as unknown as JsMsg,
+        { reply: '', seq: 1, deliveryCount: 1, publishedMs: 0 },
+        'S',
+      ).ok;
+    const seeds = [
+      '{"a":[1,-0.5e3,true,null,{"b":"x\\u00e9"}],"c":{}}',
+      '{}',
+      '\ufeff{"k":"é😀"}',
+      '{"s":"\\ud800"}',
+    ].map((text) => Buffer.from(text));
+    const alphabet = [...Buffer.from('{}[]":,-.e019 \t\ntrue\\u'), 0x00, 0x1f, 0x7f, 0x80, 0xbf, 0xc0, 0xc2];
+    alphabet.push(0xe0, 0xed, 0xef, 0xbb, 0xf0, 0xf4, 0xf5, 0xff, 0xa0);
+    let state = 5;
+    const random = (n: number): number => {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      return state % n;
+    };
+    let taken = 0;
+    for (let k = 0; k < 20_000; k++) {
+      let body = seeds[random(seeds.length)] as Buffer;
+      for (let e = 0; e <= random(4); e++) {
+        const at = random(body.length + 1);
+        const inserted = random(3) === 0 ? [] : [alphabet[random(alphabet.length)] as number];
+        body = Buffer.concat([body.subarray(0, at), Buffer.from(inserted), body.subarray(at + random(3))]);
+      }
+      const takes = oldPathTakes(body);
+      expect(decodes(body), body.toString('hex')).toBe(takes);
+      if (takes) taken++;
     }
     expect(taken).toBeGreaterThan(1_000);
   });
