@@ -169,7 +169,25 @@ export function eventJsonParts(record: Omit<EventRecord, 'data'>, data: Uint8Arr
 
 function eventJsonHead(record: Omit<EventRecord, 'data'>): string {
   const { subject, seq, msg_id, published_at } = record;
-  return `{"subject":${jsonString(subject)},"seq":${seq},"msg_id":${jsonString(msg_id)},"published_at":${jsonString(published_at)},"data":`;
+  return `${subjectJsonHead(subject)}${seq},"msg_id":${jsonString(msg_id)}${publishedJsonTail(published_at)}`;
+}
+
+/** The head from `,"published_at":` on for the last time seen: a burst of messages shares its millisecond. */
+let lastPublishedTail = { publishedAt: '', tail: ',"published_at":"","data":' };
+
+function publishedJsonTail(publishedAt: string): string {
+  if (publishedAt !== lastPublishedTail.publishedAt)
+    lastPublishedTail = { publishedAt, tail: `,"published_at":${jsonString(publishedAt)},"data":` };
+  return lastPublishedTail.tail;
+}
+
+/** The head up to `"seq":` for the last subject seen: a stream's events mostly share theirs. */
+let lastSubjectHead = { subject: '', head: '{"subject":"","seq":' };
+
+function subjectJsonHead(subject: string): string {
+  if (subject !== lastSubjectHead.subject)
+    lastSubjectHead = { subject, head: `{"subject":${jsonString(subject)},"seq":` };
+  return lastSubjectHead.head;
 }
 
 /** Printable ASCII but `"` and `\`: JSON.stringify would only add the quotes. */
@@ -340,7 +358,18 @@ export interface SourceMeta {
  * Throws InvalidItemError.
  */
 export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string, bytes?: Uint8Array): Item {
-  switch (routeSubject(meta.subject)) {
+  return itemFromRoute(routeSubject(meta.subject), data, meta, text, bytes);
+}
+
+/** itemFromMessage with the subject's route already known. */
+export function itemFromRoute(
+  route: SubjectRoute,
+  data: unknown,
+  meta: SourceMeta,
+  text?: string,
+  bytes?: Uint8Array,
+): Item {
+  switch (route) {
     case 'nodes_domain':
       return itemFromNodeDomain(parseNodeDomain(data));
     case 'nodes_ip':
@@ -360,5 +389,38 @@ export function itemFromMessage(data: unknown, meta: SourceMeta, text?: string, 
       if (text === undefined) return itemFromEvent(record);
       return itemFromEvent(record, bytes ? eventJsonParts(record, bytes) : eventJson(record, text));
     }
+  }
+}
+
+/**
+ * An event whose body (`bytes`: UTF-8, no BOM) was checked to be a JSON object within the depth
+ * limit without being parsed: the batch takes the bytes as they are, and `data` is parsed only if
+ * something reads it (nothing on the way to the batch does).
+ */
+export function itemFromCheckedEvent(meta: SourceMeta, bytes: Uint8Array): Item {
+  const record = new CheckedEventRecord(meta, bytes);
+  return itemFromEvent(record, eventJsonParts(record, bytes));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class CheckedEventRecord implements EventRecord {
+  readonly subject: string;
+  readonly seq: number | null;
+  readonly msg_id: string;
+  readonly published_at: string;
+
+  constructor(
+    meta: SourceMeta,
+    private readonly body: Uint8Array,
+  ) {
+    this.subject = meta.subject;
+    this.seq = meta.seq;
+    this.msg_id = meta.msgId;
+    this.published_at = meta.publishedAt;
+  }
+
+  get data(): Record<string, unknown> {
+    return JSON.parse(utf8.decode(this.body)) as Record<string, unknown>;
   }
 }

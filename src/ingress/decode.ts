@@ -1,7 +1,18 @@
+import { isUtf8 } from 'node:buffer';
 import type { JsMsg } from '@nats-io/jetstream';
 import { isoTime } from '../util/iso-time.js';
-import { InvalidItemError, itemFromMessage, routeSubject, type Item } from '../model.js';
+import {
+  InvalidItemError,
+  itemFromCheckedEvent,
+  itemFromRoute,
+  MAX_EVENT_DEPTH,
+  routeSubject,
+  type Item,
+  type SourceMeta,
+  type SubjectRoute,
+} from '../model.js';
 import type { Delivery } from './delivery-facts.js';
+import { isJsonObjectBytes } from './json-object-bytes.js';
 import { firstInvalidUtf8, jsonFault } from './locate.js';
 
 /**
@@ -26,6 +37,14 @@ export function messageId(msg: JsMsg, seq: number, stream: string): string {
 
 export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): Decoded {
   const body = msg.data;
+  const subject = msg.subject;
+  const route = routeSubject(subject);
+  // the text's own bytes: the decoder drops a leading BOM, the batch must not hold it either
+  const bytes = hasBom(body) ? body.subarray(BOM.length) : body;
+  // the usual event: valid on its bytes, neither decoded nor parsed (anything else as below)
+  if (route === 'events' && isUtf8(body) && isJsonObjectBytes(bytes, 0, MAX_EVENT_DEPTH)) {
+    return { ok: true, item: itemFromCheckedEvent(sourceMeta(msg, delivery, stream, route), bytes) };
+  }
   let text: string;
   try {
     text = utf8.decode(body);
@@ -39,24 +58,23 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
     return { ok: false, reason: jsonReason(body, text, error) };
   }
   try {
-    const item = itemFromMessage(
-      data,
-      {
-        subject: msg.subject,
-        seq: delivery.seq,
-        msgId: messageId(msg, delivery.seq, stream),
-        // only generic events carry it: skip the Date for graph items
-        publishedAt: routeSubject(msg.subject) === 'events' ? isoTime(delivery.publishedMs) : '',
-      },
-      text,
-      // the text's own bytes: the decoder drops a leading BOM, the batch must not hold it either
-      hasBom(body) ? body.subarray(BOM.length) : body,
-    );
-    return { ok: true, item };
+    const meta = sourceMeta(msg, delivery, stream, route);
+    return { ok: true, item: itemFromRoute(route, data, meta, text, bytes) };
   } catch (error) {
     if (error instanceof InvalidItemError) return { ok: false, reason: `invalid_item: ${error.message}` };
     throw error;
   }
+}
+
+/** Read once the body is known valid JSON: the headers (the message id) are read no sooner. */
+function sourceMeta(msg: JsMsg, delivery: Delivery, stream: string, route: SubjectRoute): SourceMeta {
+  return {
+    subject: msg.subject,
+    seq: delivery.seq,
+    msgId: messageId(msg, delivery.seq, stream),
+    // only generic events carry it: skip the Date for graph items
+    publishedAt: route === 'events' ? isoTime(delivery.publishedMs) : '',
+  };
 }
 
 /** Where the text stops being JSON, as a byte offset into the body (the decoder drops a leading BOM). */

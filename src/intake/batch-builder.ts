@@ -103,7 +103,11 @@ function merge(existing: Item, incoming: Item): Item {
 
 export class BatchBuilder<S> {
   private sections = emptySections();
-  /** keys of the open batch's events (their stream sequences), and their JSON as bytes */
+  /**
+   * keys of the open batch's events: a JetStream event's is its stream sequence, kept as a number
+   * (its key string would live until the seal, one more object per event for the collector)
+   */
+  private eventSeqs = new Set<number>();
   private eventKeys = new Set<string>();
   private readonly events = new JsonListBytes();
   private subjects = new Set<string>();
@@ -143,7 +147,7 @@ export class BatchBuilder<S> {
    */
   add(item: Item, json: EventJson, source?: S, subject?: string): number {
     if (source !== undefined) this.sources.push(source);
-    if (item.section === 'events') return this.addEvent(item.key, json, subject);
+    if (item.section === 'events') return this.addEvent(item, json, subject);
     const section = this.sections[item.section];
     const existing = section.get(item.key);
     if (existing) {
@@ -162,12 +166,17 @@ export class BatchBuilder<S> {
   /** Whether the item's key is in this batch already. */
   has(item: Item): boolean {
     if (item.section !== 'events') return this.sections[item.section].has(item.key);
+    if (item.value.seq !== null) return this.eventSeqs.has(item.value.seq);
     return item.key !== null && this.eventKeys.has(item.key);
   }
 
   /** An event: the first one of a key stays as it came (a null key is unique: not kept). */
-  private addEvent(key: string | null, json: EventJson, subject?: string): number {
-    if (key !== null) {
+  private addEvent(item: Item & { section: 'events' }, json: EventJson, subject?: string): number {
+    const { key, value } = item;
+    if (value.seq !== null) {
+      if (this.eventSeqs.has(value.seq)) return 0;
+      this.eventSeqs.add(value.seq);
+    } else if (key !== null) {
       if (this.eventKeys.has(key)) return 0;
       this.eventKeys.add(key);
     }
@@ -196,6 +205,7 @@ export class BatchBuilder<S> {
       sources: this.sources,
     };
     this.sections = emptySections();
+    this.eventSeqs = new Set();
     this.eventKeys = new Set();
     this.subjects = new Set();
     this.sources = [];

@@ -364,3 +364,19 @@ describe('reasons never quote the input (issue 12, item 14)', () => {
     expect(jsonFault('['.repeat(1_000_000))).toEqual({ index: 1_000_000, problem: 'unexpected end' });
   });
 });
+
+describe('eventJson', () => {
+  it('writes what JSON.stringify writes, as subjects, ids and times change from one event to the next', () => {
+    const subjects = ['approved.a', 'approved."q"', 'approved.é'];
+    const times = ['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.001Z', 'x"\\'];
+    for (let k = 0; k < 60; k++) {
+      const record = {
+        subject: subjects[k % 3] as string,
+        seq: k,
+        msg_id: k % 5 === 0 ? 'id"\u0001' : `S:${k}`,
+        published_at: times[(k >> 1) % 3] as string,
+      };
+      expect(eventJson(record, '{"a":1}')).toBe(JSON.stringify({ ...record, data: { a: 1 } }));
+    }
+  });
+});
