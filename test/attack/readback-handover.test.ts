@@ -1,6 +1,12 @@
 import { readdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unacked, until } from '../../harness/emitter-probe.js';
+import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { spawnEmitter } from '../../harness/process.js';
+import { allDelivered, publishAll, sampleMessages } from '../../harness/workload.js';
+import { testEnv } from '../support/env.js';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import type { HeldBodies } from '../../src/delivery/held-bodies.js';
 import { Redelivery } from '../../src/ingress/redelivery.js';
@@ -423,4 +429,69 @@ describe('attack: a write-ahead log cut in the middle under a spool taking concu
     expect(resolved.filter((id) => !held.has(id))).toEqual([]);
     expect(spool.usage.batches.count).toBe(held.size);
   });
+});
+
+describe('attack: a running emitter whose write-ahead log is cut in the middle, then written on', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('every acknowledged message is delivered after a SIGTERM and a restart', async () => {
+    const sink = destination.sink;
+    const dir = await tempDir('attack-log-cut');
+    const spoolDir = join(dir.path, 'spool');
+    const durable = 'attack-log-cut';
+    const env = testEnv({
+      natsUrl: nats.url,
+      sinkUrl: sink.url,
+      spoolDir,
+      extra: {
+        TRANSMITTER_NATS_DURABLE: durable,
+        TRANSMITTER_BATCH_SIZE: '50',
+        TRANSMITTER_SHUTDOWN_TIMEOUT_S: '2',
+      },
+    });
+    const before = sampleMessages(200, durable);
+    const after = sampleMessages(200, `${durable}-after`);
+    const first = spawnEmitter(env);
+    try {
+      await sink.down();
+      await first.ready;
+      await publishAll(nats.url, before);
+      await until(async () => (await unacked(nc, durable)) === 0, 20_000, 'every message spooled and acked');
+      // a clean-up cuts the live log to half its size; the emitter goes on spooling at once
+      for (const name of await readdir(spoolDir)) {
+        if (!name.endsWith('.log')) continue;
+        const path = join(spoolDir, name);
+        await truncate(path, Math.floor((await stat(path)).size / 2));
+      }
+      await publishAll(nats.url, after);
+      await until(
+        async () => (await unacked(nc, durable)) === 0,
+        20_000,
+        'the later messages spooled and acked',
+      );
+      first.kill('SIGTERM');
+      await first.exited;
+
+      await sink.up();
+      const second = spawnEmitter(env);
+      try {
+        await sink.waitFor(allDelivered([...before, ...after]), 30_000);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    } finally {
+      first.kill('SIGKILL');
+      await sink.up();
+      await dir.remove();
+    }
+  }, 90_000);
 });
