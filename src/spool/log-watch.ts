@@ -9,21 +9,31 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 
 /** a LevelDB log record header: checksum (4), length (2), type (1, never 0) */
 const LOG_HEADER_BYTES = 7;
+/** the last bytes of a log as seen, read again at the next look (LevelDB never rewrites them) */
+const TAIL_BYTES = 32;
 
-const isHole = (head: Buffer, bytesRead: number): boolean =>
-  bytesRead === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
+const isHole = (head: Buffer | undefined): boolean =>
+  head?.length === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
 
-/** A log whose first record header is all zeros was cut off and written again past the cut. */
-async function startsWithHole(path: string): Promise<boolean> {
+/** `length` bytes of a file from `position` (fewer at its end), on a descriptor opened for it. */
+async function readFresh(path: string, position: number, length: number): Promise<Buffer | undefined> {
   const file = await open(path, 'r').catch(() => undefined);
-  if (!file) return false;
+  if (!file) return undefined;
   try {
-    const head = Buffer.alloc(LOG_HEADER_BYTES);
-    const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
-    return isHole(head, bytesRead);
+    const out = Buffer.alloc(length);
+    const { bytesRead } = await file.read(out, 0, length, position);
+    return out.subarray(0, bytesRead);
   } finally {
     await file.close();
   }
+}
+
+/** A log as last seen: its inode, size, and its last bytes (from `tailAt`). */
+interface Seen {
+  ino: number;
+  size: number;
+  tailAt: number;
+  tail?: Buffer;
 }
 
 interface HeldLog {
@@ -33,7 +43,7 @@ interface HeldLog {
 }
 
 export class LogWatch {
-  private readonly sizes = new Map<string, { ino: number; size: number }>();
+  private readonly sizes = new Map<string, Seen>();
   /**
    * Logs seen cut, until the next heal (`forget`) or until they leave the directory: a second
    * look that overlaps the heal must not read a cut log as sound just because the first look
@@ -55,12 +65,27 @@ export class LogWatch {
     const s = await stat(path).catch(() => undefined);
     if (!s) return false;
     const seen = this.sizes.get(path);
-    this.sizes.set(path, { ino: s.ino, size: s.size });
+    const tailAt = Math.max(0, s.size - TAIL_BYTES);
+    this.sizes.set(path, { ino: s.ino, size: s.size, tailAt });
+    const tail = await this.readAt(path, s.ino, tailAt, s.size - tailAt);
+    const now = this.sizes.get(path);
+    if (now?.ino === s.ino && now.size === s.size && now.tailAt === tailAt) now.tail = tail;
     const replaced = seen !== undefined && seen.ino !== s.ino;
     const shrank = seen !== undefined && s.size < seen.size;
-    if (replaced || shrank || (await this.headIsHole(path, s.ino))) this.cut.add(path);
+    if (replaced || shrank || (await this.rewritten(path, seen)) || (await this.headIsHole(path, s.ino)))
+      this.cut.add(path);
     // a look that overlapped this one may have seen the cut (and recorded the size this one read)
     return this.cut.has(path);
+  }
+
+  /**
+   * The last bytes seen read otherwise: the log was cut below its old end, past its head, and
+   * written on at LevelDB's offset, which leaves a hole where acknowledged records were.
+   */
+  private async rewritten(path: string, seen: Seen | undefined): Promise<boolean> {
+    if (seen?.tail === undefined || seen.tail.length === 0) return false;
+    const again = await this.readAt(path, seen.ino, seen.tailAt, seen.tail.length);
+    return again !== undefined && !again.equals(seen.tail);
   }
 
   /** The logs now in the directory: what is kept of any other goes. */
@@ -84,7 +109,17 @@ export class LogWatch {
   }
 
   private async headIsHole(path: string, ino: number): Promise<boolean> {
-    if (this.closed) return startsWithHole(path);
+    return isHole(await this.readAt(path, ino, 0, LOG_HEADER_BYTES));
+  }
+
+  /** Bytes of the log (fewer at its end), on the descriptor kept for it; undefined if it cannot be opened. */
+  private async readAt(
+    path: string,
+    ino: number,
+    position: number,
+    length: number,
+  ): Promise<Buffer | undefined> {
+    if (this.closed) return readFresh(path, position, length);
     if (this.held?.path !== path || this.held.ino !== ino) {
       void this.release();
       this.held = { path, ino, file: open(path, 'r').catch(() => undefined) };
@@ -93,16 +128,16 @@ export class LogWatch {
     const file = await held.file;
     if (!file) {
       if (this.held === held) this.held = undefined;
-      return false;
+      return undefined;
     }
     try {
-      const head = Buffer.alloc(LOG_HEADER_BYTES);
-      const { bytesRead } = await file.read(head, 0, LOG_HEADER_BYTES, 0);
-      return isHole(head, bytesRead);
+      const out = Buffer.alloc(length);
+      const { bytesRead } = await file.read(out, 0, length, position);
+      return out.subarray(0, bytesRead);
     } catch {
       // let go of it (it may have been released meanwhile) and look the old way, whose error counts
       if (this.held === held) void this.release();
-      return startsWithHole(path);
+      return readFresh(path, position, length);
     }
   }
 
