@@ -404,23 +404,31 @@ export function itemFromCheckedEvent(meta: SourceMeta, bytes: Uint8Array): Item 
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * `data` is a getter: a spread drops it. The body is a true private field and `toJSON` writes the
+ * record as a plain one would be: JSON.stringify never sees the body's bytes in its place.
+ */
 class CheckedEventRecord implements EventRecord {
   readonly subject: string;
   readonly seq: number | null;
   readonly msg_id: string;
   readonly published_at: string;
+  readonly #body: Uint8Array;
 
-  constructor(
-    meta: SourceMeta,
-    private readonly body: Uint8Array,
-  ) {
+  constructor(meta: SourceMeta, body: Uint8Array) {
     this.subject = meta.subject;
     this.seq = meta.seq;
     this.msg_id = meta.msgId;
     this.published_at = meta.publishedAt;
+    this.#body = body;
   }
 
   get data(): Record<string, unknown> {
-    return JSON.parse(utf8.decode(this.body)) as Record<string, unknown>;
+    return JSON.parse(utf8.decode(this.#body)) as Record<string, unknown>;
+  }
+
+  toJSON(): EventRecord {
+    const { subject, seq, msg_id, published_at } = this;
+    return { subject, seq, msg_id, published_at, data: this.data };
   }
 }

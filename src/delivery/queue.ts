@@ -343,7 +343,8 @@ export class DeliveryQueue {
   private async launch(id: string, handed?: HandedBatch): Promise<void> {
     const usable = handed && this.options.spool.handle.isSound(handed) ? handed : undefined;
     if (handed && !usable) this.held.release(handed.body.length);
-    const known = usable ?? (await this.read(id));
+    // the delivery keeps its record to its end (through every retry): never the handed body
+    const known = usable ? { state: usable.state, generation: usable.generation } : await this.read(id);
     this.launching.delete(id);
     if (!known || this.stopped) {
       if (usable) this.held.release(usable.body.length);

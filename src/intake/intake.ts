@@ -144,6 +144,8 @@ export class Intake {
   private openBytes = 0;
   /** when the open batch got its first item (epoch ms) */
   private openedAtMs?: number;
+  /** the stream incarnation of the open batch's sequences (it dedups events by sequence) */
+  private openIncarnation?: string;
   private pendingSeals = new Set<Promise<void>>();
   /**
    * uncompressed bytes of the batches sealed but not yet in the spool: they count toward the
@@ -281,6 +283,12 @@ export class Intake {
    */
   offer(item: Item, source?: Acknowledgeable, subject?: string): Promise<void> {
     if (this.closed) return Promise.reject(new IntakeClosedError());
+    // a re-created stream numbers from 1 again: its sequences must not meet the old ones in a batch
+    const incarnation = source?.incarnation;
+    if (incarnation !== undefined && this.openIncarnation !== incarnation) {
+      if (this.openIncarnation !== undefined && this.builder.size > 0) this.buffer.send({ type: 'FLUSH' });
+      this.openIncarnation = incarnation;
+    }
     const json = this.builder.jsonOf(item);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: an item that fits even so is counted as it is
     // written (counting each item's bytes first was a scan of its text per item)
@@ -342,6 +350,7 @@ export class Intake {
   private seal(event: BufferEmitted): void {
     const batch = this.builder.take(uuidv7(), new Date().toISOString());
     const openedAtMs = this.openedAtMs;
+    this.openIncarnation = undefined;
     const sealedBytes = this.openBytes;
     this.pendingSealBytes += sealedBytes;
     this.openBytes = 0;

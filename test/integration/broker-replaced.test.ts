@@ -36,9 +36,12 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function setUp(name: string): Promise<{ nats: NatsServerHandle; sink: Sink; run: Running }> {
+async function setUp(
+  name: string,
+  extra?: Record<string, string>,
+): Promise<{ nats: NatsServerHandle; sink: Sink; run: Running }> {
   [nats, sink, spool] = await Promise.all([startNats(), startSink(), tempDir(name)]);
-  const config = loadConfig(testEnv({ natsUrl: nats.url, sinkUrl: sink.url, spoolDir: spool.path }));
+  const config = loadConfig(testEnv({ natsUrl: nats.url, sinkUrl: sink.url, spoolDir: spool.path, extra }));
   const logs: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void logs.push(line) });
   const emitter = new Emitter(config, { logger });
@@ -194,6 +197,26 @@ describe('the stream and the durable consumer replaced under a running emitter',
     await run.emitter.wait();
     expect(run.emitter.stats.spool.batches).toBe(0);
   });
+
+  it("APPROVED re-created while a batch of its messages is open: the new stream's 1..100 are not taken for the old ones", async () => {
+    // a batch stays open 10 s: the new stream's first messages join the old stream's in it
+    const { nats, sink, run } = await setUp('stream-recreated-open', {
+      TRANSMITTER_BATCH_INTERVAL_S: '10',
+      TRANSMITTER_NATS_ACK_WAIT_S: '60',
+    });
+    const before = findings(100, 'old');
+    await publishAll(nats.url, before);
+    const deadline = Date.now() + 10_000;
+    while (run.emitter.stats.received < 100 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(sink.requests).toHaveLength(0);
+    await recreateStreamAndDurable(nats.url, true);
+    const after = findings(150, 'new');
+    await publishAll(nats.url, after);
+    const counts = await allDelivered(sink, [...before, ...after], 40_000);
+    expect(counts.size).toBe(250);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  }, 60_000);
 
   it('the durable consumer deleted: logged, /ready 503 (consumer_bound) while missing, re-created, every message arrives', async () => {
     const { nats, sink, run } = await setUp('consumer-deleted');

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it, vi } from 'vitest';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import { EmitterEvents, type EmitterEventMap } from '../../src/observe/events.js';
 import { toSpoolRecord } from '../../src/spool/batch-codec.js';
@@ -222,6 +224,33 @@ describe('DeliveryQueue', () => {
     expect(destination.sink.requests).toHaveLength(1);
     expect(spool.usage.batches).toEqual({ count: 0, bytes: 0 });
     expect(reads.get).toBe(0);
+  });
+
+  it('lets go of a handed-over body after its first attempt: a delivery waiting to retry holds none', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { spool } = await countedSpool();
+    destination.sink.respondWith(() => ({ status: 503 }));
+    const events = new EmitterEvents();
+    const attempts = collect(events, 'attempt');
+    const queue = queueOver(spool, events, 50);
+    // the body is reachable only through what the queue keeps
+    const body = await (async () => {
+      const { state, body } = await freshBatch();
+      queue.expectHandOver(state.id);
+      const written = await spool.batches.put(state, body, [], { fresh: true });
+      queue.handOver({ state, body, generation: written.generation });
+      return new WeakRef(body);
+    })();
+    await vi.waitFor(() => expect(attempts.length).toBeGreaterThanOrEqual(1), { timeout: 5_000 });
+    expect(queue.activeCount).toBe(1);
+    for (let k = 0; k < 3 && body.deref() !== undefined; k++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      gc();
+    }
+    // held for the first attempt only: with 5 MB bodies and 256 deliveries, over 1 GB otherwise
+    expect(body.deref()).toBeUndefined();
+    expect(queue.activeCount).toBe(1);
   });
 
   it('reads back a batch whose hand-over was given up, once a scan finds it', async () => {

@@ -3,7 +3,7 @@ import { rawBody } from '../../src/spool/batch-codec.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { Intake, SpoolWriteAbandonedError } from '../../src/intake/intake.js';
 import { createLogger } from '../../src/util/logger.js';
-import { itemFromEvent } from '../../src/model.js';
+import { itemFromEvent, type EventRecord } from '../../src/model.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
 
@@ -191,6 +191,29 @@ describe('intake', () => {
     release();
     await Promise.all([first, second]);
     expect(sealed.map((s) => s.itemCount)).toEqual([1, 1]);
+  });
+
+  it('keeps an event whose stream sequence an event of the stream before its re-creation holds in the open batch', async () => {
+    // the stream deleted and re-created while a batch is open: its sequences start again at 1
+    const { intake, spool, sealed } = await intakeWith(10, 1 << 20);
+    const acked: string[] = [];
+    const source = (incarnation: string) => ({ seq: 5, incarnation, ack: () => acked.push(incarnation) });
+    const old = itemFromEvent({ ...event(5).value, data: { from: 'old' } } as EventRecord);
+    const renewed = itemFromEvent({ ...event(5).value, msg_id: 'n5', data: { from: 'new' } } as EventRecord);
+    const adds = [intake.offer(old, source('S@1')), intake.offer(renewed, source('S@2'))];
+    await intake.flush();
+    await Promise.all(adds);
+    // both were acknowledged: both must be in a spooled batch
+    expect(acked.sort()).toEqual(['S@1', 'S@2']);
+    const froms: string[] = [];
+    for (const state of sealed) {
+      const batch = await spool.batches.get(state.id);
+      const doc = JSON.parse((await rawBody(state, batch!.body)).toString('utf8')) as {
+        events: { data: { from: string } }[];
+      };
+      froms.push(...doc.events.map((e) => e.data.from));
+    }
+    expect(froms.sort()).toEqual(['new', 'old']);
   });
 
   it('refuses an item no batch can hold', async () => {

@@ -324,6 +324,21 @@ describe('reasons never quote the input (issue 12, item 14)', () => {
     }
   });
 
+  it('an event taken on its bytes reads as the record it stands for: its data, its JSON, its fields', () => {
+    const decoded = decodeMessage(
+      message('{"k":"é","n":[1,2]}', 'approved.finding'),
+      { reply: '', seq: 9, deliveryCount: 1, publishedMs: 0 },
+      'S',
+    );
+    if (!decoded.ok || decoded.item.section !== 'events') throw new Error('not an event');
+    const record = decoded.item.value;
+    const plain = { subject: 'approved.finding', seq: 9, msg_id: 'S:9', published_at: record.published_at };
+    expect(record.data).toEqual({ k: 'é', n: [1, 2] });
+    // what a reader that serialises or lists the record sees: no body bytes, the data
+    expect(JSON.parse(JSON.stringify(record))).toEqual({ ...plain, data: { k: 'é', n: [1, 2] } });
+    expect(Object.keys(record)).not.toContain('body');
+  });
+
   it('gives the offset of the first byte that is not UTF-8', () => {
     const bytes = new Uint8Array([...Buffer.from(`{"k":"${SECRET}`), 0xc0, 0xaf, 0x22, 0x7d]);
     expect(decode(bytes)).toBe(`invalid_utf8: at byte ${bytes.length - 4} of ${bytes.length}`);
