@@ -9,17 +9,16 @@ import { allDelivered, publishAll, sampleMessages } from '../../harness/workload
 import { testEnv } from '../support/env.js';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import type { HeldBodies } from '../../src/delivery/held-bodies.js';
-import { Redelivery } from '../../src/ingress/redelivery.js';
 import { Intake } from '../../src/intake/intake.js';
 import { itemFromEvent } from '../../src/model.js';
 import { EmitterEvents } from '../../src/observe/events.js';
-import { toSpoolRecord } from '../../src/spool/batch-codec.js';
+import { countBatchReads, freshBatch } from '../../harness/batch-records.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
-import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { useLoopbackDestination } from '../support/loopback-destination.js';
 import { tempDir } from '../../harness/workload.js';
+import { intakeWithRedelivery } from '../../harness/intake-wiring.js';
 
 /**
  * Attacks on the hand-over of just-durable batches to the delivery queue (bodies kept for the
@@ -40,29 +39,6 @@ async function openSpool(onReopened?: () => void): Promise<Spool> {
   return spool;
 }
 
-/** A fresh batch record (not yet written) with `items` events of about `itemBytes` each. */
-async function freshBatch(items = 1, itemBytes = 16): Promise<{ state: BatchState; body: Buffer }> {
-  const now = new Date().toISOString();
-  const doc = {
-    batch_id: uuidv7(),
-    probe_id: 'p',
-    run_id: 'r',
-    created_at: now,
-    nodes_domain: [],
-    nodes_ip: [],
-    nodes_cert: [],
-    edges: [],
-    events: Array.from({ length: items }, (_, i) => ({
-      subject: 'approved.x',
-      seq: i + 1,
-      msg_id: `m${i}`,
-      published_at: now,
-      data: { id: `x${i}`, pad: 'p'.repeat(itemBytes) },
-    })),
-  };
-  return toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
-}
-
 function queueOver(spool: Spool, concurrency = 1): DeliveryQueue {
   const queue = new DeliveryQueue({
     spool,
@@ -81,22 +57,6 @@ function queueOver(spool: Spool, concurrency = 1): DeliveryQueue {
 }
 
 const heldOf = (queue: DeliveryQueue) => (queue as unknown as { held: HeldBodies }).held;
-
-/** Counts the spool's batch reads. */
-function countReads(spool: Spool): { get: number; getState: number } {
-  const reads = { get: 0, getState: 0 };
-  const get = spool.batches.get.bind(spool.batches);
-  const getState = spool.batches.getState.bind(spool.batches);
-  spool.batches.get = (id) => {
-    reads.get += 1;
-    return get(id);
-  };
-  spool.batches.getState = (id) => {
-    reads.getState += 1;
-    return getState(id);
-  };
-  return reads;
-}
 
 /** Fail the handle's current generation (as a failed LevelDB operation does) and wait for its reopen. */
 async function forceReopen(spool: Spool): Promise<void> {
@@ -125,7 +85,7 @@ function expectEachOnce(sent: Array<string | undefined>, ids: string[]): void {
 describe('attack: hand-over of just-durable batches (11c486b, 7dbcb0f, 5b7330f)', () => {
   it('a reopen between the hand-over and the first attempt: the body is read back, sent once, counts end at zero', async () => {
     const spool = await openSpool();
-    const reads = countReads(spool);
+    const reads = countBatchReads(spool);
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
     destination.sink.respondWith(async (_req, index) => {
@@ -336,28 +296,8 @@ describe('attack: the intake and the queue wired as the emitter wires them, with
 
 describe('attack: a redelivery looked up while the batch holding it became durable (09d0707), on a real spool', () => {
   it('the index read began before the batch was written and answers after it is durable: the batch is found, not taken again', async () => {
-    const dir = await tempDir('readback-attack');
-    const spool = await Spool.open(dir.path);
-    const redelivery = new Redelivery(spool);
-    const intake = new Intake({
-      spool,
-      logger: createLogger('silent'),
-      events: new EmitterEvents(),
-      probeId: 'p',
-      runId: 'r',
-      maxItems: 2,
-      maxBytes: 1 << 20,
-      intervalMs: 60_000,
-      compression: 'none',
-      spoolMaxBytes: 1 << 30,
-      onDurable: () => undefined,
-      seqTracker: redelivery,
-    });
-    destination.cleanup(
-      () => dir.remove(),
-      () => spool.close(),
-      () => intake.close(),
-    );
+    const { intake, spool, redelivery, close } = await intakeWithRedelivery(2);
+    destination.cleanup(close);
     await redelivery.rebind('S@1');
     const source = (seq: number) => ({ seq, incarnation: 'S@1', ack: () => undefined });
     const event = (n: number) =>

@@ -3,9 +3,8 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import { EmitterEvents, type EmitterEventMap } from '../../src/observe/events.js';
-import { toSpoolRecord } from '../../src/spool/batch-codec.js';
+import { countBatchReads, freshBatch } from '../../harness/batch-records.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
-import { uuidv7 } from '../../src/util/ids.js';
 import { createLogger, type Logger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { useLoopbackDestination } from '../support/loopback-destination.js';
@@ -22,38 +21,9 @@ async function oneSpooledBatch(): Promise<{ spool: Spool; state: BatchState }> {
     () => dir.remove(),
     () => spool.close(),
   );
-  const now = new Date().toISOString();
-  const doc = {
-    batch_id: uuidv7(),
-    probe_id: 'p',
-    run_id: 'r',
-    created_at: now,
-    nodes_domain: [],
-    nodes_ip: [],
-    nodes_cert: [],
-    edges: [],
-    events: [{ subject: 'approved.x', seq: 1, msg_id: 'm1', published_at: now, data: { id: 'x' } }],
-  };
-  const { state, body } = await toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
+  const { state, body } = await freshBatch();
   await spool.batches.put(state, body);
   return { spool, state };
-}
-
-/** A fresh batch record, not yet written. */
-async function freshBatch(): Promise<{ state: BatchState; body: Buffer }> {
-  const now = new Date().toISOString();
-  const doc = {
-    batch_id: uuidv7(),
-    probe_id: 'p',
-    run_id: 'r',
-    created_at: now,
-    nodes_domain: [],
-    nodes_ip: [],
-    nodes_cert: [],
-    edges: [],
-    events: [{ subject: 'approved.x', seq: 1, msg_id: 'm1', published_at: now, data: { id: 'x' } }],
-  };
-  return toSpoolRecord(doc, 'identity', { subjects: ['approved.x'] });
 }
 
 /** An empty spool whose batch reads (state or body) are counted. */
@@ -64,18 +34,7 @@ async function countedSpool(): Promise<{ spool: Spool; reads: { get: number; get
     () => dir.remove(),
     () => spool.close(),
   );
-  const reads = { get: 0, getState: 0 };
-  const get = spool.batches.get.bind(spool.batches);
-  const getState = spool.batches.getState.bind(spool.batches);
-  spool.batches.get = (id) => {
-    reads.get += 1;
-    return get(id);
-  };
-  spool.batches.getState = (id) => {
-    reads.getState += 1;
-    return getState(id);
-  };
-  return { spool, reads };
+  return { spool, reads: countBatchReads(spool) };
 }
 
 function queueOver(

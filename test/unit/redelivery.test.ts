@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmitterEvents } from '../../src/observe/events.js';
 import { Redelivery } from '../../src/ingress/redelivery.js';
-import { Intake } from '../../src/intake/intake.js';
-import { createLogger } from '../../src/util/logger.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
-import { tempDir } from '../../harness/workload.js';
+import { intakeWithRedelivery } from '../../harness/intake-wiring.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -14,29 +11,9 @@ afterEach(async () => {
 
 /** An intake whose sealed sequences are kept by a Redelivery index, as the emitter wires them. */
 async function intakeWith(maxItems: number) {
-  const dir = await tempDir('redelivery');
-  const spool = await Spool.open(dir.path);
-  const redelivery = new Redelivery(spool);
-  const intake = new Intake({
-    spool,
-    logger: createLogger('silent'),
-    events: new EmitterEvents(),
-    probeId: 'p',
-    runId: 'r',
-    maxItems,
-    maxBytes: 1 << 20,
-    intervalMs: 60_000,
-    compression: 'none',
-    spoolMaxBytes: 1 << 30,
-    onDurable: () => undefined,
-    seqTracker: redelivery,
-  });
-  cleanups.push(async () => {
-    await intake.close();
-    await spool.close();
-    await dir.remove();
-  });
-  return { intake, spool, redelivery };
+  const wired = await intakeWithRedelivery(maxItems);
+  cleanups.push(wired.close);
+  return wired;
 }
 
 const event = (n: number) =>

@@ -1,0 +1,39 @@
+import { Redelivery } from '../src/ingress/redelivery.js';
+import { Intake } from '../src/intake/intake.js';
+import { EmitterEvents } from '../src/observe/events.js';
+import { Spool } from '../src/spool/spool.js';
+import { createLogger } from '../src/util/logger.js';
+import { tempDir } from './workload.js';
+
+/**
+ * A spool on a temp dir with an intake whose sealed sequences a Redelivery index keeps, wired as
+ * the emitter wires them (no delivery: durable batches stay in the spool); `close` closes both and
+ * removes the directory.
+ */
+export async function intakeWithRedelivery(
+  maxItems: number,
+): Promise<{ intake: Intake; spool: Spool; redelivery: Redelivery; close(): Promise<void> }> {
+  const dir = await tempDir('redelivery');
+  const spool = await Spool.open(dir.path);
+  const redelivery = new Redelivery(spool);
+  const intake = new Intake({
+    spool,
+    logger: createLogger('silent'),
+    events: new EmitterEvents(),
+    probeId: 'p',
+    runId: 'r',
+    maxItems,
+    maxBytes: 1 << 20,
+    intervalMs: 60_000,
+    compression: 'none',
+    spoolMaxBytes: 1 << 30,
+    onDurable: () => undefined,
+    seqTracker: redelivery,
+  });
+  const close = async () => {
+    await intake.close();
+    await spool.close();
+    await dir.remove();
+  };
+  return { intake, spool, redelivery, close };
+}
