@@ -1,5 +1,6 @@
 import { Redelivery } from '../src/ingress/redelivery.js';
 import { Intake } from '../src/intake/intake.js';
+import { itemFromEvent } from '../src/model.js';
 import { EmitterEvents } from '../src/observe/events.js';
 import { Spool } from '../src/spool/spool.js';
 import { createLogger } from '../src/util/logger.js';
@@ -37,3 +38,13 @@ export async function intakeWithRedelivery(
   };
   return { intake, spool, redelivery, close };
 }
+
+/** Event `n` of approved.x as the ingress would build it (stream sequence n). */
+export const approvedEvent = (n: number) =>
+  itemFromEvent({
+    subject: 'approved.x',
+    seq: n,
+    msg_id: `m${n}`,
+    published_at: '2026-01-01T00:00:00.000Z',
+    data: { n },
+  });

@@ -18,7 +18,7 @@ import { createLogger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { useLoopbackDestination } from '../support/loopback-destination.js';
 import { tempDir } from '../../harness/workload.js';
-import { intakeWithRedelivery } from '../../harness/intake-wiring.js';
+import { approvedEvent, intakeWithRedelivery } from '../../harness/intake-wiring.js';
 
 /**
  * Attacks on the hand-over of just-durable batches to the delivery queue (bodies kept for the
@@ -300,14 +300,6 @@ describe('attack: a redelivery looked up while the batch holding it became durab
     destination.cleanup(close);
     await redelivery.rebind('S@1');
     const source = (seq: number) => ({ seq, incarnation: 'S@1', ack: () => undefined });
-    const event = (n: number) =>
-      itemFromEvent({
-        subject: 'approved.x',
-        seq: n,
-        msg_id: `m${n}`,
-        published_at: '2026-01-01T00:00:00.000Z',
-        data: { n },
-      });
     // the first index read runs on LevelDB at once, its answer is held until released
     const batchOf = spool.seqIndex.batchOf.bind(spool.seqIndex);
     let release!: () => void;
@@ -324,11 +316,11 @@ describe('attack: a redelivery looked up while the batch holding it became durab
       }
       return answer;
     };
-    const first = intake.offer(event(1), source(1));
+    const first = intake.offer(approvedEvent(1), source(1));
     const lookup = redelivery.findSeq(1, 'S@1');
     await firstRead;
     // the batch holding seq 1 is sealed, written and durable while that read's answer is out
-    await Promise.all([first, intake.offer(event(2), source(2))]);
+    await Promise.all([first, intake.offer(approvedEvent(2), source(2))]);
     release();
     const found = await lookup;
     expect(found).toBeDefined();

@@ -8,6 +8,8 @@ import { startSink, type Sink } from '../../harness/sink.js';
 import { runCli } from '../../harness/cli-process.js';
 import { spawnEmitter } from '../../harness/process.js';
 import { allDelivered, publishAll, sampleMessages, tempDir } from '../../harness/workload.js';
+
+type Message = ReturnType<typeof sampleMessages>[number];
 import { testEnv } from '../support/env.js';
 
 /**
@@ -47,89 +49,114 @@ function envFor(spoolDir: string, durable: string): Record<string, string> {
   });
 }
 
+type Emitter = ReturnType<typeof spawnEmitter>;
+
+/** One scenario's spool, its emitter settings, and the emitters it starts (killed at its end). */
+interface Scenario {
+  spoolDir: string;
+  durable: string;
+  env: Record<string, string>;
+  spawn(): Emitter;
+}
+
+/** Run `body` on a fresh spool directory; whatever happens, kill its emitters, put the sink back, clean up. */
+async function inScenario(durable: string, body: (s: Scenario) => Promise<void>): Promise<void> {
+  const dir = await tempDir(durable);
+  const spoolDir = join(dir.path, 'spool');
+  const env = envFor(spoolDir, durable);
+  const started: Emitter[] = [];
+  const spawn = () => {
+    const emitter = spawnEmitter(env);
+    started.push(emitter);
+    return emitter;
+  };
+  try {
+    await body({ spoolDir, durable, env, spawn });
+  } finally {
+    for (const emitter of started) emitter.kill('SIGKILL');
+    await sink.up();
+    sink.clear();
+    await dir.remove();
+  }
+}
+
+/** With the sink down, once `emitter` is ready: `messages` published, spooled and acked. */
+async function spoolWithSinkDown(emitter: Emitter, durable: string, messages: Message[]): Promise<void> {
+  await sink.down();
+  await emitter.ready;
+  await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
+  await publishAll(nats.url, messages);
+  await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+}
+
+/** The sink up, one more emitter started: every one of `messages` arrives, and it stops cleanly. */
+async function deliveredAfterRestart(s: Scenario, messages: Message[]): Promise<void> {
+  await sink.up();
+  const emitter = s.spawn();
+  try {
+    await sink.waitFor(allDelivered(messages), 30_000);
+  } finally {
+    expect(await emitter.stop()).toBe(0);
+  }
+}
+
+/** An emitter started on a repaired spool settles (delivers or quarantines) the `held` batches. */
+async function settlesAfterRepair(s: Scenario, held: number): Promise<void> {
+  const emitter = s.spawn();
+  const settled = () => (emitter.output().match(/"msg":"batch (delivered|quarantined)/g) ?? []).length;
+  try {
+    await until(() => settled() >= held, 30_000, 'every batch delivered or quarantined');
+  } finally {
+    expect(await emitter.stop()).toBe(0);
+  }
+}
+
 /**
  * With the sink down: `messages` spooled and acked, the emitter stopped, started and stopped once
  * more (which moves the batches from LevelDB's log into a table file), then the table's first data
  * block and its trailer (blocks are about 4 KiB) overwritten: its block type no longer parses.
  */
-async function spoolThenDamageTable(
-  env: Record<string, string>,
-  durable: string,
-  spoolDir: string,
-  messages: ReturnType<typeof sampleMessages>,
-): Promise<void> {
-  await sink.down();
-  const first = spawnEmitter(env);
-  await first.ready;
-  await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-  await publishAll(nats.url, messages);
-  await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+async function spoolThenDamageTable(s: Scenario, messages: Message[]): Promise<void> {
+  const first = s.spawn();
+  await spoolWithSinkDown(first, s.durable, messages);
   expect(await first.stop()).toBe(0);
-  const again = spawnEmitter(env);
-  expect(await again.stop()).toBe(0);
-  const table = (await readdir(spoolDir)).find((f) => f.endsWith('.ldb'))!;
-  const bytes = await readFile(join(spoolDir, table));
+  expect(await s.spawn().stop()).toBe(0);
+  const table = (await readdir(s.spoolDir)).find((f) => f.endsWith('.ldb'))!;
+  const bytes = await readFile(join(s.spoolDir, table));
   bytes.fill(0xff, 0, Math.min(6000, bytes.length >> 1));
-  await writeFile(join(spoolDir, table), bytes);
+  await writeFile(join(s.spoolDir, table), bytes);
 }
 
 describe('spool files changed under a running emitter', () => {
   it('CURRENT removed under a running emitter: `spool repair --yes` refuses (the emitter holds the spool) and changes nothing', async () => {
-    const dir = await tempDir('attack-repair-running');
-    const spoolDir = join(dir.path, 'spool');
-    const durable = 'attack-repair-running';
-    const env = envFor(spoolDir, durable);
-    const messages = sampleMessages(200, durable);
-    const first = spawnEmitter(env);
-    try {
-      await sink.down();
-      await first.ready;
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-      await publishAll(nats.url, messages);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+    await inScenario('attack-repair-running', async (s) => {
+      const messages = sampleMessages(200, s.durable);
+      const first = s.spawn();
+      await spoolWithSinkDown(first, s.durable, messages);
 
-      await rm(join(spoolDir, 'CURRENT'));
-      const before = await listing(spoolDir);
-      const repair = await cli(spoolDir, 'spool', 'repair', '--yes');
+      await rm(join(s.spoolDir, 'CURRENT'));
+      const before = await listing(s.spoolDir);
+      const repair = await cli(s.spoolDir, 'spool', 'repair', '--yes');
       expect(repair.code).not.toBe(0);
       expect(repair.stderr).toContain('in use by a running emitter');
       expect(repair.stdout).toBe('');
-      expect(await listing(spoolDir)).toEqual(before);
+      expect(await listing(s.spoolDir)).toEqual(before);
 
       await first.stop();
-      const fixed = await cli(spoolDir, 'spool', 'repair', '--yes');
+      const fixed = await cli(s.spoolDir, 'spool', 'repair', '--yes');
       expect(fixed).toMatchObject({ code: 0 });
-      await sink.up();
-      const second = spawnEmitter(env);
-      try {
-        await sink.waitFor(allDelivered(messages), 30_000);
-      } finally {
-        expect(await second.stop()).toBe(0);
-      }
-    } finally {
-      first.kill('SIGKILL');
-      await sink.up();
-      sink.clear();
-      await dir.remove();
-    }
+      await deliveredAfterRestart(s, messages);
+    });
   });
 
   it('MANIFEST removed under a running emitter: /ready 503, the restart is refused with the repair hint, repair --yes; every message delivered', async () => {
-    const dir = await tempDir('attack-manifest');
-    const spoolDir = join(dir.path, 'spool');
-    const durable = 'attack-manifest';
-    const env = envFor(spoolDir, durable);
-    const [before, after] = [sampleMessages(200, `${durable}-a`), sampleMessages(200, `${durable}-b`)];
-    const first = spawnEmitter(env);
-    try {
-      await sink.down();
-      await first.ready;
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-      await publishAll(nats.url, before);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+    await inScenario('attack-manifest', async (s) => {
+      const [before, after] = [sampleMessages(200, `${s.durable}-a`), sampleMessages(200, `${s.durable}-b`)];
+      const first = s.spawn();
+      await spoolWithSinkDown(first, s.durable, before);
 
-      for (const name of await readdir(spoolDir)) {
-        if (name.startsWith('MANIFEST-')) await rm(join(spoolDir, name));
+      for (const name of await readdir(s.spoolDir)) {
+        if (name.startsWith('MANIFEST-')) await rm(join(s.spoolDir, name));
       }
       await publishAll(nats.url, after);
       const base = httpUrl(first.output())!;
@@ -144,46 +171,30 @@ describe('spool files changed under a running emitter', () => {
       expect(first.output()).toContain('its data files are still there: stop the emitter and run');
       await first.stop();
 
-      const refused = await runCli(env, ['run']);
+      const refused = await runCli(s.env, ['run']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('batch-emitter spool repair');
-      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      const repaired = await cli(s.spoolDir, 'spool', 'repair', '--yes');
       expect(repaired).toMatchObject({ code: 0, stderr: '' });
-
-      await sink.up();
-      const second = spawnEmitter(env);
-      try {
-        await sink.waitFor(allDelivered([...before, ...after]), 30_000);
-      } finally {
-        expect(await second.stop()).toBe(0);
-      }
-    } finally {
-      first.kill('SIGKILL');
-      await sink.up();
-      sink.clear();
-      await dir.remove();
-    }
+      await deliveredAfterRestart(s, [...before, ...after]);
+    });
   });
 
   it('LOCK deleted under a running emitter ("stale lock" clean-up): it takes the lock again, a second emitter on the spool is refused; every message delivered', async () => {
-    const dir = await tempDir('attack-lock');
-    const spoolDir = join(dir.path, 'spool');
-    const durable = 'attack-lock';
-    const env = envFor(spoolDir, durable);
-    const messages = sampleMessages(600, durable);
-    const [before, during, after] = [messages.slice(0, 200), messages.slice(200, 400), messages.slice(400)];
-    const first = spawnEmitter(env);
-    try {
-      await sink.down();
-      await first.ready;
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-      await publishAll(nats.url, before);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+    await inScenario('attack-lock', async (s) => {
+      const messages = sampleMessages(600, s.durable);
+      const [before, during, after] = [messages.slice(0, 200), messages.slice(200, 400), messages.slice(400)];
+      const first = s.spawn();
+      await spoolWithSinkDown(first, s.durable, before);
 
-      await rm(join(spoolDir, 'LOCK'));
+      await rm(join(s.spoolDir, 'LOCK'));
       await publishAll(nats.url, during);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'the messages written after it acked');
-      const second = spawnEmitter(env);
+      await until(
+        async () => (await unacked(s.durable)) === 0,
+        20_000,
+        'the messages written after it acked',
+      );
+      const second = s.spawn();
       const how = await Promise.race([second.exited, second.ready.then(() => 'running')]);
       second.kill('SIGKILL');
       expect(how).toBe(1);
@@ -191,21 +202,10 @@ describe('spool files changed under a running emitter', () => {
       expect(first.output()).toContain('LOCK was deleted or replaced under the running emitter');
 
       await publishAll(nats.url, after);
-      await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+      await until(async () => (await unacked(s.durable)) === 0, 20_000, 'every message spooled and acked');
       expect(await first.stop()).toBe(0);
-      await sink.up();
-      const third = spawnEmitter(env);
-      try {
-        await sink.waitFor(allDelivered(messages), 30_000);
-      } finally {
-        expect(await third.stop()).toBe(0);
-      }
-    } finally {
-      first.kill('SIGKILL');
-      await sink.up();
-      sink.clear();
-      await dir.remove();
-    }
+      await deliveredAfterRestart(s, messages);
+    });
   });
 
   const logFaults = {
@@ -219,53 +219,28 @@ describe('spool files changed under a running emitter', () => {
   };
   for (const [how, fault] of Object.entries(logFaults)) {
     it(`the write-ahead log ${how} right before SIGTERM: every acknowledged message delivered after the restart`, async () => {
-      const dir = await tempDir('attack-log');
-      const spoolDir = join(dir.path, 'spool');
-      const durable = `attack-log-${how.split(' ')[0]!}`;
-      const env = envFor(spoolDir, durable);
-      const messages = sampleMessages(200, durable);
-      const first = spawnEmitter(env);
-      try {
-        await sink.down();
-        await first.ready;
-        await until(async () => (await unacked(durable)) === 0, 20_000, 'earlier messages acknowledged');
-        await publishAll(nats.url, messages);
-        await until(async () => (await unacked(durable)) === 0, 20_000, 'every message spooled and acked');
+      await inScenario(`attack-log-${how.split(' ')[0]!}`, async (s) => {
+        const messages = sampleMessages(200, s.durable);
+        const first = s.spawn();
+        await spoolWithSinkDown(first, s.durable, messages);
 
-        for (const name of await readdir(spoolDir)) {
-          if (name.endsWith('.log')) await fault(join(spoolDir, name));
+        for (const name of await readdir(s.spoolDir)) {
+          if (name.endsWith('.log')) await fault(join(s.spoolDir, name));
         }
         first.kill('SIGTERM');
         await first.exited;
-
-        await sink.up();
-        const second = spawnEmitter(env);
-        try {
-          await sink.waitFor(allDelivered(messages), 30_000);
-        } finally {
-          expect(await second.stop()).toBe(0);
-        }
-      } finally {
-        first.kill('SIGKILL');
-        await sink.up();
-        sink.clear();
-        await dir.remove();
-      }
+        await deliveredAfterRestart(s, messages);
+      });
     });
   }
 
   it('a table block damaged on disk, the emitter started on it unrepaired: it refuses to run (exit 1, the repair named; no reopen loop, nothing sent twice); after repair every batch is delivered or quarantined', async () => {
-    const dir = await tempDir('attack-bitrot-run');
-    const spoolDir = join(dir.path, 'spool');
-    const durable = 'attack-bitrot-run';
-    const env = envFor(spoolDir, durable);
-    const messages = sampleMessages(600, durable);
-    try {
-      await spoolThenDamageTable(env, durable, spoolDir, messages);
+    await inScenario('attack-bitrot-run', async (s) => {
+      await spoolThenDamageTable(s, sampleMessages(600, s.durable));
 
       sink.clear();
       await sink.up();
-      const damaged = spawnEmitter(env);
+      const damaged = s.spawn();
       expect(await damaged.exited).toBe(1);
       expect(damaged.output()).toContain('is damaged on disk');
       expect(damaged.output()).toContain('batch-emitter spool repair --yes');
@@ -273,60 +248,34 @@ describe('spool files changed under a running emitter', () => {
       const keys = sink.requests.map((r) => r.headers['idempotency-key']);
       expect(new Set(keys).size).toBe(keys.length);
 
-      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      const repaired = await cli(s.spoolDir, 'spool', 'repair', '--yes');
       expect(repaired).toMatchObject({ code: 0, stderr: '' });
       const held = Number(/it holds (\d+) batch/.exec(repaired.stdout)?.[1]);
       expect(held).toBeGreaterThan(0);
-      const after = spawnEmitter(env);
-      const settled = () => (after.output().match(/"msg":"batch (delivered|quarantined)/g) ?? []).length;
-      try {
-        await until(() => settled() >= held, 30_000, 'every batch delivered or quarantined');
-      } finally {
-        expect(await after.stop()).toBe(0);
-      }
-    } finally {
-      await sink.up();
-      sink.clear();
-      await dir.remove();
-    }
+      await settlesAfterRepair(s, held);
+    });
   });
 
   it('a table block damaged on disk (bit rot): `spool repair` finds it (it said "opens: nothing to repair"), --yes rebuilds it; the emitter then delivers or quarantines every batch (no reopen loop)', async () => {
-    const dir = await tempDir('attack-bitrot');
-    const spoolDir = join(dir.path, 'spool');
-    const durable = 'attack-bitrot';
-    const env = envFor(spoolDir, durable);
-    const messages = sampleMessages(600, durable);
-    try {
-      await spoolThenDamageTable(env, durable, spoolDir, messages);
+    await inScenario('attack-bitrot', async (s) => {
+      await spoolThenDamageTable(s, sampleMessages(600, s.durable));
 
-      const verify = await cli(spoolDir, 'spool', 'verify');
+      const verify = await cli(s.spoolDir, 'spool', 'verify');
       expect(verify.code).not.toBe(0);
       expect(verify.stdout).toContain('body unreadable on disk');
-      const dry = await cli(spoolDir, 'spool', 'repair');
+      const dry = await cli(s.spoolDir, 'spool', 'repair');
       expect(dry.code).toBe(1);
       expect(dry.stdout).toContain('is damaged');
-      const repaired = await cli(spoolDir, 'spool', 'repair', '--yes');
+      const repaired = await cli(s.spoolDir, 'spool', 'repair', '--yes');
       expect(repaired).toMatchObject({ code: 0, stderr: '' });
 
       const held = Number(/it holds (\d+) batch/.exec(repaired.stdout)?.[1]);
       expect(held).toBeGreaterThan(0);
-
       await sink.up();
-      const second = spawnEmitter(env);
-      const settled = () => (second.output().match(/"msg":"batch (delivered|quarantined)/g) ?? []).length;
-      try {
-        await until(() => settled() >= held, 30_000, 'every batch delivered or quarantined');
-      } finally {
-        expect(await second.stop()).toBe(0);
-      }
-      const stats = await cli(spoolDir, 'spool', 'stats');
+      await settlesAfterRepair(s, held);
+      const stats = await cli(s.spoolDir, 'spool', 'stats');
       expect(stats.stdout).toContain('batches: 0\n');
       expect(sink.requests.length).toBeGreaterThan(0);
-    } finally {
-      await sink.up();
-      sink.clear();
-      await dir.remove();
-    }
+    });
   });
 });

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redelivery } from '../../src/ingress/redelivery.js';
-import { itemFromEvent } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
-import { intakeWithRedelivery } from '../../harness/intake-wiring.js';
+import { approvedEvent, intakeWithRedelivery } from '../../harness/intake-wiring.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -15,15 +14,6 @@ async function intakeWith(maxItems: number) {
   cleanups.push(wired.close);
   return wired;
 }
-
-const event = (n: number) =>
-  itemFromEvent({
-    subject: 'approved.x',
-    seq: n,
-    msg_id: `m${n}`,
-    published_at: '2026-01-01T00:00:00.000Z',
-    data: { n },
-  });
 
 describe('redelivery: the sequence index follows the stream incarnation (issue 12, item 2)', () => {
   const from = (incarnation: string) => (seq: number) => ({ seq, incarnation, ack: () => undefined });
@@ -53,7 +43,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     await redelivery.rebind('APPROVED@old');
     const held = holdFirstPut(spool, 'fail');
     const old = from('APPROVED@old');
-    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(approvedEvent(n), old(n))));
     await held.called;
     held.release();
     // the write failed and waits to be tried again (as on a full disk) while the stream is replaced
@@ -69,7 +59,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     await redelivery.rebind('APPROVED@old');
     const held = holdFirstPut(spool, 'delay');
     const old = from('APPROVED@old');
-    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), old(n))));
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(approvedEvent(n), old(n))));
     await held.called;
     let rebound = false;
     const rebinding = redelivery.rebind('APPROVED@new').then(() => (rebound = true));
@@ -84,7 +74,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
 
     // the new stream's own sequences are indexed as usual
     const fresh = from('APPROVED@new');
-    await Promise.all([1, 2, 3].map((n) => intake.offer(event(10 + n), fresh(n))));
+    await Promise.all([1, 2, 3].map((n) => intake.offer(approvedEvent(10 + n), fresh(n))));
     expect(await spool.seqIndex.batchOf(2)).toBeDefined();
     expect(await redelivery.findSeq(2, 'APPROVED@new')).toBeDefined();
     expect(await redelivery.findSeq(2, 'APPROVED@old')).toBeUndefined();
@@ -95,7 +85,7 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
     await redelivery.rebind('APPROVED@1');
     const held = holdFirstPut(spool, 'delay');
     const first = from('APPROVED@1');
-    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(event(n), first(n))));
+    const durable = Promise.all([1, 2, 3].map((n) => intake.offer(approvedEvent(n), first(n))));
     await held.called;
     expect(redelivery.mayHold({ seq: 2, deliveryCount: 1 })).toBe(true);
     expect(redelivery.mayHold({ seq: 4, deliveryCount: 1 })).toBe(false);
