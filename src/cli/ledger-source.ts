@@ -1,13 +1,7 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, OPTIONS } from '../config/index.js';
-import {
-  LEDGER_SUBDIR,
-  LedgerLockedError,
-  LevelLedger,
-  PgLedger,
-  type Ledger,
-} from '../observe/ledger/index.js';
+import { LEDGER_SUBDIR, LedgerLockedError, LevelLedger, type Ledger } from '../observe/ledger/index.js';
 import { CommandError, spoolDirFromEnv } from './common.js';
 
 /**
@@ -49,6 +43,7 @@ export async function openLedgerToRead(
 ): Promise<LedgerSource | undefined> {
   const url = databaseUrlFromEnv(env);
   if (url !== undefined) {
+    const { PgLedger } = await import('../observe/ledger/pg-ledger.js');
     const ledger = new PgLedger(url, { logger: quiet, schema: options.pgSchema, connectTimeoutMs: 5000 });
     return { ledger, where: `PostgreSQL ${ledger.schema}.batches` };
   }

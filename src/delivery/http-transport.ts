@@ -1,10 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Outcome } from '../../machines/outcome.js';
 import { classifyError, classifyResponse } from './classify.js';
 import { continueTolerantConnector } from './interim-continue.js';
+import { Pool, request } from './undici-parts.js';
 
 /**
  * One HTTP(S) destination: POSTs sealed batches over a keep-alive undici Pool and turns every
@@ -351,7 +352,7 @@ export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
     try {
       const headers: Record<string, string> = { ...staticHeaders, 'idempotency-key': meta.batchId };
       if (meta.contentEncoding === 'gzip') headers['content-encoding'] = 'gzip';
-      const res = await pool.request({
+      const res = await request(pool, {
         path,
         method: 'POST',
         headers,

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
+import { buildConnector } from './undici-parts.js';
 
 /**
  * undici 7's HTTP/1.1 parser destroys the socket on any `100 Continue` ("bad response"), although
@@ -88,7 +89,7 @@ function skipInterimContinue<S extends Socket>(socket: S): S {
 }
 
 /** undici's own connector with the interim-100 filter on every socket it opens. */
-export function continueTolerantConnector(options: buildConnector.BuildOptions): buildConnector.connector {
+export function continueTolerantConnector(options: BuildConnector.BuildOptions): BuildConnector.connector {
   const connect = buildConnector(options);
   return (opts, callback) =>
     connect(opts, (error, socket) => {

@@ -10,12 +10,12 @@ import {
   LEDGER_SUBDIR,
   LevelLedger,
   MAX_ATTEMPT_FACTS,
-  PgLedger,
   idFloorOfMs,
   type AttemptFact,
   type Ledger,
   type LedgerUpdate,
 } from '../../src/observe/ledger/index.js';
+import { PgLedger } from '../../src/observe/ledger/pg-ledger.js';
 
 /**
  * `batch-emitter ledger list|show` on both ledgers, the LevelDB beside the spool and PostgreSQL

@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { uuidv7 } from '../../src/util/ids.js';
-import { attachLedger, createdAtOfId, openLedger, PgLedger } from '../../src/observe/ledger/index.js';
+import { attachLedger, createdAtOfId, openLedger } from '../../src/observe/ledger/index.js';
+import { PgLedger } from '../../src/observe/ledger/pg-ledger.js';
 
 /**
  * The PostgreSQL ledger against a real server (trust auth). LEDGER_TEST_DATABASE_URL overrides

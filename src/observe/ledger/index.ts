@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import type { Logger } from '../../util/logger.js';
 import { LevelLedger, type LevelLedgerOptions } from './level-ledger.js';
-import { PgLedger, type PgLedgerOptions } from './pg-ledger.js';
+import type { PgLedgerOptions } from './pg-ledger.js';
 import type { Ledger } from './ledger.js';
 
 export * from './ledger.js';
 export { LedgerLockedError, LevelLedger, type LevelLedgerOptions } from './level-ledger.js';
-export { PgLedger, type PgLedgerOptions } from './pg-ledger.js';
+export type { PgLedgerOptions } from './pg-ledger.js';
 
 export interface OpenLedgerOptions {
   /** postgresql://... : the ledger is `transmitter.batches` there; unset: LevelDB in the spool dir */
@@ -30,6 +30,8 @@ export const LEDGER_SUBDIR = 'ledger';
 export async function openLedger(opts: OpenLedgerOptions): Promise<Ledger> {
   const { databaseUrl, spoolDir, logger } = opts;
   if (databaseUrl) {
+    // loaded only here: the PostgreSQL client costs ~3 MB of heap in every emitter that has no use for it
+    const { PgLedger } = await import('./pg-ledger.js');
     const ledger = new PgLedger(databaseUrl, { ...opts.pg, logger });
     logger.info({ schema: ledger.schema }, 'ledger: PostgreSQL');
     return ledger;
