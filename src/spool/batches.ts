@@ -84,7 +84,7 @@ export class Batches {
     for (const id of unreadable) await this.quarantine.takeBatch(id, 'state record does not decode');
   }
 
-  /** The ops that store a batch (state record and body), for a write that spans stores. */
+  /** The ops that store a batch (state record, then body), for a write that spans stores. */
   writeOps(batch: SpooledBatch): WriteOp[] {
     const { states, bodies } = this.stores;
     return [
@@ -121,7 +121,9 @@ export class Batches {
       async () => {
         const generation = this.handle.generation;
         const known = !options.fresh && (await this.stores.states.get(state.id)) !== undefined;
-        const ops = [...this.writeOps({ state, body }), ...this.seqIndex.entriesFor(state.id, seqs)];
+        // the body last: LevelDB appends each op to one buffer, which doubles (a copy of the body,
+        // twice its size in memory) when a small op follows a large one
+        const ops = [...this.seqIndex.entriesFor(state.id, seqs), ...this.writeOps({ state, body })];
         await commit(this.handle.db, ops, { sync: true });
         if (!known) this.countMove(state, 1);
         this.seqIndex.noteWritten(seqs);
