@@ -27,11 +27,12 @@ export class Binding {
     readonly incarnation: string,
     readonly consumerCreated: string,
     readonly messages: ConsumerMessages,
+    private readonly received: () => number,
   ) {}
 
-  /** messages that reached the session so far (yielded in the same order) */
+  /** messages that reached the session so far (counted as they arrive; handed over in that order) */
   get arrived(): number {
-    return this.messages.getReceived();
+    return this.received();
   }
 }
 
