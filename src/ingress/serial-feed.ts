@@ -1,5 +1,8 @@
 import { deferred } from '../util/deferred.js';
 
+/** handed-over slots kept at the front of the queue before it is cut down to the waiting ones */
+const COMPACT_AFTER = 1024;
+
 /**
  * Items pushed synchronously (by nats.js's consume callback), handed to `handle` one at a time in
  * the order they came: while the promise `handle` returned for one is pending, the later ones
@@ -8,7 +11,8 @@ import { deferred } from '../util/deferred.js';
  * handling throws or rejects with halts it (items pushed later wait for close()) and settles `failed`.
  */
 export class SerialFeed<T> {
-  private waiting: T[] = [];
+  /** handed-over slots are cleared, so the feed never keeps an item alive once handed over */
+  private waiting: (T | undefined)[] = [];
   /** index in `waiting` of the next item to hand over */
   private next = 0;
   private inFlight?: Promise<void>;
@@ -40,7 +44,7 @@ export class SerialFeed<T> {
   async close(): Promise<T[]> {
     this.halted = true;
     this.closed = true;
-    const unhandled = this.waiting.slice(this.next);
+    const unhandled = this.waiting.slice(this.next) as T[];
     this.waiting = [];
     this.next = 0;
     await this.inFlight;
@@ -50,7 +54,8 @@ export class SerialFeed<T> {
   private drain(): void {
     this.draining = true;
     while (!this.halted && this.inFlight === undefined && this.next < this.waiting.length) {
-      const item = this.waiting[this.next++] as T;
+      const item = this.waiting[this.next] as T;
+      this.waiting[this.next++] = undefined;
       try {
         const pending = this.handle(item);
         if (pending) this.inFlight = pending.then(this.resume, this.fail);
@@ -59,8 +64,13 @@ export class SerialFeed<T> {
       }
     }
     this.draining = false;
-    if (!this.halted && this.next === this.waiting.length) {
+    if (this.halted) return;
+    if (this.next === this.waiting.length) {
       this.waiting.length = 0;
+      this.next = 0;
+    } else if (this.next >= COMPACT_AFTER) {
+      // a feed that is never empty (messages keep coming while handlings wait) would grow for ever
+      this.waiting = this.waiting.slice(this.next);
       this.next = 0;
     }
   }

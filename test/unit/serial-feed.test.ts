@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SerialFeed } from '../../src/ingress/serial-feed.js';
 import { deferred, type Deferred } from '../../src/util/deferred.js';
@@ -82,5 +84,33 @@ describe('SerialFeed', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error.message).toBe('refused');
     expect(await rejecter.close()).toEqual([2]);
+  });
+
+  it('keeps no item once handed over, though items keep coming while handlings wait', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let gate = deferred();
+    let handled = 0;
+    // every 100th handling waits, as an intake that pauses now and then
+    const feed = new SerialFeed<object>(() => (++handled % 100 === 0 ? gate.promise : undefined));
+    const firsts: WeakRef<object>[] = [];
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 250; i++) {
+        const item = { round, i };
+        if (round === 0) firsts.push(new WeakRef(item));
+        feed.push(item);
+      }
+      const open = gate;
+      gate = deferred();
+      open.resolve();
+      await new Promise((r) => setImmediate(r));
+    }
+    // 250 come per round, 100 are handled: the feed is never empty, the first round went long ago
+    expect(handled).toBeGreaterThan(5000);
+    for (let k = 0; k < 3 && firsts.some((ref) => ref.deref() !== undefined); k++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    expect(firsts.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
   });
 });
