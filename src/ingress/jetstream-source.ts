@@ -22,7 +22,9 @@ import type { Logger } from '../util/logger.js';
  * arrival order (nats.js's consume callback into a SerialFeed). The handler's promise is settled
  * before the next message is handed over; messages that come meanwhile wait in memory, at most
  * the consumer's max_ack_pending of them (nats.js pulls again as messages arrive, not as they are
- * handled: the server's limit on unacknowledged messages is what holds the rest in the stream).
+ * handled: the server's limit on unacknowledged messages is what holds the rest in the stream). A
+ * handling pending for half of ack_wait (a long intake pause) ends the session, its waiting
+ * messages nak'd: none waits long enough to be delivered again behind the pause.
  * It never decodes a message or decides when to acknowledge it (the intake does, once durable).
  */
 
@@ -193,6 +195,8 @@ export class JetStreamSource {
   private async loop(handler: MessageHandler, onBind: BindHandler): Promise<void> {
     const js = jetstream(this.nc);
     const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
+    const { batchSize, intervalMs, ackWaitMs } = this.options;
+    const holdLimitMs = consumerSettings(batchSize, intervalMs, ackWaitMs).ackWaitMs / 2;
     this.watch.start(this.options.watchMs);
     let ensured = true; // connect() has just ensured the stream and the consumer
     while (!this.stopped) {
@@ -208,16 +212,21 @@ export class JetStreamSource {
         // messages that arrived in this session, and those handed over (in the same order)
         let arrived = 0;
         let receipts = 0;
-        const feed = new SerialFeed<JsMsg>((msg) => {
-          // the message's place in the order the session received it (counted for every message)
-          receipts += 1;
-          // after stop(): never acked, so it comes again
-          if (this.stopped) return undefined;
-          // taken from a stream or consumer that is not the bound one any more: let it come again
-          if (binding === undefined || binding.ended) return nakQuietly(msg);
-          const origin = { incarnation: binding.incarnation, session: binding.session, receipt: receipts };
-          return handler(msg, deliveryOf(msg), origin);
-        });
+        const feed = new SerialFeed<JsMsg>(
+          (msg) => {
+            // the message's place in the order the session received it (counted for every message)
+            receipts += 1;
+            // after stop(): never acked, so it comes again
+            if (this.stopped) return undefined;
+            // taken from a stream or consumer that is not the bound one any more: let it come again
+            if (binding === undefined || binding.ended) return nakQuietly(msg);
+            const origin = { incarnation: binding.incarnation, session: binding.session, receipt: receipts };
+            return handler(msg, deliveryOf(msg), origin);
+          },
+          // nats.js pulls again as messages arrive: a pause must not outlast ack_wait with
+          // messages waiting, or they are delivered again and pile up behind it
+          { limitMs: holdLimitMs, held: () => this.endHeldSession(binding?.messages) },
+        );
         const messages = await consumer.consume({
           max_messages: maxMessages,
           expires: PULL_EXPIRES_MS,
@@ -237,7 +246,7 @@ export class JetStreamSource {
           { session: binding.session, incarnation: binding.incarnation },
           'consumer session started',
         );
-        await this.endOfSession(messages, feed, binding);
+        await this.endOfSession(messages, feed);
       } catch (error) {
         if (this.stopped) break;
         // a binding that keeps failing the same way is said once, until a consumer is bound again
@@ -266,20 +275,23 @@ export class JetStreamSource {
     }
   }
 
+  /** A handling waited half of ack_wait (e.g. the spool is full): stop pulling until it is done. */
+  private endHeldSession(messages: ConsumerMessages | undefined): void {
+    this.options.logger.debug('intake paused for half of ack_wait: the consumer session stops pulling');
+    messages?.stop();
+  }
+
   /**
-   * Until the session ends (stopped, its consumer or stream gone, a handling failed): then it is
-   * stopped, the handling in flight settles, and messages never handed over are let go (nak'd
-   * when the binding ended under them). Throws what ended it, if that was an error.
+   * Until the session ends (stopped, its consumer or stream gone, a handling failed or waited too
+   * long): then it is stopped, the handling in flight settles, and messages never handed over are
+   * nak'd (left alone after stop()). Throws what ended it, if that was an error.
    */
-  private async endOfSession(
-    messages: ConsumerMessages,
-    feed: SerialFeed<JsMsg>,
-    binding: Binding,
-  ): Promise<void> {
+  private async endOfSession(messages: ConsumerMessages, feed: SerialFeed<JsMsg>): Promise<void> {
     const ended = await Promise.race([messages.closed(), feed.failed]);
     messages.stop();
     const unhandled = await feed.close();
-    if (binding.ended) for (const msg of unhandled) nakQuietly(msg);
+    // let them come again to the next session at once (after stop(), they wait for ack_wait)
+    if (!this.stopped) for (const msg of unhandled) nakQuietly(msg);
     if (ended instanceof Error) throw ended;
   }
 

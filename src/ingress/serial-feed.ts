@@ -24,7 +24,16 @@ export class SerialFeed<T> {
   private draining = false;
   private readonly failure = deferred<Error>();
 
-  constructor(private readonly handle: (item: T) => void | Promise<void>) {}
+  private holdTimer?: NodeJS.Timeout;
+
+  /**
+   * `held`: called once a single handling has been pending for `holdLimitMs` (the caller stops
+   * what pushes, so nothing piles up behind a long pause).
+   */
+  constructor(
+    private readonly handle: (item: T) => void | Promise<void>,
+    private readonly hold?: { limitMs: number; held: () => void },
+  ) {}
 
   /** Settles with the first error of a handling (nothing is handed over after it); never rejects. */
   get failed(): Promise<Error> {
@@ -58,7 +67,10 @@ export class SerialFeed<T> {
       this.waiting[this.next++] = undefined;
       try {
         const pending = this.handle(item);
-        if (pending) this.inFlight = pending.then(this.resume, this.fail);
+        if (pending) {
+          this.inFlight = pending.then(this.resume, this.fail);
+          if (this.hold) this.holdTimer = setTimeout(this.hold.held, this.hold.limitMs).unref();
+        }
       } catch (error) {
         this.fail(error);
       }
@@ -76,11 +88,13 @@ export class SerialFeed<T> {
   }
 
   private readonly resume = (): void => {
+    clearTimeout(this.holdTimer);
     this.inFlight = undefined;
     this.drain();
   };
 
   private readonly fail = (error: unknown): void => {
+    clearTimeout(this.holdTimer);
     this.inFlight = undefined;
     this.halted = true;
     this.failure.resolve(error instanceof Error ? error : new Error(String(error)));
