@@ -27,12 +27,11 @@ export class Binding {
     readonly incarnation: string,
     readonly consumerCreated: string,
     readonly messages: ConsumerMessages,
-    private readonly received: () => number,
   ) {}
 
-  /** messages that reached the session so far (counted as they arrive; handed over in that order) */
+  /** messages that reached the session so far (yielded in the same order) */
   get arrived(): number {
-    return this.received();
+    return this.messages.getReceived();
   }
 }
 

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import type { Acknowledgeable } from '../intake/intake.js';
@@ -7,7 +7,6 @@ import { Binding, BindingWatch } from './binding-watch.js';
 import { JetStreamAck, nakQuietly } from './jetstream-ack.js';
 import { AckPublisher } from './jetstream-ack-publisher.js';
 import { natsConnectionOptions } from './nats-connect.js';
-import { SerialFeed } from './serial-feed.js';
 import {
   consumerSettings,
   ensureResources,
@@ -18,14 +17,10 @@ import {
 import type { Logger } from '../util/logger.js';
 
 /**
- * The JetStream source: the connection and the consume loop, feeding every message to a handler in
- * arrival order (nats.js's consume callback into a SerialFeed). The handler's promise is settled
- * before the next message is handed over; messages that come meanwhile wait in memory, at most
- * the consumer's max_ack_pending of them (nats.js pulls again as messages arrive, not as they are
- * handled: the server's limit on unacknowledged messages is what holds the rest in the stream). A
- * handling pending for half of ack_wait (a long intake pause) ends the session, its waiting
- * messages nak'd: none waits long enough to be delivered again behind the pause.
- * It never decodes a message or decides when to acknowledge it (the intake does, once durable).
+ * The JetStream source: the connection and the consume loop, feeding every message to a handler
+ * through the async iterator. The handler's promise is awaited before the next message: that is
+ * how backpressure stops pulling (messages wait in the stream). It never decodes a message or
+ * decides when to acknowledge it (the intake does, once durable).
  */
 
 export interface SourceOptions {
@@ -195,8 +190,6 @@ export class JetStreamSource {
   private async loop(handler: MessageHandler, onBind: BindHandler): Promise<void> {
     const js = jetstream(this.nc);
     const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
-    const { batchSize, intervalMs, ackWaitMs } = this.options;
-    const holdLimitMs = consumerSettings(batchSize, intervalMs, ackWaitMs).ackWaitMs / 2;
     this.watch.start(this.options.watchMs);
     let ensured = true; // connect() has just ensured the stream and the consumer
     while (!this.stopped) {
@@ -209,44 +202,36 @@ export class JetStreamSource {
         const consumer = await js.consumers.get(this.config.stream, this.config.durable);
         // bind to what was fetched: a consumer re-created since ensureConsumer is another one
         const { created } = await consumer.info(true);
-        // messages that arrived in this session, and those handed over (in the same order)
-        let arrived = 0;
-        let receipts = 0;
-        const feed = new SerialFeed<JsMsg>(
-          (msg) => {
-            // the message's place in the order the session received it (counted for every message)
-            receipts += 1;
-            // after stop(): never acked, so it comes again
-            if (this.stopped) return undefined;
-            // taken from a stream or consumer that is not the bound one any more: let it come again
-            if (binding === undefined || binding.ended) return nakQuietly(msg);
-            const origin = { incarnation: binding.incarnation, session: binding.session, receipt: receipts };
-            return handler(msg, deliveryOf(msg), origin);
-          },
-          // nats.js pulls again as messages arrive: a pause must not outlast ack_wait with
-          // messages waiting, or they are delivered again and pile up behind it
-          { limitMs: holdLimitMs, held: () => this.endHeldSession(binding?.messages) },
-        );
         const messages = await consumer.consume({
           max_messages: maxMessages,
           expires: PULL_EXPIRES_MS,
           // a deleted consumer ends the session instead of pulling from a namesake later
           abort_on_missing_resource: true,
-          callback: (msg) => {
-            arrived += 1;
-            feed.push(msg);
-          },
         });
-        binding = new Binding(++this.sessions, this.memory.incarnation, created, messages, () => arrived);
+        binding = new Binding(++this.sessions, this.memory.incarnation, created, messages);
         this.watch.bind(binding);
         // a stop() while this session was being set up found no session to stop: with nothing
-        // to pull, the wait below would last for ever
+        // to pull, the loop below would wait for a message forever
         if (this.stopped) messages.stop();
         this.options.logger.debug(
           { session: binding.session, incarnation: binding.incarnation },
           'consumer session started',
         );
-        await this.endOfSession(messages, feed);
+        for await (const msg of messages) {
+          if (binding.ended) {
+            // taken from a stream or consumer that is not the bound one any more: let it come again
+            nakQuietly(msg);
+            continue;
+          }
+          const pending = handler(msg, deliveryOf(msg), {
+            incarnation: binding.incarnation,
+            session: binding.session,
+            // the iterator yields in arrival order: this is the message's place in it
+            receipt: messages.getProcessed(),
+          });
+          if (pending) await pending;
+          if (this.stopped) break;
+        }
       } catch (error) {
         if (this.stopped) break;
         // a binding that keeps failing the same way is said once, until a consumer is bound again
@@ -273,26 +258,6 @@ export class JetStreamSource {
       });
       this.wake = undefined;
     }
-  }
-
-  /** A handling waited half of ack_wait (e.g. the spool is full): stop pulling until it is done. */
-  private endHeldSession(messages: ConsumerMessages | undefined): void {
-    this.options.logger.debug('intake paused for half of ack_wait: the consumer session stops pulling');
-    messages?.stop();
-  }
-
-  /**
-   * Until the session ends (stopped, its consumer or stream gone, a handling failed or waited too
-   * long): then it is stopped, the handling in flight settles, and messages never handed over are
-   * nak'd (left alone after stop()). Throws what ended it, if that was an error.
-   */
-  private async endOfSession(messages: ConsumerMessages, feed: SerialFeed<JsMsg>): Promise<void> {
-    const ended = await Promise.race([messages.closed(), feed.failed]);
-    messages.stop();
-    const unhandled = await feed.close();
-    // let them come again to the next session at once (after stop(), they wait for ack_wait)
-    if (!this.stopped) for (const msg of unhandled) nakQuietly(msg);
-    if (ended instanceof Error) throw ended;
   }
 
   /**
