@@ -1,10 +1,33 @@
 import { Redelivery } from '../src/ingress/redelivery.js';
-import { Intake } from '../src/intake/intake.js';
+import { Intake, type IntakeOptions } from '../src/intake/intake.js';
 import { itemFromEvent } from '../src/model.js';
 import { EmitterEvents } from '../src/observe/events.js';
 import { Spool } from '../src/spool/spool.js';
 import { createLogger } from '../src/util/logger.js';
 import { tempDir } from './workload.js';
+
+/**
+ * An intake's options as the tests take them: batches of `maxItems` (1 MiB of body), never sealed by
+ * time, no compression, a spool limit of 1 GiB, durable batches left in the spool; `overrides` win.
+ */
+export function intakeOptions(
+  spool: Spool,
+  overrides: Partial<IntakeOptions> & Pick<IntakeOptions, 'maxItems'>,
+): IntakeOptions {
+  return {
+    spool,
+    logger: createLogger('silent'),
+    events: new EmitterEvents(),
+    probeId: 'p',
+    runId: 'r',
+    maxBytes: 1 << 20,
+    intervalMs: 60_000,
+    compression: 'none',
+    spoolMaxBytes: 1 << 30,
+    onDurable: () => undefined,
+    ...overrides,
+  };
+}
 
 /**
  * A spool on a temp dir with an intake whose sealed sequences a Redelivery index keeps, wired as
@@ -17,20 +40,7 @@ export async function intakeWithRedelivery(
   const dir = await tempDir('redelivery');
   const spool = await Spool.open(dir.path);
   const redelivery = new Redelivery(spool);
-  const intake = new Intake({
-    spool,
-    logger: createLogger('silent'),
-    events: new EmitterEvents(),
-    probeId: 'p',
-    runId: 'r',
-    maxItems,
-    maxBytes: 1 << 20,
-    intervalMs: 60_000,
-    compression: 'none',
-    spoolMaxBytes: 1 << 30,
-    onDurable: () => undefined,
-    seqTracker: redelivery,
-  });
+  const intake = new Intake(intakeOptions(spool, { maxItems, seqTracker: redelivery }));
   const close = async () => {
     await intake.close();
     await spool.close();

@@ -10,7 +10,6 @@ import { testEnv } from '../support/env.js';
 import { DeliveryQueue } from '../../src/delivery/queue.js';
 import type { HeldBodies } from '../../src/delivery/held-bodies.js';
 import { Intake } from '../../src/intake/intake.js';
-import { itemFromEvent } from '../../src/model.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { countBatchReads, freshBatch } from '../../harness/batch-records.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
@@ -18,7 +17,7 @@ import { createLogger } from '../../src/util/logger.js';
 import { Redactor } from '../../src/util/redact.js';
 import { useLoopbackDestination } from '../support/loopback-destination.js';
 import { tempDir } from '../../harness/workload.js';
-import { approvedEvent, intakeWithRedelivery } from '../../harness/intake-wiring.js';
+import { approvedEvent, intakeOptions, intakeWithRedelivery } from '../../harness/intake-wiring.js';
 
 /**
  * Attacks on the hand-over of just-durable batches to the delivery queue (bodies kept for the
@@ -238,38 +237,21 @@ describe('attack: the intake and the queue wired as the emitter wires them, with
       return written;
     };
     const sealed: string[] = [];
-    const intake = new Intake({
-      spool,
-      logger: createLogger('silent'),
-      events: new EmitterEvents(),
-      probeId: 'p',
-      runId: 'r',
-      maxItems: 2,
-      maxBytes: 1 << 20,
-      intervalMs: 60_000,
-      compression: 'none',
-      spoolMaxBytes: 1 << 30,
-      onWriting: (id) => queue.expectHandOver(id),
-      onWriteGivenUp: (id) => queue.handOverGivenUp(id),
-      onDurable: (state, { body, written }) => {
-        sealed.push(state.id);
-        queue.handOver({ state, body, generation: written.generation });
-      },
-    });
+    const intake = new Intake(
+      intakeOptions(spool, {
+        maxItems: 2,
+        onWriting: (id) => queue.expectHandOver(id),
+        onWriteGivenUp: (id) => queue.handOverGivenUp(id),
+        onDurable: (state, { body, written }) => {
+          sealed.push(state.id);
+          queue.handOver({ state, body, generation: written.generation });
+        },
+      }),
+    );
     destination.cleanup(() => intake.close());
     const accepted: Array<Promise<void>> = [];
     for (let n = 1; n <= 60; n++) {
-      accepted.push(
-        intake.offer(
-          itemFromEvent({
-            subject: 'approved.x',
-            seq: n,
-            msg_id: `m${n}`,
-            published_at: '2026-01-01T00:00:00.000Z',
-            data: { n },
-          }),
-        ),
-      );
+      accepted.push(intake.offer(approvedEvent(n)));
       if (n % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await Promise.all(accepted);

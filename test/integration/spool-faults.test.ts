@@ -5,9 +5,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fill, tryMount, unmount } from '../../scripts/chaos/enospc.js';
 import { decodeBody } from '../../src/spool/batch-codec.js';
-import { EmitterEvents } from '../../src/observe/events.js';
 import { Intake } from '../../src/intake/intake.js';
-import { createLogger } from '../../src/util/logger.js';
+import { intakeOptions } from '../../harness/intake-wiring.js';
 import { itemFromEvent } from '../../src/model.js';
 import { Spool } from '../../src/spool/spool.js';
 import { getReady, httpUrl, unacked as unackedOn, until } from '../../harness/emitter-probe.js';
@@ -74,19 +73,7 @@ describe('the spool changing under a running emitter (issue 12)', () => {
       const spoolDir = join(disk.path, 'spool');
       const spool = await Spool.open(spoolDir);
       const acked = new Set<number>();
-      const intake = new Intake({
-        spool,
-        logger: createLogger('silent'),
-        events: new EmitterEvents(),
-        probeId: 'p',
-        runId: 'r',
-        maxItems: 20,
-        maxBytes: 1 << 20,
-        intervalMs: 60_000,
-        compression: 'none',
-        spoolMaxBytes: 1 << 30,
-        onDurable: () => undefined,
-      });
+      const intake = new Intake(intakeOptions(spool, { maxItems: 20 }));
       const offer = (n: number) => intake.offer(event(n), { seq: n, ack: () => acked.add(n) });
       await Promise.all(Array.from({ length: 100 }, (_, i) => offer(i + 1)));
       fill(join(disk.path, 'filler'));

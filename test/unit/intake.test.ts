@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawBody } from '../../src/spool/batch-codec.js';
 import { EmitterEvents } from '../../src/observe/events.js';
 import { Intake, SpoolWriteAbandonedError } from '../../src/intake/intake.js';
-import { createLogger } from '../../src/util/logger.js';
+import { intakeOptions } from '../../harness/intake-wiring.js';
 import { itemFromEvent, type EventRecord } from '../../src/model.js';
 import { Spool, type BatchState } from '../../src/spool/spool.js';
 import { tempDir } from '../../harness/workload.js';
@@ -20,19 +20,15 @@ async function intakeWith(maxItems: number, maxBytes: number, spoolMaxBytes = 1 
   const events = new EmitterEvents();
   const triggers: string[] = [];
   events.on('sealed', (e) => triggers.push(e.trigger));
-  const intake = new Intake({
-    spool,
-    logger: createLogger('silent'),
-    events,
-    probeId: 'p',
-    runId: 'r',
-    maxItems,
-    maxBytes,
-    intervalMs: 60_000,
-    compression: 'none',
-    spoolMaxBytes,
-    onDurable: (state) => sealed.push(state),
-  });
+  const intake = new Intake(
+    intakeOptions(spool, {
+      events,
+      maxItems,
+      maxBytes,
+      spoolMaxBytes,
+      onDurable: (state) => sealed.push(state),
+    }),
+  );
   cleanups.push(async () => {
     await intake.close();
     await spool.close();

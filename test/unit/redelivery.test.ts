@@ -129,14 +129,19 @@ describe('redelivery: a lookup overlapped by a seal or a write still finds the b
     return { store: store as unknown as ConstructorParameters<typeof Redelivery>[0], answers, nextRead };
   }
   const source = (seq: number) => ({ seq, incarnation: 'S@1', ack: () => undefined });
-
-  it('the batch holding it became durable during the read (its index entry written after the read began): looked up again', async () => {
+  /** A lookup of sequence 7 whose first read of the index has begun and not been answered. */
+  async function lookupReading() {
     const { store, answers, nextRead } = slowIndex();
     const redelivery = new Redelivery(store);
     await redelivery.rebind('S@1');
     const firstRead = nextRead();
     const lookup = redelivery.findSeq(7, 'S@1');
     await firstRead;
+    return { redelivery, answers, nextRead, lookup };
+  }
+
+  it('the batch holding it became durable during the read (its index entry written after the read began): looked up again', async () => {
+    const { redelivery, answers, nextRead, lookup } = await lookupReading();
     // meanwhile the open batch holding 7 is sealed and written, index entry and all
     let durable!: () => void;
     redelivery.sealing('b1', [source(6), source(7)], new Promise<void>((r) => (durable = r)));
@@ -151,12 +156,7 @@ describe('redelivery: a lookup overlapped by a seal or a write still finds the b
   });
 
   it('the open batch holding it was sealed during the read: found among the batches being written', async () => {
-    const { store, answers, nextRead } = slowIndex();
-    const redelivery = new Redelivery(store);
-    await redelivery.rebind('S@1');
-    const read = nextRead();
-    const lookup = redelivery.findSeq(7, 'S@1');
-    await read;
+    const { redelivery, answers, lookup } = await lookupReading();
     const durable = new Promise<void>(() => undefined);
     redelivery.sealing('b2', [source(7)], durable);
     answers[0]?.(undefined);
@@ -164,12 +164,7 @@ describe('redelivery: a lookup overlapped by a seal or a write still finds the b
   });
 
   it('nothing holds it: one read, undefined', async () => {
-    const { store, answers, nextRead } = slowIndex();
-    const redelivery = new Redelivery(store);
-    await redelivery.rebind('S@1');
-    const read = nextRead();
-    const lookup = redelivery.findSeq(7, 'S@1');
-    await read;
+    const { answers, lookup } = await lookupReading();
     answers[0]?.(undefined);
     expect(await lookup).toBeUndefined();
     expect(answers).toHaveLength(1);
