@@ -21,6 +21,31 @@ function protocolOf(nc: NatsConnection): ProtocolWriter | undefined {
 }
 
 const ACK = new TextEncoder().encode('+ACK');
+const PUB = Buffer.from('PUB ', 'latin1');
+const SIZE_AND_ACK = Buffer.from(' 4\r\n+ACK\r\n', 'latin1');
+
+/**
+ * `PUB <reply> 4\r\n+ACK\r\n` for each reply, written straight into one buffer: no string per
+ * command on the JS heap (a thousand per batch). An ack subject came from the server's MSG line,
+ * split at whitespace: it holds no space. It is ASCII but for a stream or consumer named otherwise,
+ * whose commands are encoded as UTF-8 text instead.
+ */
+export function ackCommands(replies: readonly string[]): Buffer {
+  let size = 0;
+  for (const reply of replies) size += PUB.length + reply.length + SIZE_AND_ACK.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const reply of replies) {
+    at += PUB.copy(out, at);
+    for (let i = 0; i < reply.length; i++) {
+      const code = reply.charCodeAt(i);
+      if (code > 0x7f) return Buffer.from(replies.map((r) => `PUB ${r} 4\r\n+ACK\r\n`).join(''), 'utf8');
+      out[at++] = code;
+    }
+    at += SIZE_AND_ACK.copy(out, at);
+  }
+  return out;
+}
 
 export class AckPublisher {
   /** the ack subjects asked for since the last write */
@@ -47,11 +72,8 @@ export class AckPublisher {
     const protocol = this.protocol;
     if (protocol === undefined) return this.publishEach(replies);
     if (protocol.noMorePublishing) return;
-    // an ack subject came from the server's MSG line, split at whitespace: it holds none
-    let commands = '';
-    for (const reply of replies) commands += `PUB ${reply} 4\r\n+ACK\r\n`;
     try {
-      protocol.sendCommand(Buffer.from(commands, 'utf8'));
+      protocol.sendCommand(ackCommands(replies));
     } catch {
       // the connection closed under us: as above
     }
