@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EventHead } from './event-head.js';
 
 /**
  * The data model: zod schemas of the graph items and generic events, the batch wire document,
@@ -102,16 +103,18 @@ export type Item =
   | { section: 'edges'; key: string; value: Edge }
   /**
    * `json`: the record already serialised (see eventJson); without it the builder serialises
-   * `value`. `key` null: unique by construction (an in-process add's fresh id), never looked up.
+   * `value`. `key` null: keyed by its stream sequence (`value.seq`), or unique by construction (an
+   * in-process add's fresh id), never looked up.
    */
   | { section: 'events'; key: string | null; value: EventRecord; json?: EventJson };
 
 /**
- * An event's JSON, as text or in two parts: the record's own fields up to `"data":` as text, then
- * the publisher's body as its bytes (a JetStream message's: copied into the batch as they are, no
- * string of the whole record and no UTF-8 encoding of the body again). The JSON is head + data + `}`.
+ * An event's JSON, as text or in two parts: the record's own fields up to `"data":` (its head,
+ * written as bytes: see EventHead), then the publisher's body as its bytes (a JetStream message's:
+ * copied into the batch as they are, no string of the whole record and no UTF-8 encoding of the
+ * body again). The JSON is head + data + `}`.
  */
-export type EventJson = string | { readonly head: string; readonly data: Uint8Array };
+export type EventJson = string | { readonly head: EventHead; readonly data: Uint8Array };
 
 export const BatchDocumentSchema = z.object({
   batch_id: z.string(),
@@ -147,9 +150,12 @@ export function itemFromNodeCert(value: NodeCert): Item {
 export function itemFromEdge(value: Edge): Item {
   return { section: 'edges', key: `${value.type}\u0000${value.source}\u0000${value.target}`, value };
 }
-/** Events dedup by stream sequence; in-process events (no sequence) by their own id. */
+/**
+ * Events dedup by stream sequence (`value.seq`: no key string is made for them); in-process events
+ * (no sequence) by their own id.
+ */
 export function itemFromEvent(value: EventRecord, json?: EventJson): Item {
-  const key = value.seq === null ? `id:${value.msg_id}` : `seq:${value.seq}`;
+  const key = value.seq === null ? `id:${value.msg_id}` : null;
   return { section: 'events', key, value, json };
 }
 
@@ -159,48 +165,23 @@ export function itemFromEvent(value: EventRecord, json?: EventJson): Item {
  * precision stay as they were sent.
  */
 export function eventJson(record: Omit<EventRecord, 'data'>, dataText: string): string {
-  return `${eventJsonHead(record)}${dataText}}`;
+  return `${eventHead(record).text()}${dataText}}`;
 }
 
 /** eventJson in parts, with `data` the UTF-8 bytes of the publisher's text (valid JSON, no BOM). */
 export function eventJsonParts(record: Omit<EventRecord, 'data'>, data: Uint8Array): EventJson {
-  return { head: eventJsonHead(record), data };
+  return { head: eventHead(record), data };
 }
 
-function eventJsonHead(record: Omit<EventRecord, 'data'>): string {
+function eventHead(record: Omit<EventRecord, 'data'> | CheckedEventRecord): EventHead {
+  if (record instanceof CheckedEventRecord) return record.head();
   const { subject, seq, msg_id, published_at } = record;
-  return `${subjectJsonHead(subject)}${seq},"msg_id":${jsonString(msg_id)}${publishedJsonTail(published_at)}`;
-}
-
-/** The head from `,"published_at":` on for the last time seen: a burst of messages shares its millisecond. */
-let lastPublishedTail = { publishedAt: '', tail: ',"published_at":"","data":' };
-
-function publishedJsonTail(publishedAt: string): string {
-  if (publishedAt !== lastPublishedTail.publishedAt)
-    lastPublishedTail = { publishedAt, tail: `,"published_at":${jsonString(publishedAt)},"data":` };
-  return lastPublishedTail.tail;
-}
-
-/** The head up to `"seq":` for the last subject seen: a stream's events mostly share theirs. */
-let lastSubjectHead = { subject: '', head: '{"subject":"","seq":' };
-
-function subjectJsonHead(subject: string): string {
-  if (subject !== lastSubjectHead.subject)
-    lastSubjectHead = { subject, head: `{"subject":${jsonString(subject)},"seq":` };
-  return lastSubjectHead.head;
-}
-
-/** Printable ASCII but `"` and `\`: JSON.stringify would only add the quotes. */
-const NOTHING_TO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-/** JSON.stringify of a string, without its serialiser for the usual subject, id and time. */
-function jsonString(text: string): string {
-  return NOTHING_TO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text);
+  return new EventHead(subject, seq, msg_id, '', published_at);
 }
 
 /** The text of an event's JSON (what the batch holds, as a string). */
 export function eventJsonText(json: EventJson): string {
-  return typeof json === 'string' ? json : `${json.head}${Buffer.from(json.data).toString('utf8')}}`;
+  return typeof json === 'string' ? json : `${json.head.text()}${Buffer.from(json.data).toString('utf8')}}`;
 }
 
 /** Why an input was refused: the field path and the problem, ready for a dead letter or an error. */
@@ -348,8 +329,15 @@ export function routeSubject(subject: string): SubjectRoute {
 export interface SourceMeta {
   subject: string;
   seq: number | null;
-  msgId: string;
+  /** the publisher's message id; undefined for the default, `<stream>:<seq>` */
+  msgId: string | undefined;
+  stream: string;
   publishedAt: string;
+}
+
+/** The message id an event carries: the publisher's, or `<stream>:<seq>`. */
+export function messageIdOf(meta: Pick<SourceMeta, 'msgId' | 'stream' | 'seq'>): string {
+  return meta.msgId ?? `${meta.stream}:${meta.seq}`;
 }
 
 /**
@@ -382,7 +370,7 @@ export function itemFromRoute(
       const record = {
         subject: meta.subject,
         seq: meta.seq,
-        msg_id: meta.msgId,
+        msg_id: messageIdOf(meta),
         published_at: meta.publishedAt,
         data: parseEventData(data, text),
       };
@@ -411,16 +399,27 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 class CheckedEventRecord implements EventRecord {
   readonly subject: string;
   readonly seq: number | null;
-  readonly msg_id: string;
   readonly published_at: string;
+  readonly #msgId: string | undefined;
+  readonly #stream: string;
   readonly #body: Uint8Array;
 
   constructor(meta: SourceMeta, body: Uint8Array) {
     this.subject = meta.subject;
     this.seq = meta.seq;
-    this.msg_id = meta.msgId;
+    this.#msgId = meta.msgId;
+    this.#stream = meta.stream;
     this.published_at = meta.publishedAt;
     this.#body = body;
+  }
+
+  /** made when read: nothing on the way to the batch reads it (the head writes the default id's parts) */
+  get msg_id(): string {
+    return messageIdOf({ msgId: this.#msgId, stream: this.#stream, seq: this.seq });
+  }
+
+  head(): EventHead {
+    return new EventHead(this.subject, this.seq, this.#msgId, this.#stream, this.published_at);
   }
 
   get data(): Record<string, unknown> {

@@ -31,8 +31,9 @@ function hasBom(body: Uint8Array): boolean {
   return body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
 }
 
-export function messageId(msg: JsMsg, seq: number, stream: string): string {
-  return msg.headers?.get('Nats-Msg-Id') || `${stream}:${seq}`;
+/** The publisher's message id (`Nats-Msg-Id`), or undefined: the default, `<stream>:<seq>`. */
+export function publisherMessageId(msg: JsMsg): string | undefined {
+  return msg.headers?.get('Nats-Msg-Id') || undefined;
 }
 
 export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): Decoded {
@@ -71,7 +72,8 @@ function sourceMeta(msg: JsMsg, delivery: Delivery, stream: string, route: Subje
   return {
     subject: msg.subject,
     seq: delivery.seq,
-    msgId: messageId(msg, delivery.seq, stream),
+    msgId: publisherMessageId(msg),
+    stream,
     // only generic events carry it: skip the Date for graph items
     publishedAt: route === 'events' ? isoTime(delivery.publishedMs) : '',
   };

@@ -41,19 +41,16 @@ const TIME_LENGTH = 24;
 
 type MergedSection = Exclude<Section, 'events'>;
 
-/** UTF-8 bytes of an item's JSON. */
-/** The UTF-8 bytes of an item's JSON (a scan of its text). */
+/** The UTF-8 bytes of an item's JSON (a scan of its text; an event in parts knows its own). */
 export function jsonBytes(json: EventJson): number {
-  return typeof json === 'string'
-    ? Buffer.byteLength(json)
-    : Buffer.byteLength(json.head) + json.data.length + 1;
+  return typeof json === 'string' ? Buffer.byteLength(json) : json.head.byteLength + json.data.length + 1;
 }
 
 /** At most the UTF-8 bytes of an item's JSON, without scanning it. */
 export function maxJsonBytes(json: EventJson): number {
   return typeof json === 'string'
     ? json.length * MAX_UTF8_PER_UNIT
-    : json.head.length * MAX_UTF8_PER_UNIT + json.data.length + 1;
+    : json.head.byteLength + json.data.length + 1;
 }
 
 function emptySections(): Record<MergedSection, Map<string, Entry>> {
@@ -109,7 +106,8 @@ export class BatchBuilder<S> {
    */
   private eventSeqs = new Set<number>();
   private eventKeys = new Set<string>();
-  private readonly events = new JsonListBytes();
+  /** with room before the events for the envelope of a batch of events only (see take) */
+  private readonly events: JsonListBytes;
   private subjects = new Set<string>();
   private sources: S[] = [];
   private count = 0;
@@ -117,7 +115,9 @@ export class BatchBuilder<S> {
   constructor(
     private readonly probeId: string,
     private readonly runId: string,
-  ) {}
+  ) {
+    this.events = new JsonListBytes(this.envelopeBytes());
+  }
 
   get size(): number {
     return this.count;
@@ -196,11 +196,7 @@ export class BatchBuilder<S> {
       id,
       createdAt,
       itemCount: this.count,
-      body: Buffer.concat([
-        Buffer.from(`${this.prefix(id, createdAt)},${head.join('')}`),
-        this.events.take(),
-        CLOSE_EVENTS,
-      ]),
+      body: this.events.take(`${this.prefix(id, createdAt)},${head.join('')}`, CLOSE_EVENTS),
       subjects: [...this.subjects],
       sources: this.sources,
     };

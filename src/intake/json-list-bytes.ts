@@ -5,20 +5,33 @@
  * into one more string and encoded that again.
  */
 
+import type { EventHead } from '../event-head.js';
 import type { EventJson } from '../model.js';
 
 /** Worst case UTF-8 bytes of a JS string: 3 per UTF-16 code unit (a surrogate pair is 4 for 2). */
 export const MAX_UTF8_PER_UNIT = 3;
 const FIRST_CAPACITY = 64 * 1024;
+/** what a list leaves free after its members when it grows, for `take`'s `after` */
+const TAKE_SLACK = 16;
+const EMPTY = new Uint8Array(0);
 
 export class JsonListBytes {
   private buf?: Buffer;
-  private used = 0;
+  /** the end of what is written; the members start at `headroom` */
+  private used: number;
   /** the capacity the next list starts with: what the last one needed */
   private nextCapacity = FIRST_CAPACITY;
 
+  /**
+   * `headroom`: bytes kept free before the members, for what `take` puts in front of them (a
+   * batch's envelope), so the whole document is one buffer written once, not joined afterwards.
+   */
+  constructor(private readonly headroom = 0) {
+    this.used = headroom;
+  }
+
   get byteLength(): number {
-    return this.used;
+    return this.used - this.headroom;
   }
 
   /**
@@ -28,18 +41,18 @@ export class JsonListBytes {
   push(json: EventJson): number {
     if (typeof json !== 'string') return this.pushParts(json.head, json.data);
     const buf = this.room(1 + json.length * MAX_UTF8_PER_UNIT);
-    if (this.used > 0) buf[this.used++] = 0x2c; // ','
+    if (this.used > this.headroom) buf[this.used++] = 0x2c; // ','
     const bytes = buf.write(json, this.used, 'utf8');
     this.used += bytes;
     return bytes;
   }
 
   /** A member in parts (see EventJson): `head`, then the bytes of `data`, then `}`. */
-  private pushParts(head: string, data: Uint8Array): number {
-    const buf = this.room(1 + head.length * MAX_UTF8_PER_UNIT + data.length + 1);
-    if (this.used > 0) buf[this.used++] = 0x2c; // ','
+  private pushParts(head: EventHead, data: Uint8Array): number {
+    const buf = this.room(1 + head.byteLength + data.length + 1);
+    if (this.used > this.headroom) buf[this.used++] = 0x2c; // ','
     const start = this.used;
-    this.used += buf.write(head, this.used, 'utf8');
+    this.used = head.write(buf, this.used);
     buf.set(data, this.used);
     this.used += data.length;
     buf[this.used++] = 0x7d; // '}'
@@ -52,16 +65,30 @@ export class JsonListBytes {
     return !this.buf || room > this.buf.length ? this.grow(room) : this.buf;
   }
 
-  /** Hand over the bytes written (a view) and start an empty list. */
-  take(): Buffer {
-    const out = this.buf ? this.buf.subarray(0, this.used) : Buffer.alloc(0);
-    if (this.used > 0) this.nextCapacity = Math.max(FIRST_CAPACITY, this.used + (this.used >> 3));
+  /**
+   * Hand over `before`, the members and `after` as one buffer, and start an empty list. `before`
+   * goes into the headroom when it fits there (the members are not copied), else they are joined.
+   */
+  take(before = '', after: Uint8Array = EMPTY): Buffer {
+    const buf = this.buf;
+    const end = this.used;
+    const beforeBytes = Buffer.byteLength(before);
+    if (end > this.headroom) this.nextCapacity = Math.max(FIRST_CAPACITY, end + (end >> 3));
     this.buf = undefined;
-    this.used = 0;
-    return out;
+    this.used = this.headroom;
+    if (!buf) return Buffer.concat([Buffer.from(before), after]);
+    if (beforeBytes > this.headroom || end + after.length > buf.length) {
+      return Buffer.concat([Buffer.from(before), buf.subarray(this.headroom, end), after]);
+    }
+    const start = this.headroom - beforeBytes;
+    buf.write(before, start, 'utf8');
+    buf.set(after, end);
+    return buf.subarray(start, end + after.length);
   }
 
+  /** Room for `room` bytes, and for a few more that `take` puts after the members. */
   private grow(room: number): Buffer {
+    room += TAKE_SLACK;
     let capacity = Math.max(this.buf?.length ?? 0, this.nextCapacity);
     while (capacity < room) capacity *= 2;
     const next = Buffer.allocUnsafe(capacity);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EventHead } from '../../src/event-head.js';
 import { JsonListBytes } from '../../src/intake/json-list-bytes.js';
 
 const members = (n: number, text: (i: number) => string) =>
@@ -38,10 +39,37 @@ describe('JSON list bytes', () => {
     const list = new JsonListBytes();
     const data = ['{"x":"é"}', '{"y":[1,"日本語 😀"]}', '{}'];
     list.push('{"a":1}');
-    for (const [i, d] of data.entries()) list.push({ head: `{"i":${i},"ü":`, data: Buffer.from(d) });
-    const text = ['{"a":1}', ...data.map((d, i) => `{"i":${i},"ü":${d}}`)].join(',');
+    for (const [i, d] of data.entries())
+      list.push({ head: new EventHead('approved.ü', i, `id-${i}-é`, '', 'now'), data: Buffer.from(d) });
+    const record = (i: number, d: string) =>
+      `{"subject":"approved.ü","seq":${i},"msg_id":"id-${i}-é","published_at":"now","data":${d}}`;
+    const text = ['{"a":1}', ...data.map((d, i) => record(i, d))].join(',');
     const bytes = list.take();
     expect(bytes.equals(Buffer.from(text))).toBe(true);
     expect(JSON.parse(`[${bytes.toString()}]`)).toHaveLength(4);
+  });
+});
+
+describe('JSON list bytes with headroom', () => {
+  const envelope = (members: string) => `{"batch_id":"b","events":[${members}]}`;
+
+  it('puts what goes before the members into the headroom: the document is the list buffer itself', () => {
+    const list = new JsonListBytes(64);
+    const texts = members(3000, (i) => `${'x'.repeat(i % 97)}ü${i}`);
+    for (const t of texts) list.push(t);
+    const body = list.take('{"batch_id":"b","events":[', Buffer.from(']}'));
+    expect(body.equals(Buffer.from(envelope(texts.join(','))))).toBe(true);
+    expect(body.byteOffset).toBeGreaterThan(0); // written in place, after part of the headroom
+    expect(list.byteLength).toBe(0);
+  });
+
+  it('joins instead when what goes before does not fit the headroom, and for an empty list', () => {
+    const list = new JsonListBytes(4);
+    list.push('1');
+    list.push('"é"');
+    expect(list.take('{"batch_id":"b","events":[', Buffer.from(']}')).toString()).toBe(envelope('1,"é"'));
+    expect(list.take('{"batch_id":"b","events":[', Buffer.from(']}')).toString()).toBe(envelope(''));
+    list.push('2');
+    expect(list.take().toString()).toBe('2');
   });
 });

@@ -38,9 +38,10 @@ describe('routeSubject', () => {
       expect(routeSubject(`approved.${name}`)).toBe('events');
     const item = itemFromMessage(
       { id: 1 },
-      { subject: 'approved.toString', seq: 7, msgId: 'm', publishedAt: '' },
+      { subject: 'approved.toString', seq: 7, msgId: 'm', stream: 'S', publishedAt: '' },
     );
-    expect(item).toMatchObject({ section: 'events', key: 'seq:7' });
+    // an event from the stream is keyed by its sequence (no key string)
+    expect(item).toMatchObject({ section: 'events', key: null, value: { seq: 7 } });
   });
 });
 
@@ -48,7 +49,9 @@ describe("events keep the publisher's JSON", () => {
   const meta = {
     subject: 'approved.finding',
     seq: 42,
-    msgId: 'APPROVED:42',
+    // the default id, `<stream>:<seq>`
+    msgId: undefined,
+    stream: 'APPROVED',
     publishedAt: '2024-01-01T00:00:00.000Z',
   };
   const fromText = (text: string) => itemFromMessage(JSON.parse(text), meta, text);
@@ -201,7 +204,7 @@ describe('input rules: times in order, UTC years 0000-9999 (issue 12, item 15)',
     );
     // the embedded addEdge path (parseEdge) and the JetStream path (itemFromMessage)
     expect(refusal(() => parseEdge({ ...EDGE, observed_at: below }))).toBe(`edge.observed_at: ${outside}`);
-    const meta = { subject: 'approved.edge', seq: 1, msgId: 'm', publishedAt: '' };
+    const meta = { subject: 'approved.edge', seq: 1, msgId: 'm', stream: 'S', publishedAt: '' };
     expect(refusal(() => itemFromMessage({ ...EDGE, observed_at: above }, meta))).toBe(
       `edge.observed_at: ${outside}`,
     );
