@@ -39,7 +39,6 @@ const subjectPart = new LastPart((subject) => `{"subject":${jsonString(subject)}
 const streamIdPart = new LastPart((stream) => `,"msg_id":${jsonString(`${stream}:`).slice(0, -1)}`);
 /** starts with the id's closing quote */
 const tailPart = new LastPart((publishedAt) => `","published_at":${jsonString(publishedAt)},"data":`);
-const NULL = Buffer.from('null');
 
 export class EventHead {
   private readonly subject: Buffer;
@@ -100,19 +99,21 @@ export class EventHead {
   }
 }
 
-/** Digits of a sequence (a safe whole number), or 4 for null. */
+/** Whether the sequence is written digit by digit (else as String() writes it, as JSON.stringify does). */
+function inDigits(seq: number | null): seq is number {
+  return seq !== null && Number.isSafeInteger(seq) && seq >= 0;
+}
+
+/** The bytes of a sequence as JSON.stringify writes it. */
 function digitCount(seq: number | null): number {
-  if (seq === null) return NULL.length;
+  if (!inDigits(seq)) return String(seq).length;
   let count = 1;
   for (let rest = seq; rest >= 10; rest = Math.floor(rest / 10)) count += 1;
   return count;
 }
 
 function writeSeq(buf: Buffer, at: number, seq: number | null): number {
-  if (seq === null) {
-    buf.set(NULL, at);
-    return at + NULL.length;
-  }
+  if (!inDigits(seq)) return at + buf.write(String(seq), at, 'latin1');
   const end = at + digitCount(seq);
   let rest = seq;
   for (let i = end - 1; i >= at; i--) {

@@ -151,6 +151,16 @@ export function itemFromEdge(value: Edge): Item {
   return { section: 'edges', key: `${value.type}\u0000${value.source}\u0000${value.target}`, value };
 }
 /**
+ * Whether a stream sequence is exactly what the server sent: JetStream's are 64-bit, a number holds
+ * whole numbers exactly only up to 2^53. Beyond that, two messages can read as one sequence: such
+ * a message is neither deduplicated nor looked up by its sequence (a duplicate may go out, nothing
+ * is lost).
+ */
+export function isExactSequence(seq: number | null | undefined): seq is number {
+  return Number.isSafeInteger(seq);
+}
+
+/**
  * Events dedup by stream sequence (`value.seq`: no key string is made for them); in-process events
  * (no sequence) by their own id.
  */

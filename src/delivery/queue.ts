@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger.js';
 import type { Redactor } from '../util/redact.js';
 import { BatchSender, type WireFormat } from './batch-sender.js';
 import { Gate, maxConcurrencyOf, type Concurrency } from './gate.js';
-import { HeldBodies } from './held-bodies.js';
+import { HeldBodies, retainedBytes } from './held-bodies.js';
 import type { HttpTransport } from './http-transport.js';
 import { ParkSchedule } from './park-schedule.js';
 import { Refusals } from './refusals.js';
@@ -212,7 +212,7 @@ export class DeliveryQueue {
   private add(id: string, handed?: HandedBatch): void {
     if (this.stopped || this.isKnown(id)) return;
     if (this.queue.length >= QUEUE_LIMIT) this.needsScan = true;
-    else this.push(id, handed && this.held.admit(handed.body.length) ? handed : undefined);
+    else this.push(id, handed && this.held.admit(retainedBytes(handed.body)) ? handed : undefined);
     this.pump();
   }
 
@@ -342,12 +342,12 @@ export class DeliveryQueue {
    */
   private async launch(id: string, handed?: HandedBatch): Promise<void> {
     const usable = handed && this.options.spool.handle.isSound(handed) ? handed : undefined;
-    if (handed && !usable) this.held.release(handed.body.length);
+    if (handed && !usable) this.held.release(retainedBytes(handed.body));
     // the delivery keeps its record to its end (through every retry): never the handed body
     const known = usable ? { state: usable.state, generation: usable.generation } : await this.read(id);
     this.launching.delete(id);
     if (!known || this.stopped) {
-      if (usable) this.held.release(usable.body.length);
+      if (usable) this.held.release(retainedBytes(usable.body));
       return this.pump();
     }
     this.schedule.forget(id);
@@ -387,7 +387,7 @@ export class DeliveryQueue {
 
   private forgetFirstBody(id: string, batch: HandedBatch): void {
     this.firstBodies.delete(id);
-    this.held.release(batch.body.length);
+    this.held.release(retainedBytes(batch.body));
   }
 
   private createDelivery(record: BatchState): DeliveryActor {

@@ -1,4 +1,5 @@
 import type { Acknowledgeable, SealedSeqs, SeqTracker } from '../intake/intake.js';
+import { isExactSequence } from '../model.js';
 import type { Spool } from '../spool/spool.js';
 
 /**
@@ -26,7 +27,7 @@ interface Sealing extends SealedSeqs {
 function seqsOf(sources: readonly Acknowledgeable[], incarnation: string): number[] {
   const seqs: number[] = [];
   for (const source of sources)
-    if (source.seq !== undefined && source.incarnation === incarnation) seqs.push(source.seq);
+    if (isExactSequence(source.seq) && source.incarnation === incarnation) seqs.push(source.seq);
   return seqs;
 }
 
@@ -87,6 +88,7 @@ export class Redelivery implements SeqTracker {
    * highest one sealed is checked, which costs nothing for the normal, in-order stream.
    */
   mayHold(delivery: { seq: number; deliveryCount: number }): boolean {
+    if (!isExactSequence(delivery.seq)) return false;
     return delivery.deliveryCount > 1 || this.mayBeSealed(delivery.seq);
   }
 

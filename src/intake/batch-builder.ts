@@ -1,4 +1,11 @@
-import { eventJsonText, SECTIONS, type EventJson, type Item, type Section } from '../model.js';
+import {
+  eventJsonText,
+  isExactSequence,
+  SECTIONS,
+  type EventJson,
+  type Item,
+  type Section,
+} from '../model.js';
 import { JsonListBytes, MAX_UTF8_PER_UNIT } from './json-list-bytes.js';
 
 /**
@@ -166,14 +173,14 @@ export class BatchBuilder<S> {
   /** Whether the item's key is in this batch already. */
   has(item: Item): boolean {
     if (item.section !== 'events') return this.sections[item.section].has(item.key);
-    if (item.value.seq !== null) return this.eventSeqs.has(item.value.seq);
+    if (isExactSequence(item.value.seq)) return this.eventSeqs.has(item.value.seq);
     return item.key !== null && this.eventKeys.has(item.key);
   }
 
   /** An event: the first one of a key stays as it came (a null key is unique: not kept). */
   private addEvent(item: Item & { section: 'events' }, json: EventJson, subject?: string): number {
     const { key, value } = item;
-    if (value.seq !== null) {
+    if (isExactSequence(value.seq)) {
       if (this.eventSeqs.has(value.seq)) return 0;
       this.eventSeqs.add(value.seq);
     } else if (key !== null) {

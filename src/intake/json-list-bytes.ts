@@ -83,7 +83,10 @@ export class JsonListBytes {
     const start = this.headroom - beforeBytes;
     buf.write(before, start, 'utf8');
     buf.set(after, end);
-    return buf.subarray(start, end + after.length);
+    const out = buf.subarray(start, end + after.length);
+    // a view keeps its whole buffer alive: copied out when more than a quarter of it would be
+    // wasted (a small list after a large one starts with the large one's capacity)
+    return buf.length - out.length > out.length >> 2 ? Buffer.from(out) : out;
   }
 
   /** Room for `room` bytes, and for a few more that `take` puts after the members. */

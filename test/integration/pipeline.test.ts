@@ -1,3 +1,5 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { Emitter } from '../../src/emitter.js';
@@ -128,6 +130,43 @@ describe('core pipeline against a real nats-server, LevelDB and HTTP sink', () =
       await emitter.close();
       await spool.remove();
       sink.clear();
+    }
+  });
+});
+
+/**
+ * JetStream sequences are 64-bit; a number is exact only up to 2^53. A stream purged to a first
+ * sequence of 2^60 delivers messages whose sequences read as one number: none may be taken for
+ * another's duplicate, and every one is acked only once delivered in a batch.
+ */
+describe('a stream whose sequences are beyond 2^53', () => {
+  it('delivers every message, none taken for a duplicate, and leaves none unacked', async () => {
+    const spool = await tempDir('big-seq');
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'BIG', subjects: ['big.>'] });
+    await jsm.streams.purge('BIG', { seq: 2 ** 60 });
+    const emitter = await runEmitter(
+      { TRANSMITTER_NATS_STREAM: 'BIG', TRANSMITTER_NATS_SUBJECTS: 'big.>', TRANSMITTER_NATS_DURABLE: 'big' },
+      spool.path,
+    );
+    try {
+      const js = jetstream(nc);
+      for (let i = 0; i < 5; i++) await js.publish('big.x', new TextEncoder().encode(JSON.stringify({ i })));
+      type Events = { events: Array<{ subject: string; data: { i: number } }> };
+      const delivered = () =>
+        sink.requests.flatMap((r) =>
+          (r.body as Events).events.filter((e) => e.subject === 'big.x').map((e) => e.data.i),
+        );
+      await sink.waitFor(() => delivered().length >= 5, 15_000);
+      expect(delivered().sort()).toEqual([0, 1, 2, 3, 4]);
+      await emitter.wait();
+      const info = await jsm.consumers.info('BIG', 'big');
+      expect(info.num_ack_pending).toBe(0);
+    } finally {
+      await emitter.close();
+      await nc.close();
+      await spool.remove();
     }
   });
 });

@@ -87,6 +87,27 @@ describe('batch builder', () => {
     expect(Buffer.byteLength(sealed.body)).toBeGreaterThanOrEqual(b.envelopeBytes() + bytes - 5);
   });
 
+  it('keeps every event whose stream sequence is beyond 2^53: two of them may read as one number', () => {
+    const b = new BatchBuilder<number>('probe', 'run');
+    const big = 2 ** 60; // 2 ** 60 + 1 reads as this too
+    for (const n of [1, 2]) {
+      const item = itemFromEvent({
+        subject: 'approved.x',
+        seq: big,
+        msg_id: `m${n}`,
+        published_at: '',
+        data: { n },
+      });
+      expect(b.measure(item).isNew).toBe(true);
+      b.add(item, b.measure(item).json, n);
+    }
+    const sealed = b.take('0190a0b0-0000-7000-8000-000000000000', '2024-01-01T00:00:00.000Z');
+    expect(JSON.parse(sealed.body.toString()).events.map((e: { msg_id: string }) => e.msg_id)).toEqual([
+      'm1',
+      'm2',
+    ]);
+  });
+
   it('keeps every in-process event (a null key: unique by construction), and measures them exactly', () => {
     const b = new BatchBuilder<number>('probe', 'run');
     let bytes = 0;

@@ -32,6 +32,14 @@ describe('EventHead', () => {
     }
   });
 
+  it('writes a sequence beyond 2^53 as JSON.stringify writes the number', () => {
+    for (const seq of [2 ** 53, 2 ** 60, 2 ** 64, 1e21, 1e22]) {
+      const head = new EventHead('approved.x', seq, undefined, 'S', 't');
+      expect(head.text()).toBe(stringified('approved.x', seq, `S:${seq}`, 't'));
+      expect(head.byteLength).toBe(Buffer.byteLength(head.text()));
+    }
+  });
+
   it('writes a null sequence as null, where an id is given', () => {
     const head = new EventHead('approved.x', null, 'id-1', 'S', 't');
     expect(head.text()).toBe(stringified('approved.x', null, 'id-1', 't'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeldBodies } from '../../src/delivery/held-bodies.js';
+import { HeldBodies, retainedBytes } from '../../src/delivery/held-bodies.js';
 
 describe('HeldBodies', () => {
   it('admits bodies while both the count and the bytes stay within bounds, and again once released', () => {
@@ -15,5 +15,12 @@ describe('HeldBodies', () => {
     held.release(50);
     expect([held.heldCount, held.heldBytes]).toEqual([0, 0]);
     expect(held.admit(101)).toBe(false); // never more than the byte bound, even alone
+  });
+
+  it('counts what a body keeps alive: the whole buffer it is a view into', () => {
+    const whole = Buffer.alloc(64 * 1024);
+    expect(retainedBytes(whole)).toBe(64 * 1024);
+    expect(retainedBytes(whole.subarray(100, 400))).toBe(64 * 1024);
+    expect(retainedBytes(new Uint8Array(10))).toBe(10);
   });
 });

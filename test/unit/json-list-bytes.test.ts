@@ -72,4 +72,15 @@ describe('JSON list bytes with headroom', () => {
     list.push('2');
     expect(list.take().toString()).toBe('2');
   });
+
+  it('copies a small list out of a buffer sized for a large one: a view would keep all of it alive', () => {
+    const list = new JsonListBytes(64);
+    for (const t of members(3000, (i) => `${'x'.repeat(90)}${i}`)) list.push(t);
+    const large = list.take('[', Buffer.from(']'));
+    expect(large.buffer.byteLength).toBeLessThanOrEqual(large.length * 1.25 + 64 + 16);
+    list.push('1');
+    const small = list.take('[', Buffer.from(']'));
+    expect(small.toString()).toBe('[1]');
+    expect(small.buffer.byteLength).toBeLessThan(large.length / 4);
+  });
 });
