@@ -9,7 +9,7 @@ import { decodeMessage } from './decode.js';
 import type { Delivery } from './delivery-facts.js';
 import { nakQuietly } from './jetstream-ack.js';
 import type { UnboundReason } from './jetstream-resources.js';
-import { JetStreamSource, type Origin } from './jetstream-source.js';
+import { JetStreamSource, originOf, type ConsumerSession, type Origin } from './jetstream-source.js';
 import type { Redelivery } from './redelivery.js';
 import { messageDeadLetter, offerRefusal, refusalFacts } from './refusal.js';
 
@@ -84,7 +84,7 @@ export class Ingress {
     const { redelivery, nats, logger } = this.options;
     await redelivery.rebind(this.source.incarnation);
     this.source.start(
-      (msg, delivery, origin) => this.onMessage(msg, delivery, origin),
+      (msg, delivery, from, receipt) => this.onMessage(msg, delivery, from, receipt),
       (incarnation) => redelivery.rebind(incarnation),
     );
     this.pruneTimer = setInterval(() => void this.pruneSeqIndex(), SEQ_PRUNE_INTERVAL_MS);
@@ -123,9 +123,15 @@ export class Ingress {
    * whose first copy is already in a batch (its ack was lost, e.g. in a crash between the spool
    * write and the ack) is only acknowledged: that batch, with its own idempotency-key, carries it.
    */
-  private onMessage(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> | undefined {
-    if (this.options.redelivery.mayHold(delivery)) return this.onRedelivered(msg, delivery, origin);
-    return this.accept(msg, delivery, origin);
+  private onMessage(
+    msg: JsMsg,
+    delivery: Delivery,
+    from: ConsumerSession,
+    receipt: number,
+  ): Promise<void> | undefined {
+    if (this.options.redelivery.mayHold(delivery))
+      return this.onRedelivered(msg, delivery, originOf(from, receipt));
+    return this.accept(msg, delivery, from.incarnation);
   }
 
   private async onRedelivered(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> {
@@ -133,7 +139,7 @@ export class Ingress {
     // the message is known to be of the incarnation the index belongs to
     if (!(await this.source.confirm(origin))) return nakQuietly(msg);
     const held = await this.options.redelivery.findSeq(delivery.seq, origin.incarnation);
-    if (held === undefined) return this.accept(msg, delivery, origin);
+    if (held === undefined) return this.accept(msg, delivery, origin.incarnation);
     // ack only once that batch is durable (it may still be waiting for disk space)
     void held.durable.then(
       () => msg.ack(),
@@ -145,12 +151,12 @@ export class Ingress {
     );
   }
 
-  private accept(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> | undefined {
+  private accept(msg: JsMsg, delivery: Delivery, incarnation: string): Promise<void> | undefined {
     const { intake, nats } = this.options;
     const decoded = decodeMessage(msg, delivery, nats.stream);
     if (!decoded.ok) return this.refuse(msg, decoded.reason);
     try {
-      void intake.offer(decoded.item, this.source.ackFor(msg, delivery, origin), msg.subject);
+      void intake.offer(decoded.item, this.source.ackFor(msg, delivery, incarnation), msg.subject);
     } catch (error) {
       return this.refuse(msg, offerRefusal(error));
     }

@@ -44,7 +44,26 @@ export interface Origin {
   receipt: number;
 }
 
-export type MessageHandler = (msg: JsMsg, delivery: Delivery, origin: Origin) => void | Promise<void>;
+/** The consumer session a message came through (the same object for all of a session's messages). */
+export interface ConsumerSession {
+  readonly session: number;
+  readonly incarnation: string;
+}
+
+export function originOf(from: ConsumerSession, receipt: number): Origin {
+  return { incarnation: from.incarnation, session: from.session, receipt };
+}
+
+/**
+ * A message, the session it came through and its receipt (see Origin), passed apart: an Origin per
+ * message would be one more object for the collector at full speed; it is made where one is needed.
+ */
+export type MessageHandler = (
+  msg: JsMsg,
+  delivery: Delivery,
+  from: ConsumerSession,
+  receipt: number,
+) => void | Promise<void>;
 /** Awaited before the first message of every binding: what is keyed by stream sequence follows it. */
 export type BindHandler = (incarnation: string) => void | Promise<void>;
 
@@ -167,10 +186,10 @@ export class JetStreamSource {
   }
 
   /** The message's acknowledgement, detached from the message. */
-  ackFor(msg: JsMsg, delivery: Delivery, origin: Origin): Acknowledgeable {
+  ackFor(msg: JsMsg, delivery: Delivery, incarnation: string): Acknowledgeable {
     const { reply, seq, publishedMs } = delivery;
-    if (reply !== '') return new JetStreamAck(this.acks, reply, seq, publishedMs, origin.incarnation);
-    return { seq, publishedMs, incarnation: origin.incarnation, ack: () => msg.ack() };
+    if (reply !== '') return new JetStreamAck(this.acks, reply, seq, publishedMs, incarnation);
+    return { seq, publishedMs, incarnation, ack: () => msg.ack() };
   }
 
   /** Why the consumer is not bound (undefined while bound, or when the reason is a plain error). */
@@ -223,12 +242,8 @@ export class JetStreamSource {
             nakQuietly(msg);
             continue;
           }
-          const pending = handler(msg, deliveryOf(msg), {
-            incarnation: binding.incarnation,
-            session: binding.session,
-            // the iterator yields in arrival order: this is the message's place in it
-            receipt: messages.getProcessed(),
-          });
+          // the iterator yields in arrival order: getProcessed() is the message's place in it
+          const pending = handler(msg, deliveryOf(msg), binding, messages.getProcessed());
           if (pending) await pending;
           if (this.stopped) break;
         }

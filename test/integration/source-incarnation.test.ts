@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } fr
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
-import { JetStreamSource, type Origin } from '../../src/ingress/jetstream-source.js';
+import { JetStreamSource, originOf, type Origin } from '../../src/ingress/jetstream-source.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 
 /**
@@ -74,7 +74,8 @@ describe('a message of a re-created stream is never taken for one of the old str
     let gate: (() => void) | undefined;
     const held = new Promise<void>((r) => (gate = r));
     source.start(
-      async (msg, delivery, origin) => {
+      async (msg, delivery, from, receipt) => {
+        const origin = originOf(from, receipt);
         const confirmed = await (source as JetStreamSource).confirm(origin);
         seen.push({ text: msg.string(), seq: delivery.seq, origin, confirmed });
         // as the emitter does: a message not confirmed is let go, to come again to the new binding
