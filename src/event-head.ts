@@ -14,7 +14,7 @@
 const NOTHING_TO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /** JSON.stringify of a string, without its serialiser for the usual subject, id and time. */
-export function jsonString(text: string): string {
+function jsonString(text: string): string {
   return NOTHING_TO_ESCAPE.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
@@ -35,7 +35,10 @@ class LastPart {
 }
 
 const subjectPart = new LastPart((subject) => `{"subject":${jsonString(subject)},"seq":`);
-/** the id up to its sequence, without the closing quote (JSON escapes never end in a digit or a colon) */
+/**
+ * the id up to its sequence, without the closing quote: JSON escapes character by character, so the
+ * escaped `<stream>:` followed by the digits is the escaped whole id
+ */
 const streamIdPart = new LastPart((stream) => `,"msg_id":${jsonString(`${stream}:`).slice(0, -1)}`);
 /** starts with the id's closing quote */
 const tailPart = new LastPart((publishedAt) => `","published_at":${jsonString(publishedAt)},"data":`);

@@ -4,14 +4,6 @@
  * within `maxBytes`; one not admitted is read back from the spool like any other. It only counts:
  * the queue says when a body is taken in and when it is let go.
  */
-/**
- * The memory a held body keeps alive: all of the buffer it is a view into (a body written in place
- * into a larger buffer, or cut from a pooled one, keeps the whole of it), never less than itself.
- */
-export function retainedBytes(body: Uint8Array): number {
-  return Math.max(body.byteLength, body.buffer.byteLength);
-}
-
 export class HeldBodies {
   private count = 0;
   private bytes = 0;
@@ -41,4 +33,12 @@ export class HeldBodies {
   get heldBytes(): number {
     return this.bytes;
   }
+}
+
+/**
+ * The memory a held body keeps alive: all of the buffer it is a view into (a body written in place
+ * into a larger buffer, or cut from a pooled one, keeps the whole of it), never less than itself.
+ */
+export function retainedBytes(body: Uint8Array): number {
+  return Math.max(body.byteLength, body.buffer.byteLength);
 }

@@ -12,6 +12,7 @@ import {
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import type { Logger } from '../util/logger.js';
+import { isExactSequence } from '../model.js';
 
 /**
  * The stream and the durable consumer on the server: found, created when missing, their settings
@@ -186,7 +187,11 @@ async function ensureConsumer(
     if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
     // everything up to the old consumer's ack floor is spooled (here or by a peer): start after it
     const floor = memory.lastAckFloor;
-    const resumeAt = floor?.incarnation === memory.incarnation && floor.seq > 0 ? floor.seq + 1 : undefined;
+    // beyond 2^53 the next sequence cannot be named exactly: from the start, duplicates but no gap
+    const resumeAt =
+      floor?.incarnation === memory.incarnation && floor.seq > 0 && isExactSequence(floor.seq + 1)
+        ? floor.seq + 1
+        : undefined;
     if (!streamCreated) memory.unbound = 'consumer_deleted';
     if (memory.everBound && !streamCreated && memory.sayOnce('consumer_deleted')) {
       logger.warn(

@@ -59,9 +59,9 @@ export class JsonListBytes {
     return this.used - start;
   }
 
-  /** The buffer, with room for `bytes` more. */
+  /** The buffer, with room for `bytes` more and for what `take` puts after the members. */
   private room(bytes: number): Buffer {
-    const room = this.used + bytes;
+    const room = this.used + bytes + TAKE_SLACK;
     return !this.buf || room > this.buf.length ? this.grow(room) : this.buf;
   }
 
@@ -89,9 +89,7 @@ export class JsonListBytes {
     return buf.length - out.length > out.length >> 2 ? Buffer.from(out) : out;
   }
 
-  /** Room for `room` bytes, and for a few more that `take` puts after the members. */
   private grow(room: number): Buffer {
-    room += TAKE_SLACK;
     let capacity = Math.max(this.buf?.length ?? 0, this.nextCapacity);
     while (capacity < room) capacity *= 2;
     const next = Buffer.allocUnsafe(capacity);
