@@ -23,6 +23,9 @@ describe('ackCommands', () => {
       '$JS.ACK.流.c.1.3.3.1.0',
     ];
     expect(ackCommands(replies).toString('utf8')).toBe(asText(replies));
+    // last, and long: more bytes than the room an ASCII subject of its length would have had
+    const last = [...replies, `$JS.ACK.${'流'.repeat(40)}.c.1.4.4.1.0`];
+    expect(ackCommands(last).toString('utf8')).toBe(asText(last));
   });
 
   it('writes nothing for no acks', () => {
