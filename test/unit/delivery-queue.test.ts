@@ -212,6 +212,38 @@ describe('DeliveryQueue', () => {
     expect(queue.activeCount).toBe(1);
   });
 
+  it('holds a body by the memory it keeps alive, and gives all of it back once delivered', async () => {
+    const { spool, reads } = await countedSpool();
+    destination.sink.respondWith(() => ({ status: 200 }));
+    const queue = queueOver(spool, new EmitterEvents(), 3);
+    /** the body as a view into a buffer of `size` bytes (as a body written in place is) */
+    const viewOf = (body: Buffer, size: number) => {
+      const buffer = Buffer.alloc(size);
+      body.copy(buffer);
+      return buffer.subarray(0, body.length);
+    };
+    // 6 MiB kept alive each, within the 16 MiB budget one at a time: held only if each gives
+    // back what it took
+    for (let i = 0; i < 5; i++) {
+      const { state, body } = await freshBatch();
+      queue.expectHandOver(state.id);
+      const written = await spool.batches.put(state, body, [], { fresh: true });
+      queue.handOver({ state, body: viewOf(body, 6 * 1024 * 1024), generation: written.generation });
+      await destination.sink.waitFor((r) => r.length >= i + 1, 5_000);
+      await queue.idle();
+    }
+    expect(reads.get).toBe(0);
+    // a small body that keeps 20 MiB alive is over the budget: not held, read back from the spool
+    const { state, body } = await freshBatch();
+    queue.expectHandOver(state.id);
+    const written = await spool.batches.put(state, body, [], { fresh: true });
+    queue.handOver({ state, body: viewOf(body, 20 * 1024 * 1024), generation: written.generation });
+    await destination.sink.waitFor((r) => r.length >= 6, 5_000);
+    await queue.idle();
+    expect(reads.get).toBe(1);
+    expect(destination.sink.requests.at(-1)?.body).toEqual(JSON.parse(body.toString()));
+  });
+
   it('reads back a batch whose hand-over was given up, once a scan finds it', async () => {
     const { spool } = await countedSpool();
     destination.sink.respondWith(() => ({ status: 200 }));
