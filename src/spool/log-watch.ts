@@ -68,11 +68,20 @@ export class LogWatch {
     const tailAt = Math.max(0, s.size - TAIL_BYTES);
     this.sizes.set(path, { ino: s.ino, size: s.size, tailAt });
     const tail = await this.readAt(path, s.ino, tailAt, s.size - tailAt);
+    // fewer bytes than the size just seen: cut between the two looks (recorded, that short tail
+    // would hide the hole the writer leaves once it writes on at its old offset)
+    const cutMeanwhile = tail !== undefined && tail.length < s.size - tailAt;
     const now = this.sizes.get(path);
     if (now?.ino === s.ino && now.size === s.size && now.tailAt === tailAt) now.tail = tail;
     const replaced = seen !== undefined && seen.ino !== s.ino;
     const shrank = seen !== undefined && s.size < seen.size;
-    if (replaced || shrank || (await this.rewritten(path, seen)) || (await this.headIsHole(path, s.ino)))
+    if (
+      cutMeanwhile ||
+      replaced ||
+      shrank ||
+      (await this.rewritten(path, seen)) ||
+      (await this.headIsHole(path, s.ino))
+    )
       this.cut.add(path);
     // a look that overlapped this one may have seen the cut (and recorded the size this one read)
     return this.cut.has(path);

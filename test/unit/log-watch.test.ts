@@ -5,7 +5,7 @@ import { tempDir } from '../../harness/workload.js';
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
-  return { ...actual, open: vi.fn(actual.open) };
+  return { ...actual, open: vi.fn(actual.open), stat: vi.fn(actual.stat) };
 });
 
 /** The look at a write-ahead log's head, on a descriptor kept between looks. */
@@ -70,5 +70,24 @@ describe('LogWatch', () => {
     expect(await watch.truncated(path)).toBe(true);
     watch.keepOnly([]);
     expect(await watch.truncated(path)).toBe(false);
+  });
+
+  it('a log cut between a look at its size and the read of its last bytes counts as cut', async () => {
+    const { path, watch } = await aLog();
+    await fsp.writeFile(path, Buffer.alloc(150, 0x41));
+    // the first look at this log: its size is seen at 150, then it is cut to half (its head
+    // sound) before its last bytes are read
+    const actualStat = vi.mocked(fsp.stat).getMockImplementation()!;
+    vi.mocked(fsp.stat).mockImplementationOnce(async (p, opts) => {
+      const seen = await actualStat(p, opts);
+      await fsp.truncate(path, 75);
+      return seen;
+    });
+    expect(await watch.truncated(path)).toBe(true);
+    // and stays cut once the writer goes on at its old offset, past the hole
+    const file = await fsp.open(path, 'r+');
+    await file.write(Buffer.from('next-record'), 0, 11, 150);
+    await file.close();
+    expect(await watch.truncated(path)).toBe(true);
   });
 });
