@@ -398,7 +398,12 @@ describe('attack: a running emitter whose write-ahead log is cut in the middle, 
       await sink.up();
       const second = spawnEmitter(env);
       try {
-        await sink.waitFor(allDelivered([...before, ...after]), 30_000);
+        // on a failure, what both emitters logged (the cut seen or not, the heal, the recovery)
+        await sink.waitFor(allDelivered([...before, ...after]), 30_000).catch((error: Error) => {
+          throw new Error(
+            `${error.message}\n--- first emitter:\n${first.output()}\n--- second:\n${second.output()}`,
+          );
+        });
       } finally {
         expect(await second.stop()).toBe(0);
       }
