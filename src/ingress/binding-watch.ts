@@ -1,12 +1,8 @@
-import {
-  JetStreamApiCodes,
-  jetstreamManager,
-  type ConsumerInfo,
-  type ConsumerMessages,
-} from '@nats-io/jetstream';
+import { JetStreamApiCodes, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import { isApiError, type Remembered, type UnboundReason } from './jetstream-resources.js';
+import type { PullSession } from './pull-session.js';
 import type { Logger } from '../util/logger.js';
 
 /**
@@ -14,7 +10,7 @@ import type { Logger } from '../util/logger.js';
  * to, ending the session when not. Never creates a stream or consumer and never takes a message.
  */
 
-/** One consume() session on one consumer of one stream incarnation. */
+/** One pull session on one consumer of one stream incarnation. */
 export class Binding {
   ended?: UnboundReason | 'failed';
   /** every message received up to this one is known to be of the bound incarnation */
@@ -26,12 +22,12 @@ export class Binding {
     readonly session: number,
     readonly incarnation: string,
     readonly consumerCreated: string,
-    readonly messages: ConsumerMessages,
+    readonly pulls: PullSession,
   ) {}
 
-  /** messages that reached the session so far (yielded in the same order) */
+  /** messages that reached the session so far (handed over in the same order) */
   get arrived(): number {
-    return this.messages.getReceived();
+    return this.pulls.received;
   }
 }
 
@@ -45,7 +41,7 @@ const CHECK_TIMEOUT_MS = 2_000;
 
 /** The bound session, the 1 s watchdog over it, and the checks that end it. */
 export class BindingWatch {
-  private current?: Binding;
+  private bindingNow?: Binding;
   /** a consumer session is bound and not ended (set here only; the source reads it) */
   bound = false;
   private watchdog?: NodeJS.Timeout;
@@ -64,14 +60,18 @@ export class BindingWatch {
     this.watchdog.unref();
   }
 
+  /** The session bound last (ended or not). */
+  get current(): Binding | undefined {
+    return this.bindingNow;
+  }
+
   /** A new session is bound: what was said and why it was unbound is over. */
   bind(binding: Binding): void {
-    this.current = binding;
+    this.bindingNow = binding;
     this.bound = true;
     this.memory.everBound = true;
     this.memory.forgetSaid();
     this.memory.unbound = undefined;
-    void this.watchConsumer(binding);
   }
 
   /** The session's loop is over (stopped, failed or ended). */
@@ -82,20 +82,7 @@ export class BindingWatch {
   /** No more checks; the bound session stops pulling. */
   stop(): void {
     if (this.watchdog) clearInterval(this.watchdog);
-    this.current?.messages.stop();
-  }
-
-  /** The session's own notifications: a deleted consumer or missed heartbeats are checked at once. */
-  private async watchConsumer(binding: Binding): Promise<void> {
-    for await (const note of binding.messages.status()) {
-      if (
-        note.type === 'consumer_deleted' ||
-        note.type === 'consumer_not_found' ||
-        note.type === 'stream_not_found' ||
-        note.type === 'heartbeats_missed'
-      )
-        this.checkSoon();
-    }
+    this.bindingNow?.pulls.stop();
   }
 
   /**
@@ -107,7 +94,7 @@ export class BindingWatch {
    * again.
    */
   async confirm(origin: { session: number; receipt: number }): Promise<boolean> {
-    const binding = this.current;
+    const binding = this.bindingNow;
     if (!binding || binding.ended || binding.session !== origin.session) return false;
     if (origin.receipt <= binding.confirmedUpTo) return true;
     try {
@@ -123,7 +110,7 @@ export class BindingWatch {
   }
 
   checkSoon(): void {
-    const binding = this.current;
+    const binding = this.bindingNow;
     if (!binding || binding.ended || !this.connected()) return;
     void this.checkBinding(binding, true).catch(() => undefined);
   }
@@ -172,7 +159,7 @@ export class BindingWatch {
 
   /** Keep the ack floor of the bound consumer (not of a namesake that replaced it). */
   noteAckFloor(info: ConsumerInfo): void {
-    const binding = this.current;
+    const binding = this.bindingNow;
     if (!binding || binding.ended || info.created !== binding.consumerCreated) return;
     const seq = info.ack_floor.stream_seq;
     const last = this.memory.lastAckFloor;
@@ -187,7 +174,7 @@ export class BindingWatch {
     this.memory.unbound = reason;
     this.bound = false;
     this.logger.debug({ reason }, 'JetStream consumer session ended');
-    binding.messages.stop();
+    binding.pulls.stop();
     return false;
   }
 }

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import { isoTime } from '../util/iso-time.js';
 import {
   InvalidItemError,
@@ -32,11 +32,11 @@ function hasBom(body: Uint8Array): boolean {
 }
 
 /** The publisher's message id (`Nats-Msg-Id`), or undefined: the default, `<stream>:<seq>`. */
-export function publisherMessageId(msg: JsMsg): string | undefined {
+export function publisherMessageId(msg: Msg): string | undefined {
   return msg.headers?.get('Nats-Msg-Id') || undefined;
 }
 
-export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): Decoded {
+export function decodeMessage(msg: Msg, delivery: Delivery, stream: string): Decoded {
   const body = msg.data;
   const subject = msg.subject;
   const route = routeSubject(subject);
@@ -68,7 +68,7 @@ export function decodeMessage(msg: JsMsg, delivery: Delivery, stream: string): D
 }
 
 /** Read once the body is known valid JSON: the headers (the message id) are read no sooner. */
-function sourceMeta(msg: JsMsg, delivery: Delivery, stream: string, route: SubjectRoute): SourceMeta {
+function sourceMeta(msg: Msg, delivery: Delivery, stream: string, route: SubjectRoute): SourceMeta {
   return {
     subject: msg.subject,
     seq: delivery.seq,

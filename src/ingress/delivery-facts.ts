@@ -1,5 +1,3 @@
-import type { JsMsg } from '@nats-io/jetstream';
-
 /**
  * What the emitter needs of a JetStream message's delivery, read once from its ack subject:
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`,
@@ -8,7 +6,7 @@ import type { JsMsg } from '@nats-io/jetstream';
  * the bench); this reads the three it needs. It never acknowledges a message or reads its body.
  */
 export interface Delivery {
-  /** the ack subject ('' when the message had none that parses: ack through the message then) */
+  /** the ack subject */
   reply: string;
   seq: number;
   deliveryCount: number;
@@ -33,7 +31,8 @@ export function parseAckSubject(reply: string): Delivery | undefined {
   const first = DELIVERED_TOKEN[tokens];
   if (first === undefined) return undefined;
   const deliveryCount = wholeNumber(reply, (DOTS[first] as number) + 1, DOTS[first + 1] as number);
-  const seq = wholeNumber(reply, (DOTS[first + 1] as number) + 1, DOTS[first + 2] as number);
+  // past 2^53 a stream sequence is kept inexact (it is never used as a key then: isExactSequence)
+  const seq = wholeNumber(reply, (DOTS[first + 1] as number) + 1, DOTS[first + 2] as number, NaN, false);
   const nanosStart = (DOTS[first + 3] as number) + 1;
   const nanosEnd = DOTS[first + 4] as number; // the pending count always follows
   // milliseconds: the nanoseconds' digits but the last six (exact, where the nanoseconds are not);
@@ -47,9 +46,10 @@ export function parseAckSubject(reply: string): Delivery | undefined {
 
 /**
  * The decimal digits of `text` from `from` to `to` as a number; NaN when one is not a digit, when
- * there is none (unless `empty` is given for that case) or when it is not a safe integer.
+ * there is none (unless `empty` is given for that case) or, when `safe`, when it is not a safe
+ * integer.
  */
-function wholeNumber(text: string, from: number, to: number, empty = NaN): number {
+function wholeNumber(text: string, from: number, to: number, empty = NaN, safe = true): number {
   if (to <= from) return empty;
   let value = 0;
   for (let i = from; i < to; i++) {
@@ -57,20 +57,5 @@ function wholeNumber(text: string, from: number, to: number, empty = NaN): numbe
     if (digit < 0 || digit > 9) return NaN;
     value = value * 10 + digit;
   }
-  return Number.isSafeInteger(value) ? value : NaN;
-}
-
-/** The message's delivery, from its ack subject, or from nats.js's own parse when that fails. */
-export function deliveryOf(msg: JsMsg): Delivery {
-  // nats.js keeps the ack subject as `reply` on its message class without typing it
-  const reply = (msg as { reply?: unknown }).reply;
-  const parsed = typeof reply === 'string' ? parseAckSubject(reply) : undefined;
-  if (parsed) return parsed;
-  const info = msg.info;
-  return {
-    reply: '',
-    seq: info.streamSequence,
-    deliveryCount: info.deliveryCount,
-    publishedMs: Math.floor(info.timestampNanos / 1e6),
-  };
+  return !safe || Number.isSafeInteger(value) ? value : NaN;
 }

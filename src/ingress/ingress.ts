@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import type { Intake } from '../intake/intake.js';
 import type { EmitterEvents } from '../observe/events.js';
@@ -7,7 +7,6 @@ import type { Logger } from '../util/logger.js';
 import { Arrivals } from './arrivals.js';
 import { decodeMessage } from './decode.js';
 import type { Delivery } from './delivery-facts.js';
-import { nakQuietly } from './jetstream-ack.js';
 import type { UnboundReason } from './jetstream-resources.js';
 import { JetStreamSource, originOf, type ConsumerSession, type Origin } from './jetstream-source.js';
 import type { Redelivery } from './redelivery.js';
@@ -124,7 +123,7 @@ export class Ingress {
    * write and the ack) is only acknowledged: that batch, with its own idempotency-key, carries it.
    */
   private onMessage(
-    msg: JsMsg,
+    msg: Msg,
     delivery: Delivery,
     from: ConsumerSession,
     receipt: number,
@@ -134,15 +133,16 @@ export class Ingress {
     return this.accept(msg, delivery, from.incarnation);
   }
 
-  private async onRedelivered(msg: JsMsg, delivery: Delivery, origin: Origin): Promise<void> {
+  private async onRedelivered(msg: Msg, delivery: Delivery, origin: Origin): Promise<void> {
     // a stream deleted and re-created starts again at sequence 1: look a sequence up only once
     // the message is known to be of the incarnation the index belongs to
-    if (!(await this.source.confirm(origin))) return nakQuietly(msg);
+    if (!(await this.source.confirm(origin))) return this.source.nak(delivery);
     const held = await this.options.redelivery.findSeq(delivery.seq, origin.incarnation);
     if (held === undefined) return this.accept(msg, delivery, origin.incarnation);
     // ack only once that batch is durable (it may still be waiting for disk space)
+    const ack = this.source.ackFor(delivery, origin.incarnation);
     void held.durable.then(
-      () => msg.ack(),
+      () => ack.ack(),
       () => undefined,
     );
     this.options.logger.debug(
@@ -151,27 +151,27 @@ export class Ingress {
     );
   }
 
-  private accept(msg: JsMsg, delivery: Delivery, incarnation: string): Promise<void> | undefined {
+  private accept(msg: Msg, delivery: Delivery, incarnation: string): Promise<void> | undefined {
     const { intake, nats } = this.options;
     const decoded = decodeMessage(msg, delivery, nats.stream);
-    if (!decoded.ok) return this.refuse(msg, decoded.reason);
+    if (!decoded.ok) return this.refuse(msg, delivery, decoded.reason);
     try {
-      void intake.offer(decoded.item, this.source.ackFor(msg, delivery, incarnation), msg.subject);
+      void intake.offer(decoded.item, this.source.ackFor(delivery, incarnation), msg.subject);
     } catch (error) {
-      return this.refuse(msg, offerRefusal(error));
+      return this.refuse(msg, delivery, offerRefusal(error));
     }
     this.arrivals.count(decoded.item.section);
     return intake.whenAccepting();
   }
 
   /** Dead-letter (durably) then terminate a message that can never be delivered. */
-  private async refuse(msg: JsMsg, reason: string): Promise<void> {
-    this.options.events.emit('rejected', refusalFacts(msg, reason));
-    await this.options.spool.deadLetters.addMessage(messageDeadLetter(msg, reason));
-    // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason (the reason is in the dead letter)
-    msg.term();
+  private async refuse(msg: Msg, delivery: Delivery, reason: string): Promise<void> {
+    const { seq } = delivery;
+    this.options.events.emit('rejected', refusalFacts(msg, seq, reason));
+    await this.options.spool.deadLetters.addMessage(messageDeadLetter(msg, seq, reason));
+    this.source.term(delivery);
     this.options.logger.warn(
-      { subject: msg.subject, seq: msg.seq, bytes: msg.data.length, reason },
+      { subject: msg.subject, seq, bytes: msg.data.length, reason },
       'message dead-lettered',
     );
   }

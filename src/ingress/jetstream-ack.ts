@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Acknowledgeable } from '../intake/intake.js';
 import type { AckPublisher } from './jetstream-ack-publisher.js';
 
@@ -30,9 +30,18 @@ export class JetStreamAck implements Acknowledgeable {
   }
 }
 
-export function nakQuietly(msg: JsMsg): void {
+/**
+ * `-NAK` (come again: now, or after `delayMs`) or `+TERM` (never again) to a message's ack
+ * subject; never throws.
+ */
+export function replyQuietly(
+  nc: NatsConnection,
+  reply: string,
+  verb: '-NAK' | '+TERM',
+  delayMs?: number,
+): void {
   try {
-    msg.nak();
+    nc.publish(reply, delayMs === undefined ? verb : `${verb} {"delay":${nanos(delayMs)}}`);
   } catch {
     // a closed connection: the message comes again after ack_wait
   }

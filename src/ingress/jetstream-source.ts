@@ -1,12 +1,13 @@
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/index.js';
 import type { Acknowledgeable } from '../intake/intake.js';
-import { deliveryOf, type Delivery } from './delivery-facts.js';
+import { parseAckSubject, type Delivery } from './delivery-facts.js';
 import { Binding, BindingWatch } from './binding-watch.js';
-import { JetStreamAck, nakQuietly } from './jetstream-ack.js';
+import { JetStreamAck, replyQuietly } from './jetstream-ack.js';
 import { AckPublisher } from './jetstream-ack-publisher.js';
 import { natsConnectionOptions } from './nats-connect.js';
+import { PullSession, type SessionTrouble } from './pull-session.js';
 import {
   consumerSettings,
   ensureResources,
@@ -17,10 +18,10 @@ import {
 import type { Logger } from '../util/logger.js';
 
 /**
- * The JetStream source: the connection and the consume loop, feeding every message to a handler
- * through the async iterator. The handler's promise is awaited before the next message: that is
- * how backpressure stops pulling (messages wait in the stream). It never decodes a message or
- * decides when to acknowledge it (the intake does, once durable).
+ * The JetStream source: the connection and the loop of consumer sessions, feeding every message
+ * to a handler. The handler's promise is awaited before the next message, and nothing more is
+ * pulled meanwhile: that is the backpressure (messages wait in the stream; see PullSession). It
+ * never decodes a message or decides when to acknowledge it (the intake does, once durable).
  */
 
 export interface SourceOptions {
@@ -59,7 +60,7 @@ export function originOf(from: ConsumerSession, receipt: number): Origin {
  * message would be one more object for the collector at full speed; it is made where one is needed.
  */
 export type MessageHandler = (
-  msg: JsMsg,
+  msg: Msg,
   delivery: Delivery,
   from: ConsumerSession,
   receipt: number,
@@ -67,15 +68,15 @@ export type MessageHandler = (
 /** Awaited before the first message of every binding: what is keyed by stream sequence follows it. */
 export type BindHandler = (incarnation: string) => void | Promise<void>;
 
-/** How consume() ends when its consumer or stream is gone (abort_on_missing_resource). */
+/** How a session ends when its consumer or stream is gone (a 409, or the lookup before binding). */
 function isMissingResource(error: unknown): boolean {
   const message = (error as Error | undefined)?.message ?? '';
   return /^(consumer deleted|consumer not found|stream not found)$/i.test(message);
 }
 
 /**
- * A pull request lives this long (the client's default is 30 s); heartbeats come at half of it,
- * and two missed ones make the client pull again, so a pull lost (e.g. to a leader change on a
+ * A pull request lives this long (nats.js's default is 30 s); heartbeats come at half of it, and
+ * two missed ones make the session pull again, so a pull lost (e.g. to a leader change on a
  * cluster) stalls this instance about this long, not a minute.
  */
 const PULL_EXPIRES_MS = 5_000;
@@ -180,16 +181,30 @@ export class JetStreamSource {
       if (status.type === 'disconnect' || status.type === 'reconnect') {
         this.options.logger.warn({ event: status.type }, `NATS ${status.type}`);
       }
-      // the stream or the consumer may have been replaced while the connection was down
-      if (status.type === 'reconnect') this.watch.checkSoon();
+      // the stream or the consumer may have been replaced while the connection was down; pulls
+      // sent before are gone
+      if (status.type === 'reconnect') {
+        this.watch.checkSoon();
+        this.watch.current?.pulls.reconnected();
+      }
     }
   }
 
   /** The message's acknowledgement, detached from the message. */
-  ackFor(msg: JsMsg, delivery: Delivery, incarnation: string): Acknowledgeable {
+  ackFor(delivery: Delivery, incarnation: string): Acknowledgeable {
     const { reply, seq, publishedMs } = delivery;
-    if (reply !== '') return new JetStreamAck(this.acks, reply, seq, publishedMs, incarnation);
-    return { seq, publishedMs, incarnation, ack: () => msg.ack() };
+    return new JetStreamAck(this.acks, reply, seq, publishedMs, incarnation);
+  }
+
+  /** Let the message come again now (it is not of the bound stream, or cannot be placed yet). */
+  nak(delivery: Delivery): void {
+    replyQuietly(this.nc, delivery.reply, '-NAK');
+  }
+
+  /** The message is never to come again (it is dead-lettered). */
+  term(delivery: Delivery): void {
+    // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason
+    replyQuietly(this.nc, delivery.reply, '+TERM');
   }
 
   /** Why the consumer is not bound (undefined while bound, or when the reason is a plain error). */
@@ -207,8 +222,6 @@ export class JetStreamSource {
   }
 
   private async loop(handler: MessageHandler, onBind: BindHandler): Promise<void> {
-    const js = jetstream(this.nc);
-    const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
     this.watch.start(this.options.watchMs);
     let ensured = true; // connect() has just ensured the stream and the consumer
     while (!this.stopped) {
@@ -218,35 +231,9 @@ export class JetStreamSource {
         ensured = false;
         await onBind(this.memory.incarnation);
         if (this.stopped) break;
-        const consumer = await js.consumers.get(this.config.stream, this.config.durable);
-        // bind to what was fetched: a consumer re-created since ensureConsumer is another one
-        const { created } = await consumer.info(true);
-        const messages = await consumer.consume({
-          max_messages: maxMessages,
-          expires: PULL_EXPIRES_MS,
-          // a deleted consumer ends the session instead of pulling from a namesake later
-          abort_on_missing_resource: true,
-        });
-        binding = new Binding(++this.sessions, this.memory.incarnation, created, messages);
-        this.watch.bind(binding);
-        // a stop() while this session was being set up found no session to stop: with nothing
-        // to pull, the loop below would wait for a message forever
-        if (this.stopped) messages.stop();
-        this.options.logger.debug(
-          { session: binding.session, incarnation: binding.incarnation },
-          'consumer session started',
-        );
-        for await (const msg of messages) {
-          if (binding.ended) {
-            // taken from a stream or consumer that is not the bound one any more: let it come again
-            nakQuietly(msg);
-            continue;
-          }
-          // the iterator yields in arrival order: getProcessed() is the message's place in it
-          const pending = handler(msg, deliveryOf(msg), binding, messages.getProcessed());
-          if (pending) await pending;
-          if (this.stopped) break;
-        }
+        binding = await this.bindSession(handler);
+        const ended = await binding.pulls.ended;
+        if (ended) throw ended;
       } catch (error) {
         if (this.stopped) break;
         // a binding that keeps failing the same way is said once, until a consumer is bound again
@@ -257,7 +244,7 @@ export class JetStreamSource {
             'JetStream consumer failed; binding again',
           );
         }
-        // a 409 "consumer deleted" ends the iterator before the check says what went
+        // a 409 "consumer deleted" ends the session before the check says what went
         if (binding && !binding.ended && isMissingResource(error)) this.memory.unbound = 'consumer_deleted';
       } finally {
         if (binding) binding.ended ??= 'failed';
@@ -273,6 +260,56 @@ export class JetStreamSource {
       });
       this.wake = undefined;
     }
+  }
+
+  /** Start a session on the consumer as it is now (one re-created since ensureConsumer is another). */
+  private async bindSession(handler: MessageHandler): Promise<Binding> {
+    const { stream, durable } = this.config;
+    const jsm = await jetstreamManager(this.nc);
+    const { created, name } = await jsm.consumers.info(stream, durable);
+    const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
+    const options = { stream, consumer: name, maxMessages, expiresMs: PULL_EXPIRES_MS };
+    const pulls: PullSession = new PullSession(this.nc, options, {
+      handle: (msg, receipt): void | Promise<void> => {
+        const delivery = msg.reply === undefined ? undefined : parseAckSubject(msg.reply);
+        if (!delivery) return this.unplaceable(msg);
+        // taken from a stream or consumer that is not the bound one any more: let it come again
+        if (binding.ended) return this.nak(delivery);
+        return handler(msg, delivery, binding, receipt);
+      },
+      letGo: (msg) => {
+        if (msg.reply) replyQuietly(this.nc, msg.reply, '-NAK', PULL_EXPIRES_MS);
+      },
+      troubled: (trouble) => this.troubled(trouble),
+    });
+    const binding: Binding = new Binding(++this.sessions, this.memory.incarnation, created, pulls);
+    this.watch.bind(binding);
+    // a stop() while this session was being set up found no session to stop
+    if (this.stopped) pulls.stop();
+    else pulls.start();
+    this.options.logger.debug(
+      { session: binding.session, incarnation: binding.incarnation },
+      'consumer session started',
+    );
+    return binding;
+  }
+
+  /** A deleted consumer or missed heartbeats: check the stream and the consumer at once. */
+  private troubled(trouble: SessionTrouble): void {
+    this.options.logger.debug({ trouble }, 'consumer session trouble');
+    this.watch.checkSoon();
+  }
+
+  /**
+   * A message whose ack subject does not read as JetStream's: it cannot be acked or placed in the
+   * stream. Left alone, it comes again after ack_wait; said once.
+   */
+  private unplaceable(msg: Msg): void {
+    if (!this.memory.sayOnce('unplaceable')) return;
+    this.options.logger.error(
+      { subject: msg.subject, reply: msg.reply },
+      'a JetStream message came with an ack subject this version cannot read; it is left unacknowledged',
+    );
   }
 
   /**

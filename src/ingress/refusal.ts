@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import type { DeadLetter } from '../spool/spool.js';
 import { uuidv7 } from '../util/ids.js';
 
@@ -16,7 +16,7 @@ export function offerRefusal(error: unknown): string {
   return code ? `${code}: ${(error as Error).message}` : `internal: ${(error as Error).name}`;
 }
 
-export function messageDeadLetter(msg: JsMsg, reason: string): DeadLetter {
+export function messageDeadLetter(msg: Msg, seq: number, reason: string): DeadLetter {
   const raw = Buffer.from(msg.data.subarray(0, RAW_EXCERPT_BYTES));
   return {
     id: uuidv7(),
@@ -26,7 +26,7 @@ export function messageDeadLetter(msg: JsMsg, reason: string): DeadLetter {
     subjects: [msg.subject],
     message: {
       subject: msg.subject,
-      seq: msg.seq,
+      seq,
       rawBase64: raw.toString('base64'),
       rawBytes: msg.data.length,
       truncated: msg.data.length > RAW_EXCERPT_BYTES,
@@ -35,12 +35,12 @@ export function messageDeadLetter(msg: JsMsg, reason: string): DeadLetter {
 }
 
 /** What the `rejected` event and the log say of a refused message: no content. */
-export function refusalFacts(msg: JsMsg, reason: string) {
+export function refusalFacts(msg: Msg, seq: number, reason: string) {
   return {
     reason: reason.split(':')[0] ?? reason,
     detail: reason,
     subject: msg.subject,
-    seq: msg.seq,
+    seq,
     bytes: msg.data.length,
   };
 }

@@ -1,19 +1,21 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type Msg } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
 import { JetStreamSource } from '../../src/ingress/jetstream-source.js';
+import type { Delivery } from '../../src/ingress/delivery-facts.js';
 import { deferred } from '../../src/util/deferred.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 import { publishInOrder, utf8 } from '../../harness/nats-publish.js';
 
 /**
- * What a paused source holds: nats.js's iterator sends the next pull only as it is read, so while a
- * handling is pending (the intake paused: a full spool, seals waiting) the session takes at most
- * one pull's messages and leaves the rest in the stream. These held when the source took messages
- * through nats.js's consume callback instead (tried and dropped: it pulls again as messages arrive):
+ * What a paused source holds: the pull session sends the next pull only once the handler has
+ * caught up, so while a handling is pending (the intake paused: a full spool, seals waiting) the
+ * session takes at most one pull's messages and leaves the rest in the stream. These held when the
+ * source took messages through nats.js's consume callback (tried and dropped: it pulls again as
+ * messages arrive, whatever the handler's pace):
  *
  * 1. Redeliveries: the server sends an unacknowledged message again every ack_wait, and every copy
  *    came to the paused session and waited in memory.
@@ -65,6 +67,14 @@ async function deliveredSoFar(url: string, durable: string): Promise<number> {
   }
 }
 
+/** The consumer's delivery sequence, from the ack subject (the token after the stream sequence). */
+function deliverySeqOf(msg: Msg): number {
+  const tokens = (msg.reply ?? '').split('.');
+  return Number(tokens[tokens.length === 9 ? 6 : 8]);
+}
+
+const ack = (from: JetStreamSource | undefined, delivery: Delivery) => from?.ackFor(delivery, '').ack();
+
 async function connectSource(url: string, durable: string, ackWaitMs: number): Promise<JetStreamSource> {
   return JetStreamSource.connect(
     { servers: [url], stream: 'APPROVED', subjects: ['approved.>'], durable },
@@ -88,12 +98,12 @@ describe('messages waiting behind a pending handling', () => {
     const seen = new Set<number>();
     const held = deferred();
     release = () => held.resolve();
-    source.start((msg: JsMsg, delivery) => {
-      handed.push({ seq: delivery.seq, deliverySeq: msg.info.deliverySequence });
+    source.start((msg, delivery) => {
+      handed.push({ seq: delivery.seq, deliverySeq: deliverySeqOf(msg) });
       seen.add(delivery.seq);
       // the first message holds the session, as the intake does while the spool is full
-      if (handed.length === 1) return held.promise.then(() => msg.ack());
-      msg.ack();
+      if (handed.length === 1) return held.promise.then(() => ack(source, delivery));
+      ack(source, delivery);
       return undefined;
     });
     await until(() => handed.length === 1, 10_000, 'the first message');
@@ -120,13 +130,13 @@ describe('messages waiting behind a pending handling', () => {
     // what reached the session so far (the count binding checks cover)
     const arrived = () =>
       (s as unknown as { watch: { current?: { arrived: number } } }).watch.current?.arrived ?? 0;
-    const handled: Array<WeakRef<JsMsg>> = [];
+    const handled: Array<WeakRef<Msg>> = [];
     const stopAt = total - 100;
     const parked = deferred();
     release = () => parked.resolve();
-    source.start((msg: JsMsg) => {
+    source.start((msg, delivery) => {
       handled.push(new WeakRef(msg));
-      msg.ack();
+      ack(source, delivery);
       const n = handled.length;
       if (n === stopAt) return parked.promise;
       // the intake's pace at full speed: go on only once 50 more have come (never empty)
@@ -163,8 +173,8 @@ describe('messages waiting behind a pending handling', () => {
     await publishMany(nats.url, total);
     await until(() => takenByA === 1, 10_000, 'A holding its first message');
     const byB = new Set<number>();
-    peer.start((msg: JsMsg, delivery) => {
-      msg.ack();
+    peer.start((_msg, delivery) => {
+      ack(peer, delivery);
       byB.add(delivery.seq);
       return undefined;
     });
@@ -186,10 +196,10 @@ describe('messages waiting behind a pending handling', () => {
     const seen = new Set<number>();
     let slow = true;
     // every handling waits 100 ms (well under half of ack_wait): the intake admitting 10 a second
-    source.start((msg: JsMsg, delivery) => {
-      handed.push({ seq: delivery.seq, deliverySeq: msg.info.deliverySequence });
+    source.start((msg, delivery) => {
+      handed.push({ seq: delivery.seq, deliverySeq: deliverySeqOf(msg) });
       seen.add(delivery.seq);
-      msg.ack();
+      ack(source, delivery);
       return slow ? new Promise<void>((resolve) => setTimeout(resolve, 100)) : undefined;
     });
     await until(() => handed.length > 0, 10_000, 'the first message');

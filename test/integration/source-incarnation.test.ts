@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, nanos } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
 import { JetStreamSource, originOf, type Origin } from '../../src/ingress/jetstream-source.js';
@@ -7,7 +7,7 @@ import { startNats, type NatsServerHandle } from '../../harness/nats.js';
 
 /**
  * Issue 12, item 2, the race: a stream deleted and re-created (with the durable) while no pull is
- * waiting gets no 409, and nats.js later pulls from the namesake consumer of the new stream. With
+ * waiting gets no 409, and the source later pulls from the namesake consumer of the new stream. With
  * the periodic check turned off, every message of the new stream must still be refused by
  * `confirm` (so its sequence is never looked up in the old stream's index), and the source binds
  * to the new stream, where the same messages come again and are confirmed.
@@ -41,6 +41,9 @@ async function replaceStreamAndDurable(url: string): Promise<void> {
       durable_name: 'transmitter',
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
+      // the source's own ack_wait (2 x 200 ms + 60 s): the source would update another, and an
+      // update restarts the server's redelivery timers (what it let go would wait out ack_wait)
+      ack_wait: nanos(60_400),
     });
   } finally {
     await nc.close();
@@ -73,24 +76,33 @@ describe('a message of a re-created stream is never taken for one of the old str
     const binds: string[] = [];
     let gate: (() => void) | undefined;
     const held = new Promise<void>((r) => (gate = r));
+    const s = source;
+    // what reached the session so far (the count a binding check covers)
+    const arrived = () =>
+      (s as unknown as { watch: { current?: { arrived: number } } }).watch.current?.arrived ?? 0;
+    // one pull's worth (batchSize 100: max_messages 100): once all of it is here, no pull waits
+    const old = Array.from({ length: 100 }, (_, i) => `old-${i + 1}`);
+    await publish(nats.url, old);
     source.start(
       async (msg, delivery, from, receipt) => {
+        if (seen.length === 0) await until(() => arrived() === old.length, 5_000, 'the whole first pull');
         const origin = originOf(from, receipt);
-        const confirmed = await (source as JetStreamSource).confirm(origin);
+        const confirmed = await s.confirm(origin);
         seen.push({ text: msg.string(), seq: delivery.seq, origin, confirmed });
-        // as the emitter does: a message not confirmed is let go, to come again to the new binding
-        if (confirmed) msg.ack();
-        else msg.nak();
+        // as the emitter does: a message not confirmed is let go, to come again to the new binding.
+        // The old messages handled after the replacement are not acked: the server reads only the
+        // sequences of an ack subject, so such an ack could ack the new message of that sequence.
+        const stale = seen.length > 1 && msg.string().startsWith('old');
+        if (confirmed && !stale) s.ackFor(delivery, origin.incarnation).ack();
+        else if (!confirmed) s.nak(delivery);
         // the first message holds the session (like intake backpressure) until the stream is replaced
         if (seen.length === 1) await held;
       },
       (incarnation) => void binds.push(incarnation),
     );
-    await publish(nats.url, ['old-1']);
     await until(() => seen.length === 1, 5_000, 'the first message');
+    // its look at the stream covered the whole pull: the old messages are confirmed without another
     expect(seen[0]).toMatchObject({ text: 'old-1', seq: 1, confirmed: true });
-    // let the waiting pull expire (5 s), so the deletion below sends the session no 409
-    await new Promise((r) => setTimeout(r, 5_600));
     await replaceStreamAndDurable(nats.url);
     await publish(nats.url, ['new-1', 'new-2']);
     gate?.();
@@ -100,6 +112,7 @@ describe('a message of a re-created stream is never taken for one of the old str
       15_000,
       'new-1, new-2 confirmed',
     );
+    expect(seen.filter((m) => m.text.startsWith('old') && m.confirmed)).toHaveLength(old.length);
     // before the source knew, new-1 (sequence 1, like old-1) may have been handed over: never confirmed in that session
     const first = seen[0] as { origin: Origin };
     const early = seen.filter((m) => m.text.startsWith('new') && m.origin.session === first.origin.session);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../../src/ingress/delivery-facts.js';
+import { isExactSequence } from '../../src/model.js';
 
 // 2026-11-26T05:00:00.123456789Z in nanoseconds
 const NANOS = '1795669200123456789';
@@ -22,7 +23,15 @@ describe('parseAckSubject', () => {
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.1795669200123x56789.17`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.17956x9200123456789.17`)).toBeUndefined();
     expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.99.12x45.17`)).toBeUndefined();
-    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.9007199254740993.99.${NANOS}.17`)).toBeUndefined();
+  });
+
+  it('reads a stream sequence past 2^53 inexact, which is never used as a key (the ack subject is kept whole)', () => {
+    const reply = `$JS.ACK.APPROVED.c.2.9007199254740993.99.${NANOS}.17`;
+    const parsed = parseAckSubject(reply);
+    expect(parsed).toMatchObject({ reply, deliveryCount: 2 });
+    expect(parsed?.seq).toBe(9007199254740992);
+    expect(isExactSequence(parsed?.seq)).toBe(false);
+    expect(parseAckSubject(`$JS.ACK.APPROVED.c.2.4711.9007199254740993.${NANOS}.17`)?.seq).toBe(4711);
   });
 
   it('reads the publish time to the exact millisecond, which the nanoseconds as a double are not', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import { decodeMessage } from '../../src/ingress/decode.js';
 import { isJsonObjectBytes } from '../../src/ingress/json-object-bytes.js';
 import { MAX_EVENT_DEPTH, textDepthExceeds } from '../../src/model.js';
@@ -121,7 +121,7 @@ describe('decodeMessage on an event body', () => {
     };
     const decodes = (body: Uint8Array): boolean =>
       decodeMessage(
-        { subject: 'approved.finding', data: body, headers: undefined } as unknown as JsMsg,
+        { subject: 'approved.finding', data: body, headers: undefined } as unknown as Msg,
         { reply: '', seq: 1, deliveryCount: 1, publishedMs: 0 },
         'S',
       ).ok;

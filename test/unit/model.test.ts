@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import { decodeMessage } from '../../src/ingress/decode.js';
 import { BatchBuilder } from '../../src/intake/batch-builder.js';
 import { firstInvalidUtf8, jsonFault } from '../../src/ingress/locate.js';
@@ -269,13 +269,13 @@ describe('reasons never quote the input (issue 12, item 14)', () => {
     expect(refusal(() => parseNodeDomain(null))).toBe('node_domain: expected object, got null');
   });
 
-  const message = (body: Uint8Array | string, subject = 'approved.finding'): JsMsg =>
+  const message = (body: Uint8Array | string, subject = 'approved.finding'): Msg =>
     ({
       subject,
       seq: 9,
       data: typeof body === 'string' ? new TextEncoder().encode(body) : body,
       headers: undefined,
-    }) as unknown as JsMsg;
+    }) as unknown as Msg;
   const decode = (body: Uint8Array | string, subject?: string): string => {
     const decoded = decodeMessage(
       message(body, subject),
