@@ -11,6 +11,25 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 const LOG_HEADER_BYTES = 7;
 /** the last bytes of a log as seen, read again at the next look (LevelDB never rewrites them) */
 const TAIL_BYTES = 32;
+/** a LevelDB log is written in blocks: a record never spans one, fewer than a header's bytes left are zeros */
+const BLOCK_BYTES = 32 * 1024;
+/** the records written since the last look are read this much at a time (more than a block) */
+const WALK_BYTES = 256 * 1024;
+
+/** CRC-32C (Castagnoli), as LevelDB checks each log record with it. */
+const CRC32C_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c;
+});
+
+/** A record's checksum as its header stores it: masked CRC-32C of its type byte and its data. */
+function maskedCrc(typeAndData: Buffer): number {
+  let c = ~0;
+  for (let i = 0; i < typeAndData.length; i++) c = CRC32C_TABLE[(c ^ typeAndData[i]!) & 0xff]! ^ (c >>> 8);
+  c = ~c >>> 0;
+  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
 
 const isHole = (head: Buffer | undefined): boolean =>
   head?.length === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
@@ -50,6 +69,11 @@ export class LogWatch {
    * already recorded its new size.
    */
   private readonly cut = new Set<string>();
+  /**
+   * Where the first record not yet read whole starts, in each log (of that inode): every record
+   * before it was read back sound (header and checksum) by some look.
+   */
+  private readonly walkedTo = new Map<string, { ino: number; at: number }>();
   private held?: HeldLog;
   private closed = false;
 
@@ -80,7 +104,8 @@ export class LogWatch {
       replaced ||
       shrank ||
       (await this.rewritten(path, seen)) ||
-      (await this.headIsHole(path, s.ino))
+      (await this.headIsHole(path, s.ino)) ||
+      (await this.recordsLost(path, s.ino, s.size))
     )
       this.cut.add(path);
     // a look that overlapped this one may have seen the cut (and recorded the size this one read)
@@ -97,10 +122,52 @@ export class LogWatch {
     return again !== undefined && !again.equals(seen.tail);
   }
 
+  /**
+   * The records written since the last look do not read back sound. Writes that were never looked
+   * at can be cut off at or above the size last seen (whose last bytes then still read as seen):
+   * LevelDB then writes on at its offset, and at the next start drops the rest of that block at
+   * the hole (or at the record cut short), the records written after the cut with it. A record
+   * still being written (shorter than its header says) is read again at the next look.
+   */
+  private async recordsLost(path: string, ino: number, size: number): Promise<boolean> {
+    const from = this.walkedTo.get(path);
+    let pos = from?.ino === ino ? from.at : 0;
+    while (pos < size) {
+      const want = Math.min(size - pos, WALK_BYTES);
+      const bytes = await this.readAt(path, ino, pos, want);
+      if (bytes === undefined) return false;
+      if (bytes.length < want) return true;
+      let at = 0;
+      for (;;) {
+        const left = BLOCK_BYTES - ((pos + at) % BLOCK_BYTES);
+        if (left < LOG_HEADER_BYTES) {
+          if (at + left > bytes.length) break;
+          at += left;
+          continue;
+        }
+        if (at + LOG_HEADER_BYTES > bytes.length) break;
+        const length = bytes.readUInt16LE(at + 4);
+        const type = bytes[at + 6] ?? 0;
+        // type 0 is a hole; LevelDB writes types 1 to 4, each record within its block
+        if (type < 1 || type > 4 || LOG_HEADER_BYTES + length > left) return true;
+        const end = at + LOG_HEADER_BYTES + length;
+        if (end > bytes.length) break;
+        if (bytes.readUInt32LE(at) !== maskedCrc(bytes.subarray(at + 6, end))) return true;
+        at = end;
+      }
+      if (at === 0) break;
+      pos += at;
+    }
+    const now = this.walkedTo.get(path);
+    if (now === undefined || now.ino !== ino || now.at < pos) this.walkedTo.set(path, { ino, at: pos });
+    return false;
+  }
+
   /** The logs now in the directory: what is kept of any other goes. */
   keepOnly(paths: readonly string[]): void {
     for (const path of this.sizes.keys()) if (!paths.includes(path)) this.sizes.delete(path);
     for (const path of this.cut) if (!paths.includes(path)) this.cut.delete(path);
+    for (const path of this.walkedTo.keys()) if (!paths.includes(path)) this.walkedTo.delete(path);
     if (this.held && !paths.includes(this.held.path)) void this.release();
   }
 
@@ -108,6 +175,7 @@ export class LogWatch {
   forget(): Promise<void> {
     this.sizes.clear();
     this.cut.clear();
+    this.walkedTo.clear();
     return this.release();
   }
 
