@@ -1,4 +1,5 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { crc32c, maskCrc } from './crc32c.js';
 
 /**
  * What the spool's identity check keeps of LevelDB's write-ahead logs between two looks: the
@@ -16,20 +17,8 @@ const BLOCK_BYTES = 32 * 1024;
 /** the records written since the last look are read this much at a time (more than a block) */
 const WALK_BYTES = 256 * 1024;
 
-/** CRC-32C (Castagnoli), as LevelDB checks each log record with it. */
-const CRC32C_TABLE = Int32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  return c;
-});
-
 /** A record's checksum as its header stores it: masked CRC-32C of its type byte and its data. */
-function maskedCrc(typeAndData: Buffer): number {
-  let c = ~0;
-  for (let i = 0; i < typeAndData.length; i++) c = CRC32C_TABLE[(c ^ typeAndData[i]!) & 0xff]! ^ (c >>> 8);
-  c = ~c >>> 0;
-  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
-}
+const maskedCrc = (typeAndData: Buffer): number => maskCrc(crc32c(typeAndData));
 
 const isHole = (head: Buffer | undefined): boolean =>
   head?.length === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
