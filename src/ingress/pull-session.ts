@@ -71,7 +71,8 @@ export class PullSession {
   private next = 0;
   private busy = false;
   private done = false;
-  private readonly inbox = createInbox();
+  /** where pulls ask the server to send; a new one after each reconnection (see reconnected) */
+  private inbox = '';
   private readonly pullSubject: string;
   private readonly pullThreshold: number;
   private readonly heartbeatMs: number;
@@ -95,9 +96,7 @@ export class PullSession {
   }
 
   start(): void {
-    this.sub = this.nc.subscribe(this.inbox, {
-      callback: (error, msg) => (error ? this.stop(error) : this.arrived(msg)),
-    });
+    this.subscribe();
     this.monitor = setInterval(() => this.checkHeartbeats(), this.heartbeatMs);
     this.monitor.unref();
     void this.nc.closed().then(() => this.stop());
@@ -118,28 +117,54 @@ export class PullSession {
     this.waiting = [];
     this.next = 0;
     this.endWith(error);
-    if (this.outstanding === 0 || this.nc.isClosed()) return this.unsubscribe();
-    setTimeout(() => this.unsubscribe(), this.options.expiresMs).unref();
+    if (this.outstanding === 0 || this.nc.isClosed()) return this.unsubscribe(this.sub);
+    this.retire(this.sub);
   }
 
-  private unsubscribe(): void {
+  private subscribe(): void {
+    const inbox = createInbox();
+    this.inbox = inbox;
+    this.sub = this.nc.subscribe(inbox, {
+      callback: (error, msg) => {
+        if (error) this.stop(error);
+        else if (inbox !== this.inbox) this.retired(msg, inbox);
+        else this.arrived(msg);
+      },
+    });
+  }
+
+  /** Keep an inbox for the life of a pull, letting go what still arrives there. */
+  private retire(sub: Subscription | undefined): void {
+    setTimeout(() => this.unsubscribe(sub), this.options.expiresMs).unref();
+  }
+
+  private retired(msg: Msg, inbox: string): void {
+    if (msg.subject !== inbox) this.owner.letGo(msg);
+  }
+
+  private unsubscribe(sub: Subscription | undefined): void {
     try {
-      this.sub?.unsubscribe();
+      sub?.unsubscribe();
     } catch {
       // a closed connection has no subscriptions left
     }
   }
 
-  /** The connection is back: pulls sent before are gone with the old connection. */
+  /**
+   * The connection is back. Pulls sent before may be gone (a restarted server) or may live on (the
+   * same server, which keeps a pull whose inbox had its subscriber back in time): the session pulls
+   * afresh to a new inbox, and lets go what the old pulls still send to the old one.
+   */
   reconnected(): void {
+    if (this.done) return;
+    const old = this.sub;
+    this.subscribe();
+    this.retire(old);
     this.pullAfresh();
   }
 
   private arrived(msg: Msg): void {
-    if (this.done) {
-      if (msg.subject !== this.inbox) this.owner.letGo(msg);
-      return;
-    }
+    if (this.done) return this.retired(msg, this.inbox);
     this.silentPeriods = 0;
     if (msg.subject === this.inbox) return this.onStatus(msg);
     this.received++;
