@@ -247,10 +247,15 @@ export class PullSession {
     this.refill();
   }
 
-  /** Silence while a pull is out: it was lost; count the pull as gone and ask again. */
+  /**
+   * Silence while a pull is out: it was lost; count the pull as gone and ask again. The check
+   * right after a word counts as silent too, so three checks in a row mean two whole periods
+   * without a word (as nats.js): a heartbeat a hair late is not a lost pull, and pulling afresh
+   * while it lives would ask for twice `maxMessages`.
+   */
   private checkHeartbeats(): void {
     if (this.done || this.outstanding === 0) return;
-    if (++this.silentPeriods < 2) return;
+    if (++this.silentPeriods < 3) return;
     this.silentPeriods = 0;
     this.owner.troubled('heartbeats_missed');
     this.pullAfresh();
