@@ -150,16 +150,8 @@ export class PullSession {
     }
   }
 
-  /**
-   * The connection is back. Pulls sent before may be gone (a restarted server) or may live on (the
-   * same server, which keeps a pull whose inbox had its subscriber back in time): the session pulls
-   * afresh to a new inbox, and lets go what the old pulls still send to the old one.
-   */
+  /** The connection is back: pulls sent before may be gone (see pullAfresh). */
   reconnected(): void {
-    if (this.done) return;
-    const old = this.sub;
-    this.subscribe();
-    this.retire(old);
     this.pullAfresh();
   }
 
@@ -261,8 +253,17 @@ export class PullSession {
     this.pullAfresh();
   }
 
+  /**
+   * Count the pulls sent so far as gone and ask again, to a new inbox. They may be gone (a
+   * restarted server, a new leader) or may live on (the same server, which keeps a pull whose
+   * inbox had its subscriber back in time, or a pull only slow to say so): what they still send
+   * to the old inbox is let go, instead of asking for twice `maxMessages`.
+   */
   private pullAfresh(): void {
     if (this.done) return;
+    const old = this.sub;
+    this.subscribe();
+    this.retire(old);
     this.outstanding = 0;
     this.refill();
   }
