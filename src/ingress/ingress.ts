@@ -154,22 +154,22 @@ export class Ingress {
   private accept(msg: Msg, delivery: Delivery, incarnation: string): Promise<void> | undefined {
     const { intake, nats } = this.options;
     const decoded = decodeMessage(msg, delivery, nats.stream);
-    if (!decoded.ok) return this.refuse(msg, delivery, decoded.reason);
+    if (!decoded.ok) return this.refuse(msg, delivery, incarnation, decoded.reason);
     try {
       void intake.offer(decoded.item, this.source.ackFor(delivery, incarnation), msg.subject);
     } catch (error) {
-      return this.refuse(msg, delivery, offerRefusal(error));
+      return this.refuse(msg, delivery, incarnation, offerRefusal(error));
     }
     this.arrivals.count(decoded.item.section);
     return intake.whenAccepting();
   }
 
   /** Dead-letter (durably) then terminate a message that can never be delivered. */
-  private async refuse(msg: Msg, delivery: Delivery, reason: string): Promise<void> {
+  private async refuse(msg: Msg, delivery: Delivery, incarnation: string, reason: string): Promise<void> {
     const { seq } = delivery;
     this.options.events.emit('rejected', refusalFacts(msg, seq, reason));
     await this.options.spool.deadLetters.addMessage(messageDeadLetter(msg, seq, reason));
-    this.source.term(delivery);
+    this.source.term(delivery, incarnation);
     this.options.logger.warn(
       { subject: msg.subject, seq, bytes: msg.data.length, reason },
       'message dead-lettered',

@@ -1,6 +1,6 @@
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Acknowledgeable } from '../intake/intake.js';
-import type { AckPublisher } from './jetstream-ack-publisher.js';
+import type { AckGate } from './ack-gate.js';
 
 /**
  * A message's acknowledgement detached from the message, and the quiet nak. Owns only publishing
@@ -15,18 +15,18 @@ export class JetStreamAck implements Acknowledgeable {
   private acked = false;
 
   constructor(
-    private readonly publisher: AckPublisher,
+    private readonly gate: AckGate,
     private readonly reply: string,
     readonly seq: number,
     readonly publishedMs: number,
     readonly incarnation: string,
   ) {}
 
-  /** Never throws (see AckPublisher: an ack lost on a closed connection comes back as a redelivery). */
+  /** Never throws (see AckGate: an ack not sent comes back as a redelivery, and is recognised). */
   ack(): void {
     if (this.acked) return;
     this.acked = true;
-    this.publisher.ack(this.reply);
+    this.gate.ack(this.reply, this.incarnation);
   }
 }
 

@@ -6,6 +6,7 @@ import { parseAckSubject, type Delivery } from './delivery-facts.js';
 import { Binding, BindingWatch } from './binding-watch.js';
 import { JetStreamAck, replyQuietly } from './jetstream-ack.js';
 import { AckPublisher } from './jetstream-ack-publisher.js';
+import { AckGate, lookAtStream } from './ack-gate.js';
 import { natsConnectionOptions } from './nats-connect.js';
 import { PullSession, type SessionTrouble } from './pull-session.js';
 import {
@@ -92,14 +93,15 @@ export class JetStreamSource {
   private sessions = 0;
   private readonly memory = new Remembered();
   private readonly watch: BindingWatch;
-  private readonly acks: AckPublisher;
+  private readonly acks: AckGate;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly config: NatsConfig,
     private readonly options: SourceOptions,
   ) {
-    this.acks = new AckPublisher(nc);
+    const look = lookAtStream(nc, config.stream);
+    this.acks = new AckGate(nc, new AckPublisher(nc), look, options.logger);
     this.watch = new BindingWatch(nc, config, options.logger, this.memory, () => this.connected);
   }
 
@@ -202,9 +204,8 @@ export class JetStreamSource {
   }
 
   /** The message is never to come again (it is dead-lettered). */
-  term(delivery: Delivery): void {
-    // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason
-    replyQuietly(this.nc, delivery.reply, '+TERM');
+  term(delivery: Delivery, incarnation: string): void {
+    this.acks.term(delivery.reply, incarnation);
   }
 
   /** Why the consumer is not bound (undefined while bound, or when the reason is a plain error). */
@@ -344,10 +345,11 @@ export class JetStreamSource {
     }
   }
 
-  /** Close the connection; acks already sent are flushed first. */
+  /** Close the connection; acks asked for are sent (or dropped, see AckGate) and flushed first. */
   async close(): Promise<void> {
     await this.stop();
     if (!this.nc.isClosed()) {
+      await this.acks.settled();
       await this.nc.flush().catch(() => undefined);
       await this.nc.close().catch(() => undefined);
     }
