@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
-import { JetStreamSource } from '../../src/ingress/jetstream-source.js';
+import { JetStreamSource, type ConsumerSession } from '../../src/ingress/jetstream-source.js';
 import type { Delivery } from '../../src/ingress/delivery-facts.js';
 import { deferred } from '../../src/util/deferred.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
@@ -73,7 +73,9 @@ function deliverySeqOf(msg: Msg): number {
   return Number(tokens[tokens.length === 9 ? 6 : 8]);
 }
 
-const ack = (from: JetStreamSource | undefined, delivery: Delivery) => from?.ackFor(delivery, '').ack();
+/** Ack as the emitter does: through the source, for the stream incarnation the session is bound to. */
+const ack = (source: JetStreamSource | undefined, delivery: Delivery, from: ConsumerSession) =>
+  source?.ackFor(delivery, from.incarnation).ack();
 
 async function connectSource(url: string, durable: string, ackWaitMs: number): Promise<JetStreamSource> {
   return JetStreamSource.connect(
@@ -98,12 +100,12 @@ describe('messages waiting behind a pending handling', () => {
     const seen = new Set<number>();
     const held = deferred();
     release = () => held.resolve();
-    source.start((msg, delivery) => {
+    source.start((msg, delivery, from) => {
       handed.push({ seq: delivery.seq, deliverySeq: deliverySeqOf(msg) });
       seen.add(delivery.seq);
       // the first message holds the session, as the intake does while the spool is full
-      if (handed.length === 1) return held.promise.then(() => ack(source, delivery));
-      ack(source, delivery);
+      if (handed.length === 1) return held.promise.then(() => ack(source, delivery, from));
+      ack(source, delivery, from);
       return undefined;
     });
     await until(() => handed.length === 1, 10_000, 'the first message');
@@ -134,9 +136,9 @@ describe('messages waiting behind a pending handling', () => {
     const stopAt = total - 100;
     const parked = deferred();
     release = () => parked.resolve();
-    source.start((msg, delivery) => {
+    source.start((msg, delivery, from) => {
       handled.push(new WeakRef(msg));
-      ack(source, delivery);
+      ack(source, delivery, from);
       const n = handled.length;
       if (n === stopAt) return parked.promise;
       // the intake's pace at full speed: go on only once 50 more have come (never empty)
@@ -173,8 +175,8 @@ describe('messages waiting behind a pending handling', () => {
     await publishMany(nats.url, total);
     await until(() => takenByA === 1, 10_000, 'A holding its first message');
     const byB = new Set<number>();
-    peer.start((_msg, delivery) => {
-      ack(peer, delivery);
+    peer.start((_msg, delivery, from) => {
+      ack(peer, delivery, from);
       byB.add(delivery.seq);
       return undefined;
     });
@@ -196,10 +198,10 @@ describe('messages waiting behind a pending handling', () => {
     const seen = new Set<number>();
     let slow = true;
     // every handling waits 100 ms (well under half of ack_wait): the intake admitting 10 a second
-    source.start((msg, delivery) => {
+    source.start((msg, delivery, from) => {
       handed.push({ seq: delivery.seq, deliverySeq: deliverySeqOf(msg) });
       seen.add(delivery.seq);
-      ack(source, delivery);
+      ack(source, delivery, from);
       return slow ? new Promise<void>((resolve) => setTimeout(resolve, 100)) : undefined;
     });
     await until(() => handed.length > 0, 10_000, 'the first message');
