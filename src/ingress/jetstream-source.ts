@@ -81,6 +81,23 @@ function isMissingResource(error: unknown): boolean {
  * cluster) stalls this instance about this long, not a minute.
  */
 const PULL_EXPIRES_MS = 5_000;
+/**
+ * How much one pull asks for, and how long it waits: within the limits a durable consumer made by
+ * hand may have (`max_batch`, `max_expires`), which the server enforces by refusing the whole pull.
+ */
+export function pullSize(
+  batchSize: number,
+  limits: { max_batch?: number; max_expires?: number },
+): { maxMessages: number; expiresMs: number } {
+  let maxMessages = Math.max(100, Math.min(1000, batchSize));
+  if (limits.max_batch && limits.max_batch > 0) maxMessages = Math.min(maxMessages, limits.max_batch);
+  let expiresMs = PULL_EXPIRES_MS;
+  // nanoseconds; nats.js's pulls last at least 1 s
+  if (limits.max_expires && limits.max_expires > 0)
+    expiresMs = Math.max(1_000, Math.min(expiresMs, Math.floor(limits.max_expires / 1e6)));
+  return { maxMessages, expiresMs };
+}
+
 /** Before binding again; also gives an operator re-creating a deleted stream the first go at it. */
 const REBIND_DELAY_MS = 1_000;
 
@@ -267,9 +284,8 @@ export class JetStreamSource {
   private async bindSession(handler: MessageHandler): Promise<Binding> {
     const { stream, durable } = this.config;
     const jsm = await jetstreamManager(this.nc);
-    const { created, name } = await jsm.consumers.info(stream, durable);
-    const maxMessages = Math.max(100, Math.min(1000, this.options.batchSize));
-    const options = { stream, consumer: name, maxMessages, expiresMs: PULL_EXPIRES_MS };
+    const { created, name, config } = await jsm.consumers.info(stream, durable);
+    const options = { stream, consumer: name, ...pullSize(this.options.batchSize, config) };
     const pulls: PullSession = new PullSession(this.nc, options, {
       handle: (msg, receipt): void | Promise<void> => {
         const delivery = msg.reply === undefined ? undefined : parseAckSubject(msg.reply);
@@ -281,7 +297,7 @@ export class JetStreamSource {
       letGo: (msg) => {
         if (msg.reply) replyQuietly(this.nc, msg.reply, '-NAK', PULL_EXPIRES_MS);
       },
-      troubled: (trouble) => this.troubled(trouble),
+      troubled: (trouble, detail) => this.troubled(trouble, detail),
     });
     const binding: Binding = new Binding(++this.sessions, this.memory.incarnation, created, pulls);
     this.watch.bind(binding);
@@ -296,8 +312,14 @@ export class JetStreamSource {
   }
 
   /** A deleted consumer or missed heartbeats: check the stream and the consumer at once. */
-  private troubled(trouble: SessionTrouble): void {
-    this.options.logger.debug({ trouble }, 'consumer session trouble');
+  private troubled(trouble: SessionTrouble, detail?: string): void {
+    this.options.logger.debug({ trouble, detail }, 'consumer session trouble');
+    if (trouble === 'pull_refused' && this.memory.sayOnce(`pull refused: ${detail}`)) {
+      this.options.logger.warn(
+        { reason: detail, durable: this.config.durable },
+        'nats-server refused a pull request (a limit of the durable consumer, e.g. max_waiting or max_batch, set by hand?); pulling again after missed heartbeats',
+      );
+    }
     this.watch.checkSoon();
   }
 

@@ -31,7 +31,7 @@ export interface PullSessionOptions {
 }
 
 /** What the session notices that its owner may want to check (the consumer or stream may be gone). */
-export type SessionTrouble = 'consumer_deleted' | 'heartbeats_missed' | 'no_responders';
+export type SessionTrouble = 'consumer_deleted' | 'heartbeats_missed' | 'no_responders' | 'pull_refused';
 
 export type PulledHandler = (msg: Msg, receipt: number) => void | Promise<void>;
 
@@ -45,7 +45,7 @@ export interface PulledMessages {
    */
   letGo(msg: Msg): void;
   /** something the owner may want to check (the consumer or the stream may be gone) */
-  troubled(trouble: SessionTrouble): void;
+  troubled(trouble: SessionTrouble, detail?: string): void;
 }
 
 /** A status the server ended the session with (400, a deleted consumer). */
@@ -235,6 +235,11 @@ export class PullSession {
       this.owner.troubled('consumer_deleted');
       return this.stop(new PullSessionError(code, description));
     }
+    // the pulls went with the old leader of the consumer: ask the new one at once
+    if (code === 409 && description === 'leadership change') return this.pullAfresh();
+    // a pull refused whole (a limit of the consumer, e.g. max_waiting or max_batch): what it asked
+    // for is not known here, so it stays counted until heartbeats are missed; say why meanwhile
+    if (code === 409 && !(left > 0)) this.owner.troubled('pull_refused', description);
     if (code === 503) this.owner.troubled('no_responders');
     this.refill();
   }

@@ -8,6 +8,7 @@ import { JetStreamSource, type ConsumerSession } from '../../src/ingress/jetstre
 import type { Delivery } from '../../src/ingress/delivery-facts.js';
 import { deferred } from '../../src/util/deferred.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { until } from '../../harness/emitter-probe.js';
 import { publishInOrder, utf8 } from '../../harness/nats-publish.js';
 
 /**
@@ -48,14 +49,6 @@ afterEach(async () => {
   await nats?.stop();
   nats = undefined;
 });
-
-async function until(ok: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function deliveredSoFar(url: string, durable: string): Promise<number> {
   const nc = await connect({ servers: url });

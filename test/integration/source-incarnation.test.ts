@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
 import { JetStreamSource, originOf, type Origin } from '../../src/ingress/jetstream-source.js';
 import { startNats, type NatsServerHandle } from '../../harness/nats.js';
+import { until } from '../../harness/emitter-probe.js';
 
 /**
  * Issue 12, item 2, the race: a stream deleted and re-created (with the durable) while no pull is
@@ -47,14 +48,6 @@ async function replaceStreamAndDurable(url: string): Promise<void> {
     });
   } finally {
     await nc.close();
-  }
-}
-
-async function until(ok: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
