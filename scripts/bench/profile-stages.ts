@@ -3,7 +3,7 @@
  * profile: each sample goes to one stage, decided by its stack.
  *
  * The innermost frame of the repo's own code (src/, machines/) names the stage by its folder;
- * two files are stages of their own: src/ingress/jetstream-ack.ts (acks) and
+ * three files are stages of their own: src/ingress/jetstream-ack.ts and src/ingress/ack-gate.ts (acks) and
  * src/delivery/http-transport.ts (transport). Shared code (src/model.ts, src/util/) counts for the
  * stage that called it; src/observe/ is "other". Library frames below it count for that stage, except
  * three that are stages themselves wherever they are called from: zlib (gzip), undici (transport)
@@ -44,7 +44,8 @@ function ownStage(url: string): Stage | undefined {
     if (folder === 'buffer') return 'intake';
     return 'sender'; // delivery, breaker, limiter
   }
-  if (folder === 'ingress') return file?.startsWith('/jetstream-ack') ? 'acks' : 'ingress';
+  if (folder === 'ingress')
+    return file?.startsWith('/jetstream-ack') || file?.startsWith('/ack-gate') ? 'acks' : 'ingress';
   if (folder === 'intake') return 'intake';
   if (folder === 'spool') return 'spool';
   if (folder === 'delivery') return file?.startsWith('/http-transport') ? 'transport' : 'sender';
