@@ -137,7 +137,11 @@ export class Ingress {
     // a stream deleted and re-created starts again at sequence 1: look a sequence up only once
     // the message is known to be of the incarnation the index belongs to
     if (!(await this.source.confirm(origin))) return this.source.nak(delivery);
-    const held = await this.options.redelivery.findSeq(delivery.seq, origin.incarnation);
+    const held = await this.options.redelivery.findSeq(
+      delivery.seq,
+      origin.incarnation,
+      delivery.publishedMs,
+    );
     if (held === undefined) return this.accept(msg, delivery, origin.incarnation);
     // ack only once that batch is durable (it may still be waiting for disk space)
     const ack = this.source.ackFor(delivery, origin.incarnation);

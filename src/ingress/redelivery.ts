@@ -23,12 +23,28 @@ interface Sealing extends SealedSeqs {
   held: HeldSeq;
 }
 
-/** The batch's stream sequences of one stream incarnation (a batch may straddle a re-bind). */
-function seqsOf(sources: readonly Acknowledgeable[], incarnation: string): number[] {
+/**
+ * The batch's stream sequences of one stream incarnation (a batch may straddle a re-bind), and
+ * when the newest of those messages was stored in the stream.
+ */
+function seqsOf(
+  sources: readonly Acknowledgeable[],
+  incarnation: string,
+): { seqs: number[]; newestMs?: number } {
   const seqs: number[] = [];
-  for (const source of sources)
-    if (isExactSequence(source.seq) && source.incarnation === incarnation) seqs.push(source.seq);
-  return seqs;
+  let newestMs: number | undefined;
+  for (const source of sources) {
+    if (!isExactSequence(source.seq) || source.incarnation !== incarnation) continue;
+    seqs.push(source.seq);
+    const ms = source.publishedMs;
+    if (ms !== undefined && (newestMs === undefined || ms > newestMs)) newestMs = ms;
+  }
+  return newestMs === undefined ? { seqs } : { seqs, newestMs };
+}
+
+/** Whether a message stored at `storedMs` may be one of a batch whose newest was stored at `newestMs`. */
+function mayBeOf(storedMs: number | undefined, newestMs: number | undefined): boolean {
+  return storedMs === undefined || newestMs === undefined || storedMs <= newestMs;
 }
 
 export class Redelivery implements SeqTracker {
@@ -49,7 +65,7 @@ export class Redelivery implements SeqTracker {
 
   sealing(batchId: string, sources: readonly Acknowledgeable[], durable: Promise<void>): SealedSeqs {
     const incarnation = this.incarnation;
-    const entry = { held: { batchId, durable }, seqs: seqsOf(sources, incarnation), incarnation };
+    const entry = { held: { batchId, durable }, ...seqsOf(sources, incarnation), incarnation };
     this.notDurable.add(entry);
     for (const seq of entry.seqs) if (seq > this.highestSealedSeq) this.highestSealedSeq = seq;
     const done = () => {
@@ -60,9 +76,9 @@ export class Redelivery implements SeqTracker {
     return entry;
   }
 
-  write<T>(batch: SealedSeqs, put: (seqs: readonly number[]) => Promise<T>): Promise<T> {
+  write<T>(batch: SealedSeqs, put: (seqs: readonly number[], newestMs?: number) => Promise<T>): Promise<T> {
     // the index is bound to one incarnation: sequences of another one are not written into it
-    const write = put(batch.incarnation === this.incarnation ? batch.seqs : []);
+    const write = batch.incarnation === this.incarnation ? put(batch.seqs, batch.newestMs) : put([]);
     this.writing.add(write);
     return write.finally(() => this.writing.delete(write));
   }
@@ -100,21 +116,23 @@ export class Redelivery implements SeqTracker {
   /**
    * The batch already holding this stream sequence, with a promise of its durability: a batch
    * still being written (e.g. while the disk is full) is not durable yet, so its messages must not
-   * be acknowledged until it is.
+   * be acknowledged until it is. With `storedMs` (when the message was stored in the stream), a
+   * batch whose messages were all stored before it does not hold it (a stream rolled back gives
+   * sequences again: see SeqIndex).
    */
-  async findSeq(seq: number, incarnation: string): Promise<HeldSeq | undefined> {
+  async findSeq(seq: number, incarnation: string, storedMs?: number): Promise<HeldSeq | undefined> {
     for (;;) {
       if (incarnation !== this.incarnation) return undefined;
-      const sealing = this.sealingHolder(seq, incarnation);
+      const sealing = this.sealingHolder(seq, incarnation, storedMs);
       if (sealing) return sealing;
       // the index of a spool deleted under us vouches for nothing on disk: take the message again
       if (this.store.handle.replaced !== undefined) return undefined;
       const settled = this.settledCount;
-      const batchId = await this.store.seqIndex.batchOf(seq);
+      const batchId = await this.store.seqIndex.batchOf(seq, storedMs);
       if (incarnation !== this.incarnation) return undefined;
       if (batchId !== undefined) return { batchId, durable: Promise.resolve() };
       // the open batch holding it may have been sealed during the read
-      const sealed = this.sealingHolder(seq, incarnation);
+      const sealed = this.sealingHolder(seq, incarnation, storedMs);
       if (sealed) return sealed;
       // a batch that became durable during the read left `notDurable`, and the read may have
       // begun before its index entries were written: look again (only redeliveries pay this)
@@ -123,9 +141,10 @@ export class Redelivery implements SeqTracker {
   }
 
   /** The batch being sealed or written that holds this sequence (synchronous). */
-  private sealingHolder(seq: number, incarnation: string): HeldSeq | undefined {
+  private sealingHolder(seq: number, incarnation: string, storedMs?: number): HeldSeq | undefined {
     for (const entry of this.notDurable)
-      if (entry.incarnation === incarnation && entry.seqs.includes(seq)) return entry.held;
+      if (entry.incarnation === incarnation && entry.seqs.includes(seq) && mayBeOf(storedMs, entry.newestMs))
+        return entry.held;
     return undefined;
   }
 }

@@ -72,6 +72,8 @@ export interface SealedSeqs {
   readonly seqs: readonly number[];
   /** the stream incarnation `seqs` belong to */
   readonly incarnation: string;
+  /** when the newest of their messages was stored in the stream, epoch ms */
+  readonly newestMs?: number;
 }
 
 /** Where the sequences of sealed batches are kept (the ingress's redelivery index). */
@@ -79,7 +81,7 @@ export interface SeqTracker {
   /** a batch holding `sources` is being sealed; `durable` settles once it is written or given up */
   sealing(batchId: string, sources: readonly Acknowledgeable[], durable: Promise<void>): SealedSeqs;
   /** one spool write of that batch, handed the sequences it may index now */
-  write<T>(batch: SealedSeqs, put: (seqs: readonly number[]) => Promise<T>): Promise<T>;
+  write<T>(batch: SealedSeqs, put: (seqs: readonly number[], newestMs?: number) => Promise<T>): Promise<T>;
 }
 
 const UNINDEXED: SeqTracker = {
@@ -470,9 +472,8 @@ export class Intake {
     for (let fresh = first; ; fresh = false) {
       if (abandon.aborted) throw new SpoolWriteAbandonedError();
       try {
-        const options = { fresh };
-        const write = this.seqTracker.write(seqs, (indexed) =>
-          this.options.spool.batches.put(state, body, indexed, options),
+        const write = this.seqTracker.write(seqs, (indexed, newestMs) =>
+          this.options.spool.batches.put(state, body, indexed, { fresh, newestMs }),
         );
         const written = await untilAborted(write, abandon);
         if (this.writeFailing) this.options.logger.info('spool writes succeed again; intake resumes');

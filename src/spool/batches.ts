@@ -45,6 +45,8 @@ export interface PutOptions {
    * counted without looking. Any later write of it looks first, so it is counted once.
    */
   fresh?: boolean;
+  /** when the newest message of `seqs` was stored in the stream, epoch ms (see SeqIndex) */
+  newestMs?: number;
 }
 
 export interface ListOptions {
@@ -123,7 +125,10 @@ export class Batches {
         const known = !options.fresh && (await this.stores.states.get(state.id)) !== undefined;
         // the body last: LevelDB appends each op to one buffer, which doubles (a copy of the body,
         // twice its size in memory) when a small op follows a large one
-        const ops = [...this.seqIndex.entriesFor(state.id, seqs), ...this.writeOps({ state, body })];
+        const ops = [
+          ...this.seqIndex.entriesFor(state.id, seqs, options.newestMs),
+          ...this.writeOps({ state, body }),
+        ];
         await commit(this.handle.db, ops, { sync: true });
         if (!known) this.countMove(state, 1);
         this.seqIndex.noteWritten(seqs);

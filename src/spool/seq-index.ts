@@ -5,6 +5,12 @@ import { put, type Stores, type WriteOp } from './stores.js';
  * The sequence index: JetStream stream sequence -> id of the batch that took that message, bound
  * to one incarnation of the stream, kept until the consumer's ack floor passes it. It lets a
  * redelivered message be recognised as already spooled. It never writes a batch.
+ *
+ * An entry also keeps when the newest of its batch's messages was stored in the stream: a message
+ * stored after that is not one of them, whatever its sequence. A stream rolled back (its server's
+ * store restored from an earlier copy) keeps its name and creation time, so its incarnation, and
+ * gives the sequences it lost to new messages: without the times those were taken for the old
+ * ones, acknowledged and never sent.
  */
 
 const seqKey = (seq: number) => seq.toString().padStart(16, '0');
@@ -44,9 +50,11 @@ export class SeqIndex {
   }
 
   /** The index entries of a batch, written in the same LevelDB batch as the batch itself. */
-  entriesFor(batchId: string, seqs: readonly number[]): WriteOp[] {
+  entriesFor(batchId: string, seqs: readonly number[], newestMs?: number): WriteOp[] {
+    const value = (first: number) =>
+      newestMs === undefined ? `${first} ${batchId}` : `${first} ${batchId} ${newestMs}`;
     return seqRanges(seqs).map(([first, last]) =>
-      put(this.stores.seqIndex, `${seqKey(last)}!${batchId}`, `${first} ${batchId}`),
+      put(this.stores.seqIndex, `${seqKey(last)}!${batchId}`, value(first)),
     );
   }
 
@@ -72,14 +80,20 @@ export class SeqIndex {
     );
   }
 
-  /** The batch that took the message with this stream sequence, if it is still indexed. */
-  batchOf(seq: number): Promise<string | undefined> {
+  /**
+   * The batch that took the message with this stream sequence, if it is still indexed; with
+   * `storedMs` (when the message was stored in the stream), only a batch whose messages were not
+   * all stored before it (entries written before the times were kept match on the sequence alone).
+   */
+  batchOf(seq: number, storedMs?: number): Promise<string | undefined> {
     return this.handle.run(
       async () => {
         // entries are keyed by the last sequence of a run: the first few ending at or after `seq`
         for await (const value of this.stores.seqIndex.values({ gte: seqKey(seq), limit: 4 })) {
-          const [first, batchId] = value.split(' ');
-          if (Number(first) <= seq) return batchId;
+          const [first, batchId, newest] = value.split(' ');
+          if (Number(first) > seq) continue;
+          if (storedMs !== undefined && newest !== undefined && storedMs > Number(newest)) continue;
+          return batchId;
         }
         return undefined;
       },

@@ -110,6 +110,45 @@ describe('redelivery: the sequence index follows the stream incarnation (issue 1
   });
 });
 
+describe('redelivery: a stream rolled back gives its sequences to new messages', () => {
+  const stored = (incarnation: string, publishedMs: number) => (seq: number) => ({
+    seq,
+    incarnation,
+    publishedMs,
+    ack: () => undefined,
+  });
+
+  it('a message stored after every message of the batch holding its sequence is not held by it (durable or being written)', async () => {
+    const { intake, spool, redelivery } = await intakeWith(3);
+    await redelivery.rebind('APPROVED@same');
+    const old = stored('APPROVED@same', 1_000);
+    await Promise.all([1, 2, 3].map((n) => intake.offer(approvedEvent(n), old(n))));
+    // a true redelivery (stored when it was first) is recognised; one stored later is another message
+    expect(await redelivery.findSeq(2, 'APPROVED@same', 1_000)).toBeDefined();
+    expect(await redelivery.findSeq(2, 'APPROVED@same', 999)).toBeDefined();
+    expect(await redelivery.findSeq(2, 'APPROVED@same', 5_000)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(2, 5_000)).toBeUndefined();
+    expect(await spool.seqIndex.batchOf(2)).toBeDefined();
+
+    // a batch still being written: the same, from the batches being sealed
+    const put = spool.batches.put.bind(spool.batches);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    spool.batches.put = async (...args: Parameters<Spool['batches']['put']>) => {
+      await released;
+      return put(...args);
+    };
+    const later = stored('APPROVED@same', 2_000);
+    const durable = Promise.all([4, 5, 6].map((n) => intake.offer(approvedEvent(n), later(n))));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await redelivery.findSeq(5, 'APPROVED@same', 2_000)).toBeDefined();
+    expect(await redelivery.findSeq(5, 'APPROVED@same', 3_000)).toBeUndefined();
+    release();
+    await durable;
+    expect(await redelivery.findSeq(5, 'APPROVED@same', 3_000)).toBeUndefined();
+  });
+});
+
 describe('redelivery: a lookup overlapped by a seal or a write still finds the batch', () => {
   /** A sequence index whose reads wait until `answer` is called; `reads` counts them. */
   function slowIndex() {
