@@ -88,8 +88,10 @@ export class BindingWatch {
   /**
    * Whether the message with this origin is known to be of the bound stream incarnation: only
    * then may its sequence be looked up in the sequence index. A look at the stream, asked after
-   * the message arrived, that still finds the bound incarnation proves it (a replaced stream
-   * never gets its creation time back); one look covers every message that arrived before it.
+   * the message arrived, that still finds the bound incarnation proves it (a re-created stream
+   * never gets its creation time back; a store restored from an earlier copy does, which is why
+   * the sequence index also compares when a message was stored); one look covers every message
+   * that arrived before it.
    * Resolves false when that cannot be shown; the session is then ending and the source binds
    * again.
    */

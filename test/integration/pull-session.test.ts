@@ -115,6 +115,19 @@ function startSession(
   return { session, troubles, letGo };
 }
 
+/** Tell the session of each reconnection, as JetStreamSource.watchStatus does; counts them. */
+function wireReconnects(nc: NatsConnection, session: PullSession): { count: number } {
+  const reconnects = { count: 0 };
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== 'reconnect') continue;
+      reconnects.count++;
+      session.reconnected();
+    }
+  })();
+  return reconnects;
+}
+
 /** The consumer as the server sees it once every pull the session sent has been read. */
 async function consumerInfo(nc: NatsConnection, jsm: JetStreamManager, durable: string) {
   await nc.flush();
@@ -297,16 +310,7 @@ describe('PullSession on a real nats-server', () => {
         expiresMs: 2_000,
       },
     );
-    // wired as JetStreamSource.watchStatus does
-    let reconnects = 0;
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'reconnect') {
-          reconnects++;
-          session.reconnected();
-        }
-      }
-    })();
+    const reconnects = wireReconnects(nc, session);
     await until(
       async () => (await consumerInfo(nc, jsm, 'outage')).num_waiting === 1,
       5_000,
@@ -316,7 +320,7 @@ describe('PullSession on a real nats-server', () => {
     // an outage of six heartbeat periods (an observation window: the result must not depend on it)
     await observe(6_000);
     await nats.restart();
-    await until(() => reconnects === 1, 10_000, 'the reconnection');
+    await until(() => reconnects.count === 1, 10_000, 'the reconnection');
     await until(
       async () => (await consumerInfo(nc, jsm, 'outage')).num_waiting >= 1,
       5_000,
@@ -345,18 +349,10 @@ describe('PullSession on a real nats-server', () => {
       maxMessages,
       expiresMs: 2_000,
     });
-    let reconnects = 0;
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'reconnect') {
-          reconnects++;
-          session.reconnected();
-        }
-      }
-    })();
+    const reconnects = wireReconnects(nc, session);
     await until(async () => (await consumerInfo(nc, jsm, 'blip')).num_waiting === 1, 5_000, 'a pull waiting');
     await nc.reconnect();
-    await until(() => reconnects === 1, 10_000, 'the reconnection');
+    await until(() => reconnects.count === 1, 10_000, 'the reconnection');
     await publish(nats.url, 400);
     await until(() => session.received >= maxMessages, 10_000, 'a pull after the reconnection');
     await until(() => settled(nc, jsm, 'blip', session, letGo), 10_000, 'no pull waiting');

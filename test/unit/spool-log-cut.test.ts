@@ -17,13 +17,28 @@ async function liveLog(dir: string): Promise<string> {
   return join(dir, logs[0] ?? '');
 }
 
+/** A new spool in a temp dir, closed and removed after the test. */
+async function newSpool(): Promise<{ path: string; spool: Spool }> {
+  const dir = await tempDir('spool-log-cut');
+  const path = `${dir.path}/spool`;
+  cleanups.push(() => dir.remove());
+  const spool = await Spool.open(path);
+  cleanups.push(() => spool.close().catch(() => undefined));
+  return { path, spool };
+}
+
+/** Close the spool and open it again (LevelDB recovers from its log): the acked batches missing then. */
+async function missingAfterReopen(spool: Spool, path: string, acked: readonly string[]): Promise<string[]> {
+  await spool.close();
+  const reopened = await Spool.open(path);
+  cleanups.push(() => reopened.close());
+  const held = new Set(await reopened.batches.ids());
+  return acked.filter((id) => !held.has(id));
+}
+
 describe('spool: a live log cut at or above the size last looked at', () => {
   it('writes after the last look, cut off, then written on: every acknowledged batch is there after a restart', async () => {
-    const dir = await tempDir('spool-log-cut');
-    const path = `${dir.path}/spool`;
-    cleanups.push(() => dir.remove());
-    let spool = await Spool.open(path);
-    cleanups.push(() => spool.close().catch(() => undefined));
+    const { path, spool } = await newSpool();
     const acked: string[] = [];
     for (let i = 0; i < 4; i++) {
       const r = spoolRecord(Buffer.alloc(600, 0x61 + i));
@@ -42,20 +57,13 @@ describe('spool: a live log cut at or above the size last looked at', () => {
       const written = await spool.batches.put(r.state, r.body, [], { fresh: true });
       if (spool.handle.isSound(written)) acked.push(r.state.id);
     }
-    await spool.close();
-    spool = await Spool.open(path);
-    const held = new Set(await spool.batches.ids());
-    expect(acked.filter((id) => !held.has(id))).toEqual([]);
+    expect(await missingAfterReopen(spool, path, acked)).toEqual([]);
   });
 });
 
 describe('spool: a write cut off the log before the look that confirms it', () => {
   it('the look after a write sees its record cut (above the size last seen) and heals before it is acknowledged', async () => {
-    const dir = await tempDir('spool-log-cut');
-    const path = `${dir.path}/spool`;
-    cleanups.push(() => dir.remove());
-    let spool = await Spool.open(path);
-    cleanups.push(() => spool.close().catch(() => undefined));
+    const { path, spool } = await newSpool();
     const acked: string[] = [];
     const first = spoolRecord(Buffer.alloc(600, 0x61));
     await spool.batches.put(first.state, first.body, [], { fresh: true });
@@ -77,20 +85,13 @@ describe('spool: a write cut off the log before the look that confirms it', () =
     if (spool.handle.isSound(await spool.batches.put(later.state, later.body, [], { fresh: true })))
       acked.push(later.state.id);
     expect(acked).toHaveLength(3);
-    await spool.close();
-    spool = await Spool.open(path);
-    const held = new Set(await spool.batches.ids());
-    expect(acked.filter((id) => !held.has(id))).toEqual([]);
+    expect(await missingAfterReopen(spool, path, acked)).toEqual([]);
   });
 });
 
 describe('spool: a sound log read back record by record', () => {
   it('records across blocks (first, middle, last) and small ones between: never taken for cut', async () => {
-    const dir = await tempDir('spool-log-cut');
-    const path = `${dir.path}/spool`;
-    cleanups.push(() => dir.remove());
-    const spool = await Spool.open(path);
-    cleanups.push(() => spool.close());
+    const { path, spool } = await newSpool();
     const log = await liveLog(path);
     for (let i = 0; i < 20; i++) {
       const r = spoolRecord(randomBytes(70_000 + i * 997));
