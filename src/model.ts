@@ -321,19 +321,23 @@ export function parseEventData(data: unknown, text?: string): Record<string, unk
 
 export type SubjectRoute = 'nodes_domain' | 'nodes_ip' | 'nodes_cert' | 'edges' | 'events';
 
-// a Map, not an object literal: `approved.constructor` must not find Object.prototype's members
-const ROUTES: ReadonlyMap<string, SubjectRoute> = new Map([
+// compared in place, not looked up: a lookup would cut out and hash the token of every message
+const ROUTES: readonly (readonly [string, SubjectRoute])[] = [
   ['domain', 'nodes_domain'],
   ['ip', 'nodes_ip'],
   ['cert', 'nodes_cert'],
   ['edge', 'edges'],
-]);
+];
 
 /** `approved.domain` -> nodes_domain, ... ; any other subject (other or more tokens) -> events. */
 export function routeSubject(subject: string): SubjectRoute {
   const dot = subject.indexOf('.');
   if (dot < 0 || subject.includes('.', dot + 1)) return 'events';
-  return ROUTES.get(subject.slice(dot + 1)) ?? 'events';
+  const length = subject.length - dot - 1;
+  for (const [token, route] of ROUTES) {
+    if (token.length === length && subject.startsWith(token, dot + 1)) return route;
+  }
+  return 'events';
 }
 
 export interface SourceMeta {

@@ -26,12 +26,14 @@ export const fmt = (n: number, digits = 0) =>
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
-// cleanup: children are killed and temp dirs removed however the run ends
+// cleanup: children are killed and temp dirs removed however the run ends (BENCH_KEEP_TEMP=1 keeps
+// them, e.g. to read the emitters' logs after a run with BENCH_NODE_FLAGS=--trace-gc)
 
 export const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
 atProcessEnd(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (process.env.BENCH_KEEP_TEMP === '1') return;
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 

@@ -94,8 +94,9 @@ export class AckGate {
     for (let i = 0; i < replies.length; i++) {
       const reply = replies[i] as string;
       if (incarnations[i] !== now) dropped++;
-      // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason
-      else if (terms.has(reply)) replyQuietly(this.nc, reply, '+TERM');
+      // a bare +TERM: nats-server before 2.10 ignores a +TERM that carries a reason; the size
+      // first: a lookup hashes the whole ack subject, even in an empty set
+      else if (terms.size > 0 && terms.has(reply)) replyQuietly(this.nc, reply, '+TERM');
       else this.publisher.ack(reply);
     }
     if (dropped === 0) return;

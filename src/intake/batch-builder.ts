@@ -116,6 +116,8 @@ export class BatchBuilder<S> {
   /** with room before the events for the envelope of a batch of events only (see take) */
   private readonly events: JsonListBytes;
   private subjects = new Set<string>();
+  /** the subject added last: a stream's messages mostly share one, and a Set hashes every string it is given */
+  private lastSubject?: string;
   private sources: S[] = [];
   private count = 0;
 
@@ -188,7 +190,10 @@ export class BatchBuilder<S> {
       this.eventKeys.add(key);
     }
     const bytes = this.events.push(json) + 1;
-    if (subject !== undefined) this.subjects.add(subject);
+    if (subject !== undefined && subject !== this.lastSubject) {
+      this.subjects.add(subject);
+      this.lastSubject = subject;
+    }
     this.count += 1;
     return bytes;
   }
@@ -211,6 +216,7 @@ export class BatchBuilder<S> {
     this.eventSeqs = new Set();
     this.eventKeys = new Set();
     this.subjects = new Set();
+    this.lastSubject = undefined;
     this.sources = [];
     this.count = 0;
     return sealed;

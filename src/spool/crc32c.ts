@@ -39,6 +39,15 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [
 
 /** The CRC-32C of `bytes`, as an unsigned 32-bit number. */
 export function crc32c(bytes: Uint8Array): number {
+  return crc32cBits(bytes) >>> 0;
+}
+
+/**
+ * The same 32 bits as a signed number (what the checks compare). Every value stays a 32-bit
+ * integer: returning the unsigned value made V8 deoptimise the whole loop at its end once per call
+ * in the running emitter ("lost precision", as a value past 2^31 stopped being a small integer).
+ */
+export function crc32cBits(bytes: Uint8Array): number {
   let c = ~0;
   let i = 0;
   const n = bytes.length;
@@ -56,10 +65,15 @@ export function crc32c(bytes: Uint8Array): number {
       T0[bytes[i + 7]!]!;
   }
   for (; i < n; i++) c = T0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
+  return ~c;
 }
 
 /** A record's checksum as LevelDB stores it: the CRC rotated and offset, so a CRC of CRCs is not a CRC. */
 export function maskCrc(crc: number): number {
-  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+  return maskCrcBits(crc) >>> 0;
+}
+
+/** `maskCrc` as a signed 32-bit number, for `crc32cBits`'s values (either sign of the same bits). */
+export function maskCrcBits(crc: number): number {
+  return (((crc >>> 15) | (crc << 17)) + 0xa282ead8) | 0;
 }

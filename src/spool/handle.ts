@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Dirent } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from '../util/logger.js';
 import { LogWatch } from './log-watch.js';
+import { ManifestWatch, missingManifest } from './manifest-watch.js';
 
 /**
  * The one LevelDB handle of a spool directory in this process, and the rules for trusting it.
@@ -88,23 +89,6 @@ export async function lostItsCurrentFile(dir: string): Promise<boolean> {
 }
 
 /**
- * The manifest (LevelDB's index of its files) that CURRENT names, when that file is gone: a running
- * LevelDB goes on writing to the deleted one, and no later open finds the data files.
- */
-export async function missingManifest(dir: string): Promise<string | undefined> {
-  const named = await readFile(join(dir, 'CURRENT'), 'utf8').then(
-    (text) => text.trim(),
-    () => undefined,
-  );
-  if (named === undefined || !/^MANIFEST-\d+$/.test(named)) return undefined;
-  const present = await stat(join(dir, named)).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  return present ? undefined : named;
-}
-
-/**
  * LevelDB refuses to open when a file its manifest lists is missing or unreadable (a table file
  * deleted by hand, a disk that lost blocks): nothing is read until the operator repairs it.
  */
@@ -171,6 +155,7 @@ export class SpoolHandle {
   private closing = false;
   private healing?: Promise<void>;
   private readonly logs = new LogWatch();
+  private readonly manifests: ManifestWatch;
   /** the inode of the LOCK file LevelDB locked at the last open */
   private lockIno?: number;
   private reopenCount = 0;
@@ -188,7 +173,9 @@ export class SpoolHandle {
     private readonly key: string,
     private readonly identity: DirIdentity,
     private readonly logger: Logger | undefined,
-  ) {}
+  ) {
+    this.manifests = new ManifestWatch(dir);
+  }
 
   /** Open the directory's database; SPOOL_LOCKED when this or another process holds it. */
   static async open(dir: string, options: SpoolHandleOptions): Promise<SpoolHandle> {
@@ -404,9 +391,9 @@ export class SpoolHandle {
     const current = entries?.find((entry) => entry.name === 'CURRENT');
     if (!(await this.isFile(current)))
       return { why: `${join(this.dir, 'CURRENT')} is missing`, repairable: true };
-    const manifest = await missingManifest(this.dir);
+    const manifest = await this.manifests.missing();
     // a reopen switches CURRENT to a new manifest, then deletes the old one: look twice
-    if (manifest !== undefined && (await missingManifest(this.dir)) === manifest) {
+    if (manifest !== undefined && (await this.manifests.missing()) === manifest) {
       return {
         why: `${join(this.dir, manifest)} (the index of the spool's files) is missing`,
         repairable: true,

@@ -1,5 +1,5 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { crc32c, maskCrc } from './crc32c.js';
+import { crc32cBits, maskCrcBits } from './crc32c.js';
 
 /**
  * What the spool's identity check keeps of LevelDB's write-ahead logs between two looks: the
@@ -17,8 +17,8 @@ const BLOCK_BYTES = 32 * 1024;
 /** the records written since the last look are read this much at a time (more than a block) */
 const WALK_BYTES = 256 * 1024;
 
-/** A record's checksum as its header stores it: masked CRC-32C of its type byte and its data. */
-const maskedCrc = (typeAndData: Buffer): number => maskCrc(crc32c(typeAndData));
+/** A record's checksum as its header stores it (read signed): masked CRC-32C of its type byte and its data. */
+const maskedCrc = (typeAndData: Buffer): number => maskCrcBits(crc32cBits(typeAndData));
 
 const isHole = (head: Buffer | undefined): boolean =>
   head?.length === LOG_HEADER_BYTES && head.every((byte) => byte === 0);
@@ -141,7 +141,7 @@ export class LogWatch {
         if (type < 1 || type > 4 || LOG_HEADER_BYTES + length > left) return true;
         const end = at + LOG_HEADER_BYTES + length;
         if (end > bytes.length) break;
-        if (bytes.readUInt32LE(at) !== maskedCrc(bytes.subarray(at + 6, end))) return true;
+        if (bytes.readInt32LE(at) !== maskedCrc(bytes.subarray(at + 6, end))) return true;
         at = end;
       }
       if (at === 0) break;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32c, maskCrc } from '../../src/spool/crc32c.js';
+import { crc32c, crc32cBits, maskCrc, maskCrcBits } from '../../src/spool/crc32c.js';
 
 /** A byte a step, straight from the definition: what the eight-byte steps must agree with. */
 function byteByByte(bytes: Uint8Array): number {
@@ -31,5 +31,18 @@ describe('crc32c', () => {
   it('masks as LevelDB does (rotate right by 15, add 0xa282ead8)', () => {
     expect(maskCrc(0)).toBe(0xa282ead8);
     expect(maskCrc(0x00008000)).toBe((1 + 0xa282ead8) >>> 0);
+  });
+
+  it('gives the same bits signed (crc32cBits, maskCrcBits) as unsigned', () => {
+    for (const text of ['', '123456789', 'a'.repeat(1000)]) {
+      const bytes = Buffer.from(text);
+      expect(crc32cBits(bytes) >>> 0).toBe(crc32c(bytes));
+      expect(maskCrcBits(crc32cBits(bytes)) >>> 0).toBe(maskCrc(crc32c(bytes)));
+      expect(maskCrcBits(crc32c(bytes))).toBe(maskCrcBits(crc32cBits(bytes)));
+    }
+    // a checksum past 2^31 (negative when signed), as a header stores it
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(maskCrc(crc32c(Buffer.from('123456789'))));
+    expect(header.readInt32LE(0)).toBe(maskCrcBits(crc32cBits(Buffer.from('123456789'))));
   });
 });

@@ -31,6 +31,9 @@ describe('routeSubject', () => {
     expect(routeSubject('approved.domain.extra')).toBe('events');
     expect(routeSubject('approved.DOMAIN')).toBe('events');
     expect(routeSubject('approved')).toBe('events');
+    // a token only starting or ending like a route's is none
+    for (const near of ['domains', 'ips', 'i', 'edg', 'xcert', 'cer', 'edge ', ''])
+      expect(routeSubject(`approved.${near}`), near).toBe('events');
   });
 
   it('does not mistake Object.prototype names for routes', () => {
