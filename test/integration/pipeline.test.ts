@@ -161,8 +161,10 @@ describe('a stream whose sequences are beyond 2^53', () => {
       await sink.waitFor(() => delivered().length >= 5, 15_000);
       expect(delivered().sort()).toEqual([0, 1, 2, 3, 4]);
       await emitter.wait();
-      const info = await jsm.consumers.info('BIG', 'big');
-      expect(info.num_ack_pending).toBe(0);
+      // wait() promises delivery; the acks (sent once a batch is durable) follow a look at the
+      // stream and reach the server on their own connection, so they are polled for
+      const ackPending = async () => (await jsm.consumers.info('BIG', 'big')).num_ack_pending;
+      await expect.poll(ackPending, { timeout: 10_000 }).toBe(0);
     } finally {
       await emitter.close();
       await nc.close();
