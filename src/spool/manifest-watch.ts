@@ -28,6 +28,13 @@ async function manifestIfMissing(dir: string, named: string | undefined): Promis
 }
 
 /**
+ * A file's change time moves once per clock tick on kernels before 6.13 and on some file systems:
+ * a rewrite within a tick of the last change keeps it. So a stat stands for a read only once
+ * `CURRENT` has been unchanged for a while when it is looked at; a later change then has a later time.
+ */
+const SETTLED_NS = 1_000_000_000n;
+
+/**
  * `missingManifest` for the look every sealed batch pays: `CURRENT` is read again only when it is
  * another file or was written since (LevelDB replaces it by a rename, at open), otherwise its
  * name is taken from the last read: one stat instead of an open, a read and a close.
@@ -39,13 +46,16 @@ export class ManifestWatch {
 
   async missing(): Promise<string | undefined> {
     const current = join(this.dir, 'CURRENT');
+    const lookedAtNs = BigInt(Date.now()) * 1_000_000n;
     const now = await stat(current, { bigint: true }).catch(() => undefined);
     if (now === undefined) return undefined;
     const last = this.last;
     const same = last?.ino === now.ino && last.size === now.size && last.ctimeNs === now.ctimeNs;
     const named = same ? last.named : await namedManifest(current);
     // read after the stat: a change in between shows as another stat next time, and is read then
-    if (!same) this.last = { ino: now.ino, size: now.size, ctimeNs: now.ctimeNs, named };
+    const settled = lookedAtNs - now.ctimeNs >= SETTLED_NS;
+    if (!same)
+      this.last = settled ? { ino: now.ino, size: now.size, ctimeNs: now.ctimeNs, named } : undefined;
     return manifestIfMissing(this.dir, named);
   }
 }

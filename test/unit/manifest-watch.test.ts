@@ -1,13 +1,30 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../harness/workload.js';
 import { ManifestWatch, missingManifest } from '../../src/spool/manifest-watch.js';
 
+// a coarse clock (kernels before 6.13, some file systems) cannot be had here: a stat taken once
+// is handed out again for the paths put in `frozen`, as such a clock would show a rewrite
+const frozen = vi.hoisted(() => new Map<string, object>());
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const stat = (path: string, options?: { bigint?: boolean }) =>
+    frozen.has(path) ? Promise.resolve(frozen.get(path)) : real.stat(path, options);
+  return { ...real, stat };
+});
+
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
+  frozen.clear();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** CURRENT's stat from now on, as a clock that does not move within a tick reports it. */
+async function freezeCurrent(dir: string, ageNs = 0n): Promise<void> {
+  const now = await stat(join(dir, 'CURRENT'), { bigint: true });
+  frozen.set(join(dir, 'CURRENT'), { ino: now.ino, size: now.size, ctimeNs: now.ctimeNs - ageNs });
+}
 
 /** A directory whose CURRENT names MANIFEST-000001, which is there. */
 async function spoolLike(): Promise<string> {
@@ -42,6 +59,27 @@ describe('ManifestWatch', () => {
     const watch = new ManifestWatch(dir);
     expect(await watch.missing()).toBeUndefined();
     await writeFile(join(dir, 'CURRENT'), 'MANIFEST-000003\n');
+    expect(await watch.missing()).toBe('MANIFEST-000003');
+  });
+
+  it('reads CURRENT again while it is fresh: a rewrite within one tick of a coarse clock keeps its stat', async () => {
+    const dir = await spoolLike();
+    await freezeCurrent(dir);
+    const watch = new ManifestWatch(dir);
+    expect(await watch.missing()).toBeUndefined();
+    await writeFile(join(dir, 'CURRENT'), 'MANIFEST-000003\n');
+    expect(await watch.missing()).toBe('MANIFEST-000003');
+  });
+
+  it('takes the stat for a read once CURRENT has been unchanged for a second when looked at', async () => {
+    const dir = await spoolLike();
+    await freezeCurrent(dir, 2_000_000_000n);
+    const watch = new ManifestWatch(dir);
+    expect(await watch.missing()).toBeUndefined();
+    // unseen only because the frozen stat hides it: a real change after a second has a later time
+    await writeFile(join(dir, 'CURRENT'), 'MANIFEST-000003\n');
+    expect(await watch.missing()).toBeUndefined();
+    frozen.clear();
     expect(await watch.missing()).toBe('MANIFEST-000003');
   });
 
